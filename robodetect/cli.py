@@ -1,0 +1,102 @@
+"""The ``robodetect`` command: thin argument parsing over the Python API.
+
+Exit codes: 0 when every input was processed (whatever the verdicts), 1 when any input failed
+(the others are still processed; stderr names each failure on one line), 2 on usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .audio import CHANNEL_MODES, AudioError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"threshold must be within 0..1, got {text}")
+    return value
+
+
+def _format_result(result, path: str) -> str:
+    """Readable verdict: one headline line, then indented reasons."""
+    name = path if result.channel == "mix" else f"{path} [{result.channel}]"
+    if result.label == "no_speech":
+        return f"{name}: NO SPEECH ({result.reason}; {result.duration_seconds:.1f} s of audio)"
+    lines = [
+        f"{name}: {result.label.upper()}  robot probability {result.robot_probability:.3f} "
+        f"(threshold {result.threshold:.3f})  speech {result.speech_seconds:.1f} s of {result.duration_seconds:.1f} s"
+    ]
+    lines += [f"    - {cue}" for cue in result.cues[:4]]
+    t = result.timing
+    lines.append(
+        "    timing: "
+        + ", ".join(
+            f"{k}={t[k]:.2f}"
+            for k in ("speech_ratio", "pause_mean_seconds", "syllable_rate", "pitch_std_semitones")
+            if t.get(k) is not None
+        )
+    )
+    return "\n".join(lines)
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from .detector import load
+
+    try:
+        detector = load(args.model, device=args.device, threshold=args.threshold)
+    except (FileNotFoundError, OSError, ValueError) as exc:
+        print(f"robodetect: cannot load model: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    failed = 0
+    for path in args.files:
+        try:
+            results = detector.score_file(path, channel=args.channel)
+        except AudioError as exc:
+            failed += 1
+            print(f"robodetect: error: {exc}", file=sys.stderr)
+            continue
+        except Exception as exc:  # one bad file never stops the others
+            failed += 1
+            print(f"robodetect: error: {path}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            continue
+        for result in results if isinstance(results, list) else [results]:
+            if args.json:
+                print(json.dumps(result.to_dict()), flush=True)
+            else:
+                print(_format_result(result, path), flush=True)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _add_score(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("score", help="score audio files and print a verdict for each")
+    p.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC, OGG, MP3, ...)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per file (JSON Lines)")
+    p.add_argument("--channel", choices=CHANNEL_MODES, default="mix", help="which channel(s) to score")
+    p.add_argument("--threshold", type=_probability, default=None, help="robot threshold (default: the model's)")
+    p.add_argument("--model", default=None, help="model stem (path without .safetensors); default: shipped")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    p.set_defaults(func=_cmd_score)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="robodetect", description="Is the caller a robot (TTS) or a human?")
+    parser.add_argument("--version", action="version", version=f"robodetect {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_score(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

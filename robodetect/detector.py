@@ -1,0 +1,265 @@
+"""The public API: ``robodetect.load()`` and :class:`Detector`.
+
+Scoring one channel has three stages, exposed so the batch and streaming paths reuse them:
+
+1. :func:`analyze` (CPU, numpy): VAD -> speech-only signal -> windows + call timing features;
+2. :meth:`Detector.window_logits` (torch, any device, batched): windows -> logits + prosody;
+3. :meth:`Detector.finalize`: logits -> calibrated per-window and per-call probabilities.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .audio import SAMPLE_RATE, Audio, load_audio, prepare_waveform
+from .features import (
+    HOP_SAMPLES,
+    MIN_SPEECH_SECONDS,
+    PROSODY_FEATURES,
+    PROSODY_NAMES,
+    WINDOW_SAMPLES,
+    cut_windows,
+    speech_to_call_time,
+    timing_features,
+    window_starts,
+)
+from .model import RobotNet, load_model
+from .vad import VadConfig, detect_speech, speech_samples
+
+DEFAULT_MODEL = "robodetect-v1"
+MODEL_DIR_ENV = "ROBODETECT_MODEL_DIR"
+BATCH_WINDOWS = 256  # windows per forward pass
+
+
+@dataclass
+class WindowScore:
+    """Score of one WINDOW_SECONDS window of speech; times are in the call (seconds)."""
+
+    start_seconds: float
+    end_seconds: float
+    robot_probability: float
+
+
+@dataclass
+class Result:
+    """The verdict for one channel of one call. ``to_dict()`` gives the JSON form."""
+
+    label: str  # "robot", "human" or "no_speech"
+    robot_probability: float | None  # calibrated; None when there is no speech
+    threshold: float
+    speech_seconds: float
+    duration_seconds: float
+    channel: str
+    windows: list[WindowScore]
+    timing: dict[str, float | None]
+    cues: list[str]
+    model_version: str
+    reason: str | None = None  # why label is no_speech
+    path: str | None = None
+    sample_rate: int | None = None  # of the input, before resampling to 8 kHz
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["windows"] = [asdict(w) for w in self.windows]
+        return d
+
+
+@dataclass
+class Analysis:
+    """Stage 1 output for one channel (picklable; what batch workers send back)."""
+
+    channel: str
+    duration_seconds: float
+    speech_seconds: float
+    windows: np.ndarray  # (n, WINDOW_SAMPLES) float32
+    window_times: list[tuple[float, float]]
+    timing: dict[str, float | None]
+    sample_rate: int | None = None
+    path: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def analyze(x: np.ndarray, channel: str = "mix", vad_config: VadConfig | None = None) -> Analysis:
+    """VAD, speech-only windows and call timing features of one 8 kHz channel."""
+    vad = detect_speech(x, vad_config)
+    speech = speech_samples(x, vad.segments)
+    starts = window_starts(len(speech))
+    windows = cut_windows(speech, starts)
+    times = [
+        (
+            speech_to_call_time(vad.segments, s),
+            speech_to_call_time(vad.segments, min(s + WINDOW_SAMPLES, len(speech))),
+        )
+        for s in starts
+    ]
+    duration = len(x) / SAMPLE_RATE
+    timing = timing_features(vad.segments, duration, vad.frame_energy_dbfs, vad.speech_mask)
+    return Analysis(channel, duration, len(speech) / SAMPLE_RATE, windows, times, timing)
+
+
+def default_model_dir() -> Path:
+    """Where the shipped weights are: $ROBODETECT_MODEL_DIR, the source tree, or <prefix>/share."""
+    candidates = []
+    if os.environ.get(MODEL_DIR_ENV):
+        candidates.append(Path(os.environ[MODEL_DIR_ENV]))
+    candidates.append(Path(__file__).resolve().parent.parent / "models")
+    candidates.append(Path(sys.prefix) / "share" / "robodetect" / "models")
+    for c in candidates:
+        if (c / f"{DEFAULT_MODEL}.safetensors").exists():
+            return c
+    raise FileNotFoundError(f"robodetect: no shipped model found (looked in {', '.join(map(str, candidates))})")
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``auto`` -> cuda when available else cpu; ``cuda`` without CUDA -> cpu with a warning."""
+    name = str(device or "cpu")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        print("robodetect: CUDA requested but not available; falling back to CPU", file=sys.stderr)
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+class Detector:
+    """Scores calls with a :class:`RobotNet`. Create with :func:`robodetect.load`."""
+
+    def __init__(
+        self,
+        model: RobotNet,
+        device: str | torch.device = "cpu",
+        threshold: float | None = None,
+        vad_config: VadConfig | None = None,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self.config = model.config
+        self.threshold = float(self.config.threshold if threshold is None else threshold)
+        self.vad_config = vad_config or VadConfig()
+
+    @property
+    def model_version(self) -> str:
+        return self.config.version
+
+    # ---- stage 2 ---------------------------------------------------------------------------
+    @torch.inference_mode()
+    def window_logits(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n, WINDOW_SAMPLES) -> (uncalibrated logits (n,), prosody (n, 6)), batched on device."""
+        logits, prosody = [], []
+        for i in range(0, len(windows), BATCH_WINDOWS):
+            wav = torch.from_numpy(np.ascontiguousarray(windows[i : i + BATCH_WINDOWS])).to(self.device)
+            feats, pros = self.model.features(wav)
+            logits.append(self.model.head(feats, pros).float().cpu().numpy())
+            prosody.append(pros.float().cpu().numpy())
+        if not logits:
+            return np.zeros(0, np.float32), np.zeros((0, len(PROSODY_NAMES)), np.float32)
+        return np.concatenate(logits), np.concatenate(prosody)
+
+    # ---- stage 3 ---------------------------------------------------------------------------
+    def probability(self, logits: np.ndarray) -> np.ndarray:
+        z = self.config.calib_scale * np.asarray(logits, dtype=np.float64) + self.config.calib_bias
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def call_probability(self, logits: np.ndarray) -> float:
+        """Call score: calibrated probability of the mean window logit."""
+        return float(self.probability(np.mean(logits)))
+
+    def finalize(self, analysis: Analysis, logits: np.ndarray, prosody: np.ndarray) -> Result:
+        timing = dict(analysis.timing)
+        common = dict(
+            threshold=self.threshold,
+            speech_seconds=round(analysis.speech_seconds, 3),
+            duration_seconds=round(analysis.duration_seconds, 3),
+            channel=analysis.channel,
+            model_version=self.model_version,
+            path=analysis.path,
+            sample_rate=analysis.sample_rate,
+        )
+        if len(logits) == 0:
+            for name in PROSODY_NAMES:
+                timing[name] = None
+            reason = (
+                f"only {analysis.speech_seconds:.2f} s of speech detected (need {MIN_SPEECH_SECONDS} s)"
+                if analysis.speech_seconds > 0
+                else "no speech detected (silence, noise or music only)"
+            )
+            return Result("no_speech", None, windows=[], timing=timing, cues=[], reason=reason, **common)
+        for j, name in enumerate(PROSODY_NAMES):
+            timing[name] = float(np.mean(prosody[:, j]))
+        p_windows = self.probability(logits)
+        p_call = self.call_probability(logits)
+        windows = [
+            WindowScore(round(a, 3), round(b, 3), round(float(p), 5)) for (a, b), p in zip(analysis.window_times, p_windows)
+        ]
+        label = "robot" if p_call >= self.threshold else "human"
+        cues = self._cues(windows, timing, label)
+        return Result(label, round(p_call, 6), windows=windows, timing=timing, cues=cues, **common)
+
+    def _cues(self, windows: list[WindowScore], timing: dict, label: str) -> list[str]:
+        """Human-readable reasons: the most telling windows, prosody outside the human range."""
+        cues = []
+        robot = label == "robot"
+        ranked = sorted(windows, key=lambda w: w.robot_probability, reverse=robot)
+        for w in ranked[:2]:
+            cues.append(
+                f"{w.start_seconds:.1f}-{w.end_seconds:.1f} s sounds {'synthetic' if robot else 'human'} "
+                f"(window robot probability {w.robot_probability:.2f})"
+            )
+        for name, (lo, hi) in self.config.human_ranges.items():
+            v = timing.get(name)
+            if v is None or math.isnan(v):
+                continue
+            desc = PROSODY_FEATURES[name].split(",")[0]
+            if v < lo or v > hi:
+                side = "below" if v < lo else "above"
+                cues.append(f"{name} = {v:.2f} is {side} the usual human range {lo:.2f}-{hi:.2f} ({desc})")
+        return cues
+
+    # ---- public scoring --------------------------------------------------------------------
+    def score_audio(self, audio: Audio, path: str | None = None) -> list[Result]:
+        """Score every row of a decoded :class:`Audio`; one result per channel row."""
+        results = []
+        for row, name in zip(audio.samples, audio.channel_names):
+            analysis = analyze(row, name, self.vad_config)
+            analysis.path, analysis.sample_rate = path, audio.orig_sample_rate
+            logits, prosody = self.window_logits(analysis.windows)
+            results.append(self.finalize(analysis, logits, prosody))
+        return results
+
+    def score(self, waveform: np.ndarray, sample_rate: int, channel: str = "mix") -> Result | list[Result]:
+        """Score an in-memory waveform ((n,), (channels, n) or (n, channels); int or float PCM).
+
+        Returns one :class:`Result`, or a list with one per channel when ``channel="each"``.
+        """
+        results = self.score_audio(prepare_waveform(waveform, sample_rate, channel))
+        return results if channel == "each" else results[0]
+
+    def score_file(self, path: str | os.PathLike, channel: str = "mix") -> Result | list[Result]:
+        """Score an audio file; raises :class:`robodetect.AudioError` when it cannot be read."""
+        results = self.score_audio(load_audio(path, channel), path=os.fspath(path))
+        return results if channel == "each" else results[0]
+
+
+def load(
+    name_or_path: str | os.PathLike | None = None,
+    device: str | torch.device = "cpu",
+    threshold: float | None = None,
+) -> Detector:
+    """Load the shipped detector offline (or a model ``<stem>`` path: stem.safetensors + stem.json)."""
+    if name_or_path is None:
+        stem = default_model_dir() / DEFAULT_MODEL
+    else:
+        stem = Path(name_or_path)
+        if stem.suffix in (".safetensors", ".json"):
+            stem = stem.with_suffix("")
+    return Detector(load_model(stem), device=device, threshold=threshold)
+
+
+__all__ = ["load", "Detector", "Result", "WindowScore", "Analysis", "analyze", "HOP_SAMPLES"]

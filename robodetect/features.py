@@ -1,0 +1,206 @@
+"""Features: speech windows, the torch spectral/prosody front end, and per-call timing statistics.
+
+The model sees fixed-length windows cut from the *speech-only* signal (VAD segments concatenated),
+so leading silence, pause lengths and the noise floor between words never reach the spectral model.
+
+:class:`FrontEnd` is one torch implementation (``torch.stft`` + a librosa mel filterbank) that runs
+on any device and is part of the exported graph, so CPU, GPU, batch, streaming and exported scores
+all come from the same code.
+"""
+
+from __future__ import annotations
+
+import librosa
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .audio import SAMPLE_RATE
+from .vad import FRAME_SECONDS, Segment
+
+# spectral front end
+N_FFT = 256  # 32 ms analysis frames
+HOP_LENGTH = 80  # 10 ms hop
+N_MELS = 64
+F_MIN = 100.0
+F_MAX = 4000.0
+LOG_EPS = 1e-6
+
+# windows of speech
+WINDOW_SECONDS = 2.0
+WINDOW_SAMPLES = int(WINDOW_SECONDS * SAMPLE_RATE)
+HOP_SECONDS = 1.0
+HOP_SAMPLES = int(HOP_SECONDS * SAMPLE_RATE)
+MIN_SPEECH_SECONDS = 0.5  # less speech than this in a call -> no_speech
+MIN_SPEECH_SAMPLES = int(MIN_SPEECH_SECONDS * SAMPLE_RATE)
+N_FRAMES = 1 + (WINDOW_SAMPLES - N_FFT) // HOP_LENGTH  # 197 STFT frames per window
+
+# prosody (per window), computed in torch from the window's power spectrogram
+PITCH_MIN_HZ = 70.0
+PITCH_MAX_HZ = 400.0
+VOICING_THRESHOLD = 0.5  # normalised autocorrelation peak above which a frame is voiced
+ACTIVE_RANGE_DB = 35.0  # frames within this many dB of the window's loudest frame are "active"
+
+#: one line per prosody feature (computed per window, averaged per call)
+PROSODY_FEATURES = {
+    "energy_std_db": "standard deviation of frame level over active frames, dB (loudness variability)",
+    "pitch_std_semitones": "standard deviation of the autocorrelation pitch over voiced frames, semitones",
+    "voiced_ratio": "fraction of active frames that are voiced (periodic)",
+    "syllable_rate": "energy-envelope peaks (syllable nuclei) per second of speech",
+    "spectral_flux": "mean absolute frame-to-frame change of the normalised log-mel spectrum",
+    "energy_delta_db": "mean absolute frame-to-frame change of level over active frames, dB (rhythm sharpness)",
+}
+PROSODY_NAMES = list(PROSODY_FEATURES)
+
+#: one line per call-level timing feature (from the VAD segments and the signal)
+TIMING_FEATURES = {
+    "speech_ratio": "speech seconds / call seconds",
+    "segment_count": "number of VAD speech segments",
+    "segments_per_minute": "speech segments per minute of call",
+    "segment_mean_seconds": "mean length of a speech segment",
+    "pause_mean_seconds": "mean pause between speech segments (None with fewer than 2 segments)",
+    "pause_std_seconds": "standard deviation of those pauses",
+    "pause_max_seconds": "longest pause between speech segments",
+    "noise_floor_dbfs": "10th percentile level of non-speech 30 ms frames (None without pauses)",
+    **PROSODY_FEATURES,
+}
+
+
+def mel_filterbank() -> np.ndarray:
+    """(N_MELS, N_FFT // 2 + 1) slaney-normalised mel filterbank from librosa."""
+    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=F_MIN, fmax=F_MAX).astype(np.float32)
+
+
+def _acf_basis() -> tuple[np.ndarray, int]:
+    """Cosine basis turning a one-sided power spectrum into autocorrelation at candidate lags."""
+    lag_min = int(np.floor(SAMPLE_RATE / PITCH_MAX_HZ))
+    lag_max = int(np.ceil(SAMPLE_RATE / PITCH_MIN_HZ))
+    k = np.arange(N_FFT // 2 + 1)[:, None]
+    weight = np.full((N_FFT // 2 + 1, 1), 2.0)
+    weight[0] = weight[-1] = 1.0
+    lags = np.concatenate([[0], np.arange(lag_min, lag_max + 1)])[None, :]
+    return (weight * np.cos(2 * np.pi * k * lags / N_FFT)).astype(np.float32), lag_min
+
+
+def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.to(x.dtype)
+    return (x * m).sum(-1) / m.sum(-1).clamp_min(1.0)
+
+
+def _masked_std(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    mean = _masked_mean(x, mask)
+    return _masked_mean((x - mean.unsqueeze(-1)) ** 2, mask).clamp_min(0).sqrt()
+
+
+class FrontEnd(nn.Module):
+    """Raw 8 kHz windows (B, WINDOW_SAMPLES) -> (log-mel (B, N_MELS, N_FRAMES), prosody (B, 6)).
+
+    The log-mel is mean-normalised per window (a gain change shifts every log value equally, so it
+    cancels): loudness cannot be a cue.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("window", torch.hann_window(N_FFT), persistent=False)
+        self.register_buffer("mel_basis", torch.from_numpy(mel_filterbank()), persistent=False)
+        basis, lag_min = _acf_basis()
+        self.register_buffer("acf_basis", torch.from_numpy(basis), persistent=False)
+        self.lag_min = lag_min
+
+    def power(self, wav: torch.Tensor) -> torch.Tensor:
+        """(B, n) -> (B, N_FFT // 2 + 1, frames) power spectrogram (no centering/padding)."""
+        spec = torch.stft(
+            wav.float(), N_FFT, HOP_LENGTH, N_FFT, window=self.window, center=False, return_complex=True
+        )
+        return spec.real**2 + spec.imag**2
+
+    def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        power = self.power(wav)
+        logmel = torch.log(torch.matmul(self.mel_basis, power) + LOG_EPS)
+        logmel = logmel - logmel.mean(dim=(1, 2), keepdim=True)
+        return logmel, self.prosody(power, logmel)
+
+    def prosody(self, power: torch.Tensor, logmel: torch.Tensor) -> torch.Tensor:
+        energy = 10.0 * torch.log10(power.sum(1) + 1e-10)  # (B, T)
+        active = energy > energy.max(-1, keepdim=True).values - ACTIVE_RANGE_DB
+        energy_std = _masked_std(energy, active)
+
+        acf = torch.matmul(power.transpose(1, 2), self.acf_basis)  # (B, T, 1 + n_lags)
+        norm = acf[..., 1:] / acf[..., :1].clamp_min(1e-10)
+        peak, lag_idx = norm.max(-1)
+        voiced = active & (peak > VOICING_THRESHOLD)
+        semitones = 12.0 * torch.log2(SAMPLE_RATE / (lag_idx.float() + self.lag_min))
+        pitch_std = _masked_std(semitones, voiced)
+        voiced_ratio = voiced.float().sum(-1) / active.float().sum(-1).clamp_min(1.0)
+
+        env = F.avg_pool1d(energy.unsqueeze(1), 5, 1, 2, count_include_pad=False).squeeze(1)
+        local_max = F.max_pool1d(env.unsqueeze(1), 13, 1, 6).squeeze(1)
+        local_min = -F.max_pool1d(-env.unsqueeze(1), 31, 1, 15).squeeze(1)
+        peaks = (env >= local_max) & (env - local_min > 4.0) & active
+        seconds = energy.shape[-1] * HOP_LENGTH / SAMPLE_RATE
+        syllable_rate = peaks.float().sum(-1) / seconds
+
+        flux = (logmel[..., 1:] - logmel[..., :-1]).abs().mean(1)  # (B, T-1)
+        both = active[..., 1:] & active[..., :-1]
+        spectral_flux = _masked_mean(flux, both)
+        energy_delta = _masked_mean((energy[..., 1:] - energy[..., :-1]).abs(), both)
+        return torch.stack([energy_std, pitch_std, voiced_ratio, syllable_rate, spectral_flux, energy_delta], -1)
+
+
+def window_starts(n_speech_samples: int) -> list[int]:
+    """Start offsets (in the speech-only signal) of the scoring windows.
+
+    Windows of WINDOW_SAMPLES every HOP_SAMPLES; a final window aligned to the end covers a tail of
+    at least MIN_SPEECH_SAMPLES. Speech shorter than one window gives one (tiled) window; less than
+    MIN_SPEECH_SAMPLES gives none.
+    """
+    if n_speech_samples < MIN_SPEECH_SAMPLES:
+        return []
+    if n_speech_samples <= WINDOW_SAMPLES:
+        return [0]
+    starts = list(range(0, n_speech_samples - WINDOW_SAMPLES + 1, HOP_SAMPLES))
+    if n_speech_samples - (starts[-1] + WINDOW_SAMPLES) >= MIN_SPEECH_SAMPLES:
+        starts.append(n_speech_samples - WINDOW_SAMPLES)
+    return starts
+
+
+def cut_windows(speech: np.ndarray, starts: list[int]) -> np.ndarray:
+    """(len(starts), WINDOW_SAMPLES) float32 windows; speech shorter than a window is tiled."""
+    if not starts:
+        return np.zeros((0, WINDOW_SAMPLES), dtype=np.float32)
+    if len(speech) < WINDOW_SAMPLES:
+        return np.resize(speech, WINDOW_SAMPLES)[None].astype(np.float32)
+    return np.stack([speech[s : s + WINDOW_SAMPLES] for s in starts]).astype(np.float32)
+
+
+def speech_to_call_time(segments: list[Segment], offset_samples: int) -> float:
+    """Map a sample offset in the concatenated speech signal back to seconds in the call."""
+    remaining = offset_samples
+    for seg in segments:
+        n = int(round(seg.end_seconds * SAMPLE_RATE)) - int(round(seg.start_seconds * SAMPLE_RATE))
+        if remaining <= n:
+            return seg.start_seconds + remaining / SAMPLE_RATE
+        remaining -= n
+    return segments[-1].end_seconds if segments else 0.0
+
+
+def timing_features(
+    segments: list[Segment], duration_seconds: float, frame_energy_dbfs: np.ndarray, speech_mask: np.ndarray
+) -> dict[str, float | None]:
+    """Call-level timing features from VAD output (the prosody means are added by the detector)."""
+    seg_lengths = np.array([s.duration_seconds for s in segments], dtype=np.float64)
+    pauses = np.array([b.start_seconds - a.end_seconds for a, b in zip(segments, segments[1:])])
+    speech_seconds = float(seg_lengths.sum())
+    pause_energy = frame_energy_dbfs[~speech_mask] if len(speech_mask) else np.zeros(0)
+    minutes = max(duration_seconds, FRAME_SECONDS) / 60.0
+    return {
+        "speech_ratio": speech_seconds / max(duration_seconds, 1e-9),
+        "segment_count": float(len(segments)),
+        "segments_per_minute": len(segments) / minutes,
+        "segment_mean_seconds": float(seg_lengths.mean()) if len(segments) else 0.0,
+        "pause_mean_seconds": float(pauses.mean()) if len(pauses) else None,
+        "pause_std_seconds": float(pauses.std()) if len(pauses) else None,
+        "pause_max_seconds": float(pauses.max()) if len(pauses) else None,
+        "noise_floor_dbfs": float(np.percentile(pause_energy, 10)) if len(pause_energy) else None,
+    }

@@ -1,0 +1,135 @@
+"""The robot-voice model: a small CNN over log-mel windows fused with per-window prosody.
+
+Weights are stored as safetensors (no pickled code) with a JSON config beside them that carries
+the architecture, the prosody normalisation, the calibration and the decision threshold.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .features import N_MELS, PROSODY_NAMES, FrontEnd
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild and interpret a model besides its tensors."""
+
+    version: str = "untrained"
+    channels: tuple[int, ...] = (16, 32, 48, 64)
+    hidden: int = 32
+    use_spectral: bool = True
+    use_prosody: bool = True
+    prosody_mean: list[float] = field(default_factory=lambda: [0.0] * len(PROSODY_NAMES))
+    prosody_std: list[float] = field(default_factory=lambda: [1.0] * len(PROSODY_NAMES))
+    # calibrated probability = sigmoid(calib_scale * logit + calib_bias), fitted on dev
+    calib_scale: float = 1.0
+    calib_bias: float = 0.0
+    threshold: float = 0.5  # on the calibrated call probability
+    # per prosody feature: human (5th, 95th) percentile on training data, for explanations
+    human_ranges: dict[str, list[float]] = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)  # provenance: dev EER etc. (informational)
+
+    @classmethod
+    def from_json(cls, path: str | os.PathLike) -> ModelConfig:
+        data = json.loads(Path(path).read_text())
+        data["channels"] = tuple(data.get("channels", cls.channels))
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def to_json(self, path: str | os.PathLike) -> None:
+        Path(path).write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+
+
+def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+
+
+class RobotNet(nn.Module):
+    """Raw 8 kHz speech windows (B, WINDOW_SAMPLES) -> uncalibrated robot logits (B,).
+
+    The front end (STFT, mel, prosody) is part of the module, so the exported graph needs no
+    librosa. ``features()`` and ``head()`` are exposed separately so training can cache features.
+    """
+
+    def __init__(self, config: ModelConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or ModelConfig()
+        c = self.config.channels
+        self.frontend = FrontEnd()
+        layers: list[nn.Module] = []
+        c_in = 1
+        for i, c_out in enumerate(c):
+            layers.append(_conv_block(c_in, c_out))
+            if i < len(c) - 1:
+                layers.append(nn.MaxPool2d(2))
+            c_in = c_out
+        self.cnn = nn.Sequential(*layers)
+        n_pros = len(PROSODY_NAMES)
+        self.register_buffer("prosody_mean", torch.tensor(self.config.prosody_mean, dtype=torch.float32))
+        self.register_buffer("prosody_std", torch.tensor(self.config.prosody_std, dtype=torch.float32))
+        spec_dim = 2 * c[-1] if self.config.use_spectral else 0
+        pros_dim = n_pros if self.config.use_prosody else 0
+        self.head_mlp = nn.Sequential(
+            nn.Linear(spec_dim + pros_dim, self.config.hidden), nn.ReLU(inplace=True), nn.Dropout(0.2),
+            nn.Linear(self.config.hidden, 1),
+        )
+
+    def features(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, WINDOW_SAMPLES) -> (log-mel (B, N_MELS, T), prosody (B, 6))."""
+        return self.frontend(wav)
+
+    def head(self, logmel: torch.Tensor, prosody: torch.Tensor) -> torch.Tensor:
+        """Features -> logits (B,)."""
+        parts = []
+        if self.config.use_spectral:
+            h = self.cnn(logmel.unsqueeze(1))  # (B, C, F', T')
+            h = h.mean(2)  # over frequency -> (B, C, T')
+            parts += [h.mean(-1), h.amax(-1)]
+        if self.config.use_prosody:
+            parts.append((prosody - self.prosody_mean) / self.prosody_std)
+        return self.head_mlp(torch.cat(parts, -1)).squeeze(-1)
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        logmel, prosody = self.features(wav)
+        return self.head(logmel, prosody)
+
+    def calibrate(self, logits: torch.Tensor) -> torch.Tensor:
+        """Uncalibrated logits -> calibrated probabilities."""
+        return torch.sigmoid(self.config.calib_scale * logits + self.config.calib_bias)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def save_model(model: RobotNet, path_stem: str | os.PathLike) -> tuple[Path, Path]:
+    """Write ``<stem>.safetensors`` and ``<stem>.json``; returns both paths."""
+    stem = Path(path_stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    weights, config = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+    model.config.prosody_mean = model.prosody_mean.tolist()
+    model.config.prosody_std = model.prosody_std.tolist()
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(weights), metadata={"version": model.config.version})
+    model.config.to_json(config)
+    return weights, config
+
+
+def load_model(path_stem: str | os.PathLike, device: str | torch.device = "cpu") -> RobotNet:
+    """Load ``<stem>.safetensors`` + ``<stem>.json`` (no pickle involved) in eval mode."""
+    stem = Path(path_stem)
+    config = ModelConfig.from_json(stem.with_suffix(".json"))
+    model = RobotNet(config)
+    model.load_state_dict(load_file(str(stem.with_suffix(".safetensors"))))
+    return model.to(device).eval()
+
+
+__all__ = ["ModelConfig", "RobotNet", "save_model", "load_model", "count_parameters", "N_MELS"]

@@ -1,0 +1,144 @@
+"""Voice activity detection: webrtcvad frames smoothed into speech segments.
+
+The smoothing is a causal state machine (:class:`VadSegmenter`) with a bounded look-back, so the
+batch function :func:`detect_speech` and the streaming detector produce identical segments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import webrtcvad
+
+from .audio import SAMPLE_RATE
+
+FRAME_SECONDS = 0.03
+FRAME_SAMPLES = int(SAMPLE_RATE * FRAME_SECONDS)  # 240 samples at 8 kHz
+AGGRESSIVENESS = 2  # webrtcvad mode 0 (permissive) .. 3 (strict)
+MIN_SPEECH_SECONDS = 0.12  # segments with less voiced time than this are dropped
+MIN_SILENCE_SECONDS = 0.3  # gaps shorter than this are bridged
+HANGOVER_SECONDS = 0.09  # speech kept after the last voiced frame of a segment
+ENERGY_FLOOR_DBFS = -60.0  # frames quieter than this are never speech (webrtcvad ignores level)
+
+
+@dataclass
+class Segment:
+    """A speech segment: [start_seconds, end_seconds) of the channel's 8 kHz signal."""
+
+    start_seconds: float
+    end_seconds: float
+
+    @property
+    def duration_seconds(self) -> float:
+        return self.end_seconds - self.start_seconds
+
+
+@dataclass
+class VadConfig:
+    aggressiveness: int = AGGRESSIVENESS
+    min_speech_seconds: float = MIN_SPEECH_SECONDS
+    min_silence_seconds: float = MIN_SILENCE_SECONDS
+    hangover_seconds: float = HANGOVER_SECONDS
+
+    def frames(self, seconds: float) -> int:
+        return max(0, int(round(seconds / FRAME_SECONDS)))
+
+
+def frame_energy_dbfs(frames: np.ndarray) -> np.ndarray:
+    """frames: (n, FRAME_SAMPLES) float -> (n,) RMS level in dBFS."""
+    power = np.mean(np.square(frames, dtype=np.float64), axis=1)
+    return (10.0 * np.log10(power + 1e-12)).astype(np.float32)
+
+
+def raw_voicing(frames: np.ndarray, vad: webrtcvad.Vad) -> np.ndarray:
+    """frames: (n, FRAME_SAMPLES) float32 -> (n,) bool, webrtcvad's decision gated by level."""
+    pcm = (np.clip(frames, -1.0, 1.0) * 32767.0).astype("<i2")
+    energy = frame_energy_dbfs(frames)
+    out = np.zeros(len(frames), dtype=bool)
+    for i in range(len(frames)):
+        if energy[i] > ENERGY_FLOOR_DBFS:
+            out[i] = vad.is_speech(pcm[i].tobytes(), SAMPLE_RATE)
+    return out
+
+
+@dataclass
+class VadSegmenter:
+    """Causal smoothing of per-frame voicing into segments (frame indices).
+
+    Feed voicing decisions with :meth:`push`; closed segments are returned as they become final
+    (at most ``min_silence`` frames late). :meth:`finish` closes the last one.
+    """
+
+    config: VadConfig = field(default_factory=VadConfig)
+    frame_index: int = 0
+    seg_start: int | None = None
+    last_voiced: int = -1
+    voiced_in_seg: int = 0
+
+    def push(self, voiced: np.ndarray) -> list[tuple[int, int]]:
+        closed: list[tuple[int, int]] = []
+        min_sil = max(1, self.config.frames(self.config.min_silence_seconds))
+        for v in voiced:
+            i = self.frame_index
+            if v:
+                if self.seg_start is None:
+                    self.seg_start = i
+                    self.voiced_in_seg = 0
+                self.last_voiced = i
+                self.voiced_in_seg += 1
+            elif self.seg_start is not None and i - self.last_voiced >= min_sil:
+                seg = self._close()
+                if seg:
+                    closed.append(seg)
+            self.frame_index += 1
+        return closed
+
+    def _close(self) -> tuple[int, int] | None:
+        start, end = self.seg_start, self.last_voiced + 1 + self.config.frames(self.config.hangover_seconds)
+        end = min(end, self.frame_index)
+        keep = self.voiced_in_seg >= max(1, self.config.frames(self.config.min_speech_seconds))
+        self.seg_start = None
+        return (start, end) if keep else None
+
+    def finish(self) -> list[tuple[int, int]]:
+        if self.seg_start is None:
+            return []
+        seg = self._close()
+        return [seg] if seg else []
+
+
+def frame_signal(x: np.ndarray) -> np.ndarray:
+    """1-D signal -> (n_frames, FRAME_SAMPLES) non-overlapping frames (the tail is dropped)."""
+    n = len(x) // FRAME_SAMPLES
+    return np.asarray(x[: n * FRAME_SAMPLES], dtype=np.float32).reshape(n, FRAME_SAMPLES)
+
+
+@dataclass
+class VadResult:
+    segments: list[Segment]
+    speech_mask: np.ndarray  # (n_frames,) bool, smoothed: True inside a segment
+    frame_energy_dbfs: np.ndarray  # (n_frames,) level of each 30 ms frame
+
+
+def detect_speech(x: np.ndarray, config: VadConfig | None = None) -> VadResult:
+    """Speech segments of a 1-D 8 kHz float signal.
+
+    Returns segments in seconds, the smoothed per-frame speech mask and per-frame levels.
+    """
+    config = config or VadConfig()
+    frames = frame_signal(x)
+    voiced = raw_voicing(frames, webrtcvad.Vad(config.aggressiveness))
+    seg = VadSegmenter(config)
+    spans = seg.push(voiced) + seg.finish()
+    mask = np.zeros(len(frames), dtype=bool)
+    for a, b in spans:
+        mask[a:b] = True
+    segments = [Segment(a * FRAME_SECONDS, b * FRAME_SECONDS) for a, b in spans]
+    return VadResult(segments, mask, frame_energy_dbfs(frames))
+
+
+def speech_samples(x: np.ndarray, segments: list[Segment]) -> np.ndarray:
+    """Concatenate the samples inside ``segments`` (the signal the spectral model sees)."""
+    parts = [x[int(round(s.start_seconds * SAMPLE_RATE)) : int(round(s.end_seconds * SAMPLE_RATE))] for s in segments]
+    return np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, dtype=np.float32)
