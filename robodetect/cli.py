@@ -83,6 +83,44 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_score)
 
 
+MODEL_FORMATS = ("onnx", "torchscript")
+RESULT_FORMATS = ("csv", "jsonl", "parquet")
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    """``export --format onnx|torchscript OUT`` exports the model; ``export DB --format csv|jsonl|parquet OUT``
+    exports a scan's result store."""
+    if args.format in MODEL_FORMATS:
+        if len(args.paths) != 1:
+            print("robodetect: usage: robodetect export --format onnx|torchscript OUT", file=sys.stderr)
+            return EXIT_USAGE
+        from .export import export_model
+
+        path = export_model(args.paths[0], fmt=args.format, model=args.model)
+        print(f"wrote {path}")
+        return EXIT_OK
+    if len(args.paths) != 2:
+        print("robodetect: usage: robodetect export RESULTS.db --format csv|jsonl|parquet OUT", file=sys.stderr)
+        return EXIT_USAGE
+    from .store import export_results
+
+    try:
+        n = export_results(args.paths[0], args.format, args.paths[1])
+    except (OSError, ValueError) as exc:
+        print(f"robodetect: error: {args.paths[0]}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"wrote {n} rows to {args.paths[1]}")
+    return EXIT_OK
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export the model (onnx/torchscript) or a scan's results (csv/jsonl/parquet)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="OUT for a model export; RESULTS.db OUT for results")
+    p.add_argument("--format", required=True, choices=MODEL_FORMATS + RESULT_FORMATS)
+    p.add_argument("--model", default=None, help="model stem for a model export; default: shipped")
+    p.set_defaults(func=_cmd_export)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -90,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"robodetect {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_score(sub)
+    _add_export(sub)
     return parser
 
 
