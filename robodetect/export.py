@@ -1,0 +1,162 @@
+"""Portable exports of the detector: TorchScript and ONNX graphs over raw 8 kHz PCM windows.
+
+The exported graph is :class:`WindowScorer`: it takes ``wav`` float32 (B, WINDOW_SAMPLES) -- raw
+8 kHz speech windows in [-1, 1], exactly the windows :func:`robodetect.features.cut_windows` cuts --
+and returns two (B,) float32 outputs:
+
+- ``probability``: the calibrated robot probability of each window;
+- ``logit``: the calibrated logit of each window (``calib_scale * raw_logit + calib_bias``).
+
+A call's score is ``sigmoid(mean(logit))`` over its windows (what :meth:`Detector.call_probability`
+computes); averaging ``logit`` rather than ``probability`` is what makes it match. The whole feature
+front end (STFT power, mel filterbank, prosody) is inside the graph, so a runtime needs no librosa.
+
+The ONNX opset-17 exporter cannot export ``torch.stft`` (complex output), so the exported front end
+computes the power spectrogram as a strided ``conv1d`` with a fixed Hann-windowed DFT basis
+(:class:`DftFrontEnd`); everything after the power spectrum is :class:`FrontEnd`'s own code. The
+same graph is used for TorchScript so both exports are one computation. See docs/streaming.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .audio import SAMPLE_RATE
+from .features import HOP_LENGTH, N_FFT, WINDOW_SAMPLES, FrontEnd
+from .model import RobotNet, load_model
+
+FORMATS = ("onnx", "torchscript")
+ONNX_OPSET = 17
+INPUT_NAME = "wav"
+OUTPUT_NAMES = ("probability", "logit")
+N_BINS = N_FFT // 2 + 1
+
+
+def dft_basis() -> np.ndarray:
+    """(2 * N_BINS, 1, N_FFT) float32 conv1d kernels: Hann-windowed cosines then sines.
+
+    Convolving a signal with row k (stride HOP_LENGTH) gives the real (k < N_BINS) or minus the
+    imaginary part of ``torch.stft(x, N_FFT, HOP_LENGTH, window=hann_window(N_FFT), center=False)``.
+    """
+    n = np.arange(N_FFT)
+    k = np.arange(N_BINS)[:, None]
+    window = torch.hann_window(N_FFT, dtype=torch.float64).numpy()  # periodic, as FrontEnd's
+    angle = 2.0 * np.pi * ((k * n) % N_FFT) / N_FFT
+    basis = np.concatenate([window * np.cos(angle), window * np.sin(angle)])
+    return basis[:, None, :].astype(np.float32)
+
+
+class DftFrontEnd(FrontEnd):
+    """:class:`FrontEnd` with the STFT power computed as conv1d over a DFT basis (exportable)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("dft", torch.from_numpy(dft_basis()), persistent=False)
+
+    def power(self, wav: torch.Tensor) -> torch.Tensor:
+        """(B, n) -> (B, N_BINS, frames), equal to FrontEnd.power within float32 rounding."""
+        y = F.conv1d(wav.float().unsqueeze(1), self.dft, stride=HOP_LENGTH)
+        re, im = y[:, :N_BINS], y[:, N_BINS:]
+        return re * re + im * im
+
+
+class WindowScorer(nn.Module):
+    """The exported graph: wav (B, WINDOW_SAMPLES) -> (probability (B,), calibrated logit (B,))."""
+
+    def __init__(self, model: RobotNet) -> None:
+        super().__init__()
+        self.frontend = DftFrontEnd()
+        self.net = model.eval()
+        self.calib_scale = float(model.config.calib_scale)
+        self.calib_bias = float(model.config.calib_bias)
+
+    def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logmel, prosody = self.frontend(wav)
+        logit = self.net.head(logmel, prosody) * self.calib_scale + self.calib_bias
+        return torch.sigmoid(logit), logit
+
+
+def _resolve_model(model: RobotNet | str | os.PathLike | None) -> RobotNet:
+    if isinstance(model, RobotNet):
+        return model.cpu().eval()
+    if model is None:
+        from .detector import load
+
+        return load().model.cpu().eval()
+    stem = Path(model)
+    if stem.suffix in (".safetensors", ".json"):
+        stem = stem.with_suffix("")
+    return load_model(stem)
+
+
+def export_model(
+    out_path: str | os.PathLike,
+    fmt: str = "onnx",
+    model: RobotNet | str | os.PathLike | None = None,
+) -> Path:
+    """Write the detector as an ONNX or TorchScript graph over raw PCM windows; returns the path.
+
+    out_path: file to write (``.onnx`` / ``.pt`` are conventional; parent folders are created).
+    fmt: ``onnx`` or ``torchscript``.
+    model: a :class:`RobotNet`, a model stem (``<stem>.safetensors`` + ``<stem>.json``), or None
+    for the shipped model. Input ``wav`` (B, 8000 Hz * 2 s) float32; batch size is dynamic.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r} (use one of {FORMATS})")
+    net = _resolve_model(model)
+    scorer = WindowScorer(net).eval()
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    example = torch.zeros(2, WINDOW_SAMPLES)
+    example[:, ::7] = 0.1  # any non-degenerate input; the graph has no data-dependent control flow
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer / exporter chatter
+        if fmt == "torchscript":
+            traced = torch.jit.trace(scorer, (example,), check_trace=False)
+            traced = torch.jit.freeze(traced)
+            torch.jit.save(traced, str(out), _extra_files={"robodetect.json": json.dumps(_metadata(net))})
+        else:
+            torch.onnx.export(
+                scorer,
+                (example,),
+                str(out),
+                dynamo=False,
+                opset_version=ONNX_OPSET,
+                input_names=[INPUT_NAME],
+                output_names=list(OUTPUT_NAMES),
+                dynamic_axes={INPUT_NAME: {0: "batch"}, **{name: {0: "batch"} for name in OUTPUT_NAMES}},
+            )
+            _add_onnx_metadata(out, net)
+    return out
+
+
+def _metadata(net: RobotNet) -> dict[str, str]:
+    return {
+        "robodetect_version": net.config.version,
+        "threshold": repr(float(net.config.threshold)),
+        "sample_rate": str(SAMPLE_RATE),
+        "window_samples": str(WINDOW_SAMPLES),
+        "call_score": "sigmoid(mean(logit)) over the call's speech windows",
+    }
+
+
+def _add_onnx_metadata(path: Path, net: RobotNet) -> None:
+    """Record the model version, threshold and input contract in the ONNX file's metadata."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    for key, value in _metadata(net).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, str(value)
+    onnx.save(proto, str(path))
+
+
+__all__ = ["export_model", "WindowScorer", "DftFrontEnd", "dft_basis", "FORMATS", "OUTPUT_NAMES"]
