@@ -6,6 +6,7 @@ batch function :func:`detect_speech` and the streaming detector produce identica
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +21,8 @@ MIN_SPEECH_SECONDS = 0.12  # segments with less voiced time than this are droppe
 MIN_SILENCE_SECONDS = 0.3  # gaps shorter than this are bridged
 HANGOVER_SECONDS = 0.09  # speech kept after the last voiced frame of a segment
 ENERGY_FLOOR_DBFS = -60.0  # frames quieter than this are never speech (webrtcvad ignores level)
+NOISE_FLOOR_SECONDS = 3.0  # the noise floor is the quietest frame of this trailing span
+MIN_SNR_DB = 5.0  # a speech frame must be this far above that floor (rejects steady noise)
 
 
 @dataclass
@@ -51,15 +54,25 @@ def frame_energy_dbfs(frames: np.ndarray) -> np.ndarray:
     return (10.0 * np.log10(power + 1e-12)).astype(np.float32)
 
 
-def raw_voicing(frames: np.ndarray, vad: webrtcvad.Vad) -> np.ndarray:
-    """frames: (n, FRAME_SAMPLES) float32 -> (n,) bool, webrtcvad's decision gated by level."""
-    pcm = (np.clip(frames, -1.0, 1.0) * 32767.0).astype("<i2")
-    energy = frame_energy_dbfs(frames)
-    out = np.zeros(len(frames), dtype=bool)
-    for i in range(len(frames)):
-        if energy[i] > ENERGY_FLOOR_DBFS:
-            out[i] = vad.is_speech(pcm[i].tobytes(), SAMPLE_RATE)
-    return out
+class FrameVoicer:
+    """Per-frame speech decisions: webrtcvad, gated by an absolute level floor and by the level above
+    a trailing noise floor (webrtcvad alone calls loud stationary noise speech). Causal, with
+    bounded state, so streaming and batch decisions are identical."""
+
+    def __init__(self, aggressiveness: int = AGGRESSIVENESS) -> None:
+        self.vad = webrtcvad.Vad(aggressiveness)
+        self.history: deque[float] = deque(maxlen=int(round(NOISE_FLOOR_SECONDS / FRAME_SECONDS)))
+
+    def push(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """frames: (n, FRAME_SAMPLES) float32 -> (voiced (n,) bool, level (n,) dBFS)."""
+        pcm = (np.clip(frames, -1.0, 1.0) * 32767.0).astype("<i2")
+        energy = frame_energy_dbfs(frames)
+        out = np.zeros(len(frames), dtype=bool)
+        for i, e in enumerate(energy.tolist()):
+            self.history.append(e)
+            if e > ENERGY_FLOOR_DBFS and e > min(self.history) + MIN_SNR_DB:
+                out[i] = self.vad.is_speech(pcm[i].tobytes(), SAMPLE_RATE)
+        return out, energy
 
 
 @dataclass
@@ -128,14 +141,14 @@ def detect_speech(x: np.ndarray, config: VadConfig | None = None) -> VadResult:
     """
     config = config or VadConfig()
     frames = frame_signal(x)
-    voiced = raw_voicing(frames, webrtcvad.Vad(config.aggressiveness))
+    voiced, energy = FrameVoicer(config.aggressiveness).push(frames)
     seg = VadSegmenter(config)
     spans = seg.push(voiced) + seg.finish()
     mask = np.zeros(len(frames), dtype=bool)
     for a, b in spans:
         mask[a:b] = True
     segments = [Segment(a * FRAME_SECONDS, b * FRAME_SECONDS) for a, b in spans]
-    return VadResult(segments, mask, frame_energy_dbfs(frames))
+    return VadResult(segments, mask, energy)
 
 
 def speech_samples(x: np.ndarray, segments: list[Segment]) -> np.ndarray:

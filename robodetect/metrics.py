@@ -1,0 +1,42 @@
+"""Detection metrics: equal error rate and error rates at a threshold (robot = positive class)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def eer(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Equal error rate and the threshold where it occurs.
+
+    scores: higher = more robotic; labels: 1 robot, 0 human. Returns (eer in 0..1, threshold).
+    """
+    scores, labels = np.asarray(scores, float), np.asarray(labels, int)
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    if len(pos) == 0 or len(neg) == 0:
+        raise ValueError("EER needs both robot and human scores")
+    thresholds = np.unique(np.concatenate([scores, [np.inf]]))
+    frr = np.array([(pos < t).mean() for t in thresholds])  # robots missed
+    far = np.array([(neg >= t).mean() for t in thresholds])  # humans flagged
+    i = int(np.argmin(np.abs(frr - far)))
+    return float((frr[i] + far[i]) / 2), float(thresholds[i])
+
+
+def rates_at(scores: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, float]:
+    """Accuracy, human false-alarm rate and robot detection rate at ``threshold`` (score >= t -> robot)."""
+    scores, labels = np.asarray(scores, float), np.asarray(labels, int)
+    pred = scores >= threshold
+    out = {"accuracy": float((pred == labels.astype(bool)).mean())}
+    if (labels == 0).any():
+        out["human_false_alarm"] = float(pred[labels == 0].mean())
+    if (labels == 1).any():
+        out["robot_detection"] = float(pred[labels == 1].mean())
+    return out
+
+
+def threshold_for_false_alarm(human_scores: np.ndarray, max_false_alarm: float) -> float:
+    """Smallest threshold whose human false-alarm rate is <= max_false_alarm."""
+    s = np.sort(np.asarray(human_scores, float))
+    k = int(np.floor(max_false_alarm * len(s)))  # humans allowed at or above the threshold
+    if k == 0:
+        return float(np.nextafter(s[-1], np.inf))
+    return float(np.nextafter(s[len(s) - k - 1], np.inf)) if len(s) - k - 1 >= 0 else float(s[0])

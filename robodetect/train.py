@@ -1,0 +1,352 @@
+"""Training: simulated-call window datasets, the training loop, calibration.
+
+Used by ``scripts/train.py`` and ``scripts/evaluate.py``. A *call dataset* is an ``.npz`` with
+every scoring window of every simulated call (int16 PCM, exactly what the detector would cut from
+that call) plus a per-call table (label, split, source group, engine, speaker, language, codec).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torch.nn.functional as F
+
+from .audio import SAMPLE_RATE
+from .detector import analyze
+from .metrics import eer, threshold_for_false_alarm
+from .model import ModelConfig, RobotNet
+from .simulate import SimConfig, simulate_call, trim_silence
+
+ZH_SHARE = 0.35  # share of Mandarin calls within each label (balanced across labels)
+SPEECH_SECONDS = (2.0, 12.0)  # speech per simulated call, uniform
+UTTERANCE_SECONDS = (1.5, 6.0)  # every source utterance is cropped to a length drawn from here (both labels)
+MAX_UTTERANCES = 24
+
+
+def engine_group(row: dict) -> str:
+    """The unit held out in leave-one-out: the robot engine family or the human source."""
+    if row["label"] == "human":
+        return row["source"]
+    engine = row["engine"]
+    return "zs-tts" if engine.startswith("zs-tts") else engine
+
+
+def read_manifests(paths: list[Path]) -> list[dict]:
+    """Rows of the shared manifest (paths made absolute) and of generated TTS manifests."""
+    rows = []
+    for path in paths:
+        base = Path(path).resolve().parent
+        with open(path, newline="") as fh:
+            table = list(csv.DictReader(fh))
+        for r in table:
+            r["path"] = str(Path(r["path"]) if Path(r["path"]).is_absolute() else base / r["path"])
+            r["group"] = engine_group(r)
+            rows.append(r)
+    return rows
+
+
+@dataclass
+class CallPlan:
+    call_id: int
+    label: str
+    split: str
+    group: str
+    engine: str
+    speaker: str
+    lang: str
+    paths: list[str]
+    speech_seconds: float
+    seed: int
+
+
+def plan_calls(rows: list[dict], split: str, calls_per_label: int, seed: int) -> list[CallPlan]:
+    """Speaker-weighted plan: per label, languages get fixed shares; within a label and language
+    every group (engine/source) gets an equal share, and every speaker in it an equal share."""
+    rng = np.random.default_rng(seed)
+    tree: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    for r in rows:
+        if r["split"] == split:
+            tree[(r["label"], r["lang"])][r["group"]][r["speaker"]].append(r)
+    plans: list[CallPlan] = []
+    for label in ("human", "robot"):
+        for lang, share in (("en", 1 - ZH_SHARE), ("zh", ZH_SHARE)):
+            groups = tree.get((label, lang), {})
+            if not groups:
+                continue
+            n_lang = int(round(calls_per_label * share))
+            names = sorted(groups)
+            for k in range(n_lang):
+                group = names[k % len(names)]
+                speakers = sorted(groups[group])
+                speaker = speakers[int(rng.integers(len(speakers)))]
+                utts = groups[group][speaker]
+                target = float(rng.uniform(*SPEECH_SECONDS))
+                order = np.concatenate([rng.permutation(len(utts)) for _ in range(-(-MAX_UTTERANCES // len(utts)))])
+                chosen = [utts[i] for i in order[:MAX_UTTERANCES]]  # long single files get cropped repeatedly
+                first = chosen[0]
+                plans.append(
+                    CallPlan(
+                        len(plans), label, split, group, first["engine"], speaker, lang,
+                        [u["path"] for u in chosen], target, int(rng.integers(2**31)),
+                    )
+                )
+    return plans
+
+
+def _crop(x: np.ndarray, seconds: float, rng: np.random.Generator) -> np.ndarray:
+    n = int(seconds * SAMPLE_RATE)
+    if len(x) <= n:
+        return x
+    start = int(rng.integers(0, len(x) - n))
+    return x[start : start + n]
+
+
+def build_call(plan: CallPlan, sim: SimConfig | None = None) -> tuple[np.ndarray, dict]:
+    """Simulate one planned call and cut its windows. Returns (int16 windows, meta)."""
+    rng = np.random.default_rng(plan.seed)
+    utts, left = [], plan.speech_seconds
+    for p in plan.paths:
+        x, sr = sf.read(p, dtype="float32", always_2d=False)
+        assert sr == SAMPLE_RATE, f"{p}: expected 8 kHz"
+        x = _crop(trim_silence(x), max(0.5, min(left, rng.uniform(*UTTERANCE_SECONDS))), rng)
+        utts.append(x)
+        left -= len(x) / SAMPLE_RATE
+        if left <= 0.25:
+            break
+    call, meta = simulate_call(utts, rng, sim)
+    a = analyze(call)
+    windows = np.clip(np.round(a.windows * 32767), -32768, 32767).astype(np.int16)
+    meta.update(speech_samples=int(round(a.speech_seconds * SAMPLE_RATE)), duration_seconds=round(a.duration_seconds, 2))
+    return windows, meta
+
+
+def _build_one(args: tuple[CallPlan, SimConfig | None]) -> tuple[int, np.ndarray, dict]:
+    plan, sim = args
+    try:
+        windows, meta = build_call(plan, sim)
+    except Exception as exc:  # a bad source file skips that call, never the build
+        return plan.call_id, np.zeros((0, 16000), np.int16), {"error": f"{type(exc).__name__}: {exc}"}
+    return plan.call_id, windows, meta
+
+
+def build_dataset(plans: list[CallPlan], out: Path, workers: int = 2, sim: SimConfig | None = None) -> Path:
+    """Simulate every planned call and save ``out`` (.npz) with windows and the call table."""
+    t0 = time.time()
+    results: dict[int, tuple[np.ndarray, dict]] = {}
+    with ProcessPoolExecutor(workers) as pool:
+        for i, (cid, windows, meta) in enumerate(pool.map(_build_one, [(p, sim) for p in plans], chunksize=8)):
+            results[cid] = (windows, meta)
+            if (i + 1) % 500 == 0:
+                print(f"  {out.name}: {i + 1}/{len(plans)} calls ({time.time() - t0:.0f} s)", flush=True)
+    windows, call_of_window, calls = [], [], []
+    for p in plans:
+        w, meta = results[p.call_id]
+        calls.append({**p.__dict__, "paths": len(p.paths), **meta, "n_windows": len(w)})
+        windows.append(w)
+        call_of_window.append(np.full(len(w), p.call_id, np.int32))
+    np.savez(
+        out,
+        windows=np.concatenate(windows),
+        call_of_window=np.concatenate(call_of_window),
+        calls=np.array(json.dumps(calls)),
+    )
+    n_err = sum("error" in c for c in calls)
+    print(f"  {out.name}: {len(plans)} calls, {sum(len(w) for w in windows)} windows, {n_err} errors, "
+          f"{time.time() - t0:.0f} s", flush=True)
+    return out
+
+
+@dataclass
+class CallData:
+    windows: np.ndarray  # (N, 16000) int16
+    call_of_window: np.ndarray  # (N,)
+    calls: list[dict]
+
+    @classmethod
+    def load(cls, path: Path) -> CallData:
+        z = np.load(path)
+        return cls(z["windows"], z["call_of_window"], json.loads(str(z["calls"])))
+
+    def subset(self, keep_call) -> CallData:
+        ids = {c["call_id"] for c in self.calls if keep_call(c)}
+        mask = np.isin(self.call_of_window, list(ids))
+        return CallData(self.windows[mask], self.call_of_window[mask], [c for c in self.calls if c["call_id"] in ids])
+
+    def window_labels(self) -> np.ndarray:
+        label = {c["call_id"]: float(c["label"] == "robot") for c in self.calls}
+        return np.array([label[i] for i in self.call_of_window], np.float32)
+
+
+def to_float(windows: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(windows.astype(np.float32) / 32768.0)
+
+
+@torch.inference_mode()
+def compute_features(model: RobotNet, windows: np.ndarray, batch: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    """Front-end features for all windows (cached once; the front end has no trainable weights)."""
+    mels, pros = [], []
+    for i in range(0, len(windows), batch):
+        m, p = model.features(to_float(windows[i : i + batch]))
+        mels.append(m.half())
+        pros.append(p)
+    return torch.cat(mels), torch.cat(pros)
+
+
+def spec_augment(mel: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """One random frequency band and one time span masked per window (to the window mean, 0)."""
+    b, f, t = mel.shape
+    mel = mel.clone()
+    f0 = torch.randint(0, f - 8, (b,), generator=gen)
+    t0 = torch.randint(0, t - 20, (b,), generator=gen)
+    fw = torch.randint(0, 8, (b,), generator=gen)
+    tw = torch.randint(0, 20, (b,), generator=gen)
+    fi, ti = torch.arange(f)[None], torch.arange(t)[None]
+    fmask = (fi >= f0[:, None]) & (fi < (f0 + fw)[:, None])
+    tmask = (ti >= t0[:, None]) & (ti < (t0 + tw)[:, None])
+    return mel.masked_fill(fmask[:, :, None] | tmask[:, None, :], 0.0)
+
+
+def train_model(
+    train: CallData, config: ModelConfig, epochs: int = 8, batch_size: int = 64, lr: float = 2e-3,
+    seed: int = 0, max_windows_per_epoch: int | None = None, log=print,
+) -> RobotNet:
+    """Train on window features with class-balanced BCE; fixed epochs (no early stopping on dev)."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = RobotNet(config)
+    mels, pros = compute_features(model, train.windows)
+    y = torch.from_numpy(train.window_labels())
+    mean, std = pros.mean(0), pros.std(0).clamp_min(1e-3)
+    model.prosody_mean.copy_(mean)
+    model.prosody_std.copy_(std)
+    # each call weighs the same whatever its number of windows; each class weighs the same
+    counts = np.bincount(train.call_of_window)
+    w = 1.0 / counts[train.call_of_window]
+    for cls in (0.0, 1.0):
+        sel = y.numpy() == cls
+        w[sel] /= w[sel].sum()
+    weights = torch.from_numpy(w)
+    n_per_epoch = min(len(y), max_windows_per_epoch or len(y))
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-3)
+    steps = epochs * math.ceil(n_per_epoch / batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
+    for epoch in range(epochs):
+        model.train()
+        idx = torch.multinomial(weights, n_per_epoch, replacement=True, generator=gen)
+        total, t0 = 0.0, time.time()
+        for i in range(0, n_per_epoch, batch_size):
+            b = idx[i : i + batch_size]
+            mel = spec_augment(mels[b].float(), gen)
+            loss = F.binary_cross_entropy_with_logits(model.head(mel, pros[b]), y[b])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss) * len(b)
+        log(f"    epoch {epoch + 1}/{epochs}: loss {total / n_per_epoch:.4f} ({time.time() - t0:.0f} s)")
+    return model.eval()
+
+
+@torch.inference_mode()
+def call_scores(model: RobotNet, data: CallData) -> tuple[dict[int, float], np.ndarray]:
+    """Mean window logit per call (the detector's call score before calibration) + window logits."""
+    mels, pros = compute_features(model, data.windows)
+    logits = torch.cat([model.head(mels[i : i + 512].float(), pros[i : i + 512]) for i in range(0, len(mels), 512)])
+    logits = logits.numpy()
+    sums = defaultdict(list)
+    for cid, z in zip(data.call_of_window, logits):
+        sums[int(cid)].append(float(z))
+    return {cid: float(np.mean(v)) for cid, v in sums.items()}, logits
+
+
+def fit_calibration(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Platt scaling: (a, b) minimising the log loss of sigmoid(a * score + b)."""
+    s = torch.tensor(scores, dtype=torch.float64)
+    y = torch.tensor(labels, dtype=torch.float64)
+    a = torch.ones((), dtype=torch.float64, requires_grad=True)
+    b = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([a, b], max_iter=200)
+
+    def closure():
+        opt.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(a * s + b, y)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return float(a), float(b)
+
+
+def calibrate(model: RobotNet, dev: CallData, max_false_alarm: float = 0.01) -> dict:
+    """Fit calibration on dev calls and set the threshold for a human false-alarm rate <= target."""
+    scores, _ = call_scores(model, dev)
+    ids = sorted(scores)
+    by_id = {c["call_id"]: c for c in dev.calls}
+    s = np.array([scores[i] for i in ids])
+    y = np.array([by_id[i]["label"] == "robot" for i in ids], float)
+    a, b = fit_calibration(s, y)
+    p = 1 / (1 + np.exp(-(a * s + b)))
+    model.config.calib_scale, model.config.calib_bias = a, b
+    model.config.threshold = max(0.5, threshold_for_false_alarm(p[y == 0], max_false_alarm))
+    e, _ = eer(s, y)
+    return {"dev_eer": e, "calib_scale": a, "calib_bias": b, "threshold": model.config.threshold}
+
+
+def human_ranges(data: CallData, model: RobotNet) -> dict[str, list[float]]:
+    """5th-95th percentile of each prosody feature over human training windows (for explanations)."""
+    from .features import PROSODY_NAMES
+
+    human = data.window_labels() == 0
+    _, pros = compute_features(model, data.windows[human][:20000])
+    lo, hi = np.percentile(pros.numpy(), [5, 95], axis=0)
+    return {n: [round(float(a), 3), round(float(b), 3)] for n, a, b in zip(PROSODY_NAMES, lo, hi)}
+
+
+@torch.inference_mode()
+def truncated_call_scores(model: RobotNet, data: CallData, seconds: float | None) -> dict[int, float]:
+    """Call scores using only the first ``seconds`` of speech (None: whole call), as the detector
+    would cut them: windows fully inside that span, or one tiled window when it is < 2 s."""
+    from .features import HOP_SAMPLES, WINDOW_SAMPLES
+
+    if seconds is None:
+        return call_scores(model, data)[0]
+    limit = int(seconds * SAMPLE_RATE)
+    picked, owners = [], []
+    first = {}
+    for i, cid in enumerate(data.call_of_window):
+        first.setdefault(int(cid), []).append(i)
+    by_id = {c["call_id"]: c for c in data.calls}
+    for cid, rows in first.items():
+        n = min(limit, by_id[cid].get("speech_samples", limit))
+        if n < WINDOW_SAMPLES:
+            picked.append(np.resize(data.windows[rows[0]][:n], WINDOW_SAMPLES))
+            owners.append(cid)
+            continue
+        for k, r in enumerate(rows):
+            if k * HOP_SAMPLES + WINDOW_SAMPLES <= n:
+                picked.append(data.windows[r])
+                owners.append(cid)
+    if not picked:
+        return {}
+    sub = CallData(np.stack(picked), np.array(owners, np.int32), data.calls)
+    return call_scores(model, sub)[0]
+
+
+def score_table(scores: dict[int, float], data: CallData) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """(scores, labels 1=robot, call rows) in a fixed order for metric computation."""
+    rows = [c for c in data.calls if c["call_id"] in scores]
+    return (
+        np.array([scores[c["call_id"]] for c in rows]),
+        np.array([c["label"] == "robot" for c in rows], int),
+        rows,
+    )

@@ -1,0 +1,62 @@
+import numpy as np
+
+from robodetect.vad import FRAME_SECONDS, VadConfig, VadSegmenter, detect_speech, speech_samples
+
+
+def test_speech_is_found(speech_8k):
+    res = detect_speech(speech_8k)
+    speech = sum(s.duration_seconds for s in res.segments)
+    assert len(res.segments) >= 1 and speech > 0.5 * len(speech_8k) / 8000
+
+
+def test_silence_and_low_noise_have_no_speech():
+    assert detect_speech(np.zeros(8000 * 3, np.float32)).segments == []
+    quiet = (1e-4 * np.random.default_rng(0).standard_normal(8000 * 3)).astype(np.float32)
+    assert detect_speech(quiet).segments == []
+
+
+def test_speech_inside_silence_is_located(speech_8k):
+    pad = np.zeros(8000 * 2, np.float32)
+    x = np.concatenate([pad, speech_8k[: 8000 * 3], pad])
+    segs = detect_speech(x).segments
+    assert segs and segs[0].start_seconds >= 1.8 and segs[-1].end_seconds <= 5.3
+
+
+def test_loud_steady_noise_is_not_speech_but_speech_in_it_is(speech_8k):
+    noise = (0.05 * np.random.default_rng(0).standard_normal(len(speech_8k))).astype(np.float32)
+    assert sum(s.duration_seconds for s in detect_speech(noise).segments) < 0.5
+    scaled = speech_8k / np.sqrt(np.mean(speech_8k**2)) * 0.05 * 10 ** (15 / 20)  # 15 dB SNR
+    in_noise = sum(s.duration_seconds for s in detect_speech(scaled + noise).segments)
+    clean = sum(s.duration_seconds for s in detect_speech(speech_8k).segments)
+    assert in_noise > 0.6 * clean
+
+
+def test_smoothing_bridges_short_gaps_and_drops_blips():
+    cfg = VadConfig(min_speech_seconds=0.12, min_silence_seconds=0.3, hangover_seconds=0.09)
+    v = np.zeros(100, bool)
+    v[10:20] = True  # speech
+    v[25:35] = True  # after a 5-frame (150 ms) gap: bridged
+    v[60] = True  # a single 30 ms blip: dropped
+    seg = VadSegmenter(cfg)
+    spans = seg.push(v) + seg.finish()
+    assert spans == [(10, 38)]
+
+
+def test_streaming_segmenter_equals_batch():
+    rng = np.random.default_rng(3)
+    v = np.repeat(rng.random(80) < 0.5, rng.integers(1, 20, 80))  # runs of speech and silence
+    whole = VadSegmenter()
+    a = whole.push(v) + whole.finish()
+    pieces = VadSegmenter()
+    b = []
+    for chunk in np.array_split(v, 37):
+        b += pieces.push(chunk)
+    b += pieces.finish()
+    assert a == b and len(a) > 3
+
+
+def test_speech_samples_concatenates_segments(speech_8k):
+    res = detect_speech(speech_8k)
+    s = speech_samples(speech_8k, res.segments)
+    expected = sum(round(seg.end_seconds / FRAME_SECONDS) - round(seg.start_seconds / FRAME_SECONDS) for seg in res.segments)
+    assert len(s) == expected * 240
