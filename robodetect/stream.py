@@ -1,0 +1,383 @@
+"""Incremental scoring for screening apps: feed a live call chunk by chunk, get a decision early.
+
+>>> stream = StreamingDetector(detector)            # or StreamingDetector() for the shipped model
+>>> for chunk in pcm_chunks:                       # int16 / float32 arrays (or int16 bytes), any size
+...     update = stream.push(chunk)
+...     if update.decision != "undecided": break   # ring / warn / hang up
+>>> final = stream.finish()                        # final.robot_probability == Detector.score(...)
+
+How it reproduces the batch score with bounded state
+----------------------------------------------------
+The batch path (:func:`robodetect.detector.analyze`) runs webrtcvad on 30 ms frames, smooths them
+with the causal :class:`~robodetect.vad.VadSegmenter`, concatenates the speech segments and cuts
+2 s windows every 1 s from that speech-only signal. The stream runs the same VAD frame by frame and
+hands each speech sample on as soon as it is certain to belong to a kept segment (a segment is kept
+once it has ``min_speech`` voiced frames; its end only grows). Speech samples feed a 2 s buffer;
+each time the speech length reaches ``2 s + k * 1 s`` the window ending there is scored and its
+logit added to a running sum. At :meth:`finish` the end-aligned (tail >= 0.5 s) or tiled (< 2 s of
+speech) window is added exactly as :func:`~robodetect.features.window_starts` does, so the final
+probability is ``Detector.score``'s. State: the last 2 s of speech, at most ~1.5 s of undecided call
+audio inside an open VAD segment, the VAD and resampler state, and two numbers.
+
+Decision rule
+-------------
+The probability is re-evaluated at *checkpoints*: when the speech heard reaches ``min_speech_seconds``
+and then every 1 s of speech (and at the budget). At a checkpoint the running probability is the
+score ``Detector.score`` would give if the call ended there (same windows, same calibration), so
+decisions do not depend on how the audio was chunked and match ``scripts/accuracy_vs_seconds.py``.
+
+- ``robot`` if p >= ``confidence``, ``human`` if p <= 1 - ``confidence`` (only once speech >=
+  ``min_speech_seconds``): the calibrated probability says the verdict is wrong at most
+  1 - confidence of the time;
+- otherwise, when the speech budget is spent (speech >= ``speech_budget_seconds``), decide by the
+  detector's threshold (``robot`` if p >= threshold), the same rule ``robodetect score`` applies;
+- a call that ends before either happens is decided by its final score (or stays ``undecided``
+  when it had too little speech: label ``no_speech``).
+
+A decision, once taken, is never revised; ``robot_probability`` keeps updating until the end.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import soxr
+
+from .audio import CHANNEL_MODES, SAMPLE_RATE, AudioError, _check_rate, _select_channels, to_float32
+from .features import HOP_SAMPLES, MIN_SPEECH_SAMPLES, WINDOW_SAMPLES
+from .vad import FRAME_SAMPLES, FrameVoicer, VadConfig, VadSegmenter
+
+UNDECIDED, ROBOT, HUMAN = "undecided", "robot", "human"
+DECISIONS = (UNDECIDED, ROBOT, HUMAN)
+DEFAULT_CONFIDENCE = 0.95
+DEFAULT_MIN_SPEECH_SECONDS = 1.0
+DEFAULT_SPEECH_BUDGET_SECONDS = 4.0
+BLOCK_FRAMES = int(SAMPLE_RATE // FRAME_SAMPLES)  # VAD frames processed per block (~1 s)
+
+#: windows (n, WINDOW_SAMPLES) float32 -> calibrated logits (n,): calib_scale * raw + calib_bias
+WindowLogits = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class StreamUpdate:
+    """State of a call after a :meth:`StreamingDetector.push` or :meth:`~StreamingDetector.finish`.
+
+    robot_probability: calibrated score of the speech heard up to the last checkpoint (None before
+        ``min_speech_seconds`` of speech); after ``finish()`` the call's final score.
+    speech_seconds: speech heard so far (VAD-confirmed); audio_seconds: call audio consumed (8 kHz).
+    decision: ``undecided``, ``robot`` or ``human``; decision_reason: ``confident``, ``budget`` or
+        ``call_end``; decided_at_seconds / decided_at_speech_seconds: when it was taken (call time /
+        speech heard); new_decision: True only on the update during which it was taken.
+    final / label: set by ``finish()``; label is ``robot``, ``human`` or ``no_speech`` exactly as
+        ``Detector.score`` labels the whole call.
+    """
+
+    robot_probability: float | None
+    speech_seconds: float
+    audio_seconds: float
+    decision: str
+    threshold: float
+    windows: int
+    decision_reason: str | None = None
+    decided_at_seconds: float | None = None
+    decided_at_speech_seconds: float | None = None
+    new_decision: bool = False
+    final: bool = False
+    label: str | None = None
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+
+def detector_window_logits(detector) -> WindowLogits:
+    """The default scorer: the detector's torch model, calibrated."""
+    scale, bias = float(detector.config.calib_scale), float(detector.config.calib_bias)
+
+    def score(windows: np.ndarray) -> np.ndarray:
+        raw, _ = detector.window_logits(windows)
+        return scale * raw.astype(np.float64) + bias
+
+    return score
+
+
+class StreamingDetector:
+    """Score one live call incrementally; memory does not grow with the call's length.
+
+    detector: a :class:`robodetect.Detector` (None: the shipped model via ``robodetect.load()``,
+        unless ``window_logits`` is given).
+    sample_rate: rate of the pushed PCM (resampled to 8 kHz with a streaming soxr HQ resampler).
+    channels: interleaved channels in the pushed PCM; ``channel`` picks ``mix`` / ``left`` / ``right``.
+    confidence, min_speech_seconds, speech_budget_seconds: the decision rule (module docstring).
+    threshold: robot threshold on the calibrated probability (default: the detector's).
+    window_logits: optional scorer replacing the torch model, e.g.
+        :func:`robodetect.export.load_exported` over an ONNX / TorchScript export.
+    """
+
+    def __init__(
+        self,
+        detector=None,
+        sample_rate: int = SAMPLE_RATE,
+        channels: int = 1,
+        channel: str = "mix",
+        confidence: float = DEFAULT_CONFIDENCE,
+        min_speech_seconds: float = DEFAULT_MIN_SPEECH_SECONDS,
+        speech_budget_seconds: float = DEFAULT_SPEECH_BUDGET_SECONDS,
+        threshold: float | None = None,
+        window_logits: WindowLogits | None = None,
+        vad_config: VadConfig | None = None,
+    ) -> None:
+        if detector is None and window_logits is None:
+            from .detector import load
+
+            detector = load()
+        _check_rate(int(sample_rate), "<stream>")
+        if channel not in CHANNEL_MODES or channel == "each":
+            raise ValueError(f"channel must be one of mix, left, right (one stream per channel), got {channel!r}")
+        if channels < 1 or (channel == "right" and channels < 2):
+            raise ValueError(f"channel {channel!r} needs 2 channels, stream has {channels}")
+        if not 0.5 < confidence <= 1.0:
+            raise ValueError(f"confidence must be in (0.5, 1], got {confidence}")
+        self.detector = detector
+        self.sample_rate, self.channels, self.channel = int(sample_rate), int(channels), channel
+        self.confidence = float(confidence)
+        self.min_speech_samples = max(MIN_SPEECH_SAMPLES, int(round(min_speech_seconds * SAMPLE_RATE)))
+        self.budget_samples = max(self.min_speech_samples, int(round(speech_budget_seconds * SAMPLE_RATE)))
+        if threshold is None:
+            threshold = detector.threshold if detector is not None else getattr(window_logits, "threshold", 0.5)
+        self.threshold = float(threshold)
+        self._score = window_logits or detector_window_logits(detector)
+        if vad_config is None:
+            vad_config = detector.vad_config if detector is not None else VadConfig()
+        self.vad_config = vad_config
+        self.reset()
+
+    # ---- state ------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget the current call (the detector and settings are kept)."""
+        self._resampler = (
+            None
+            if self.sample_rate == SAMPLE_RATE
+            else soxr.ResampleStream(self.sample_rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+        )
+        self._voicer = FrameVoicer(self.vad_config.aggressiveness)
+        self._segmenter = VadSegmenter(self.vad_config)
+        self._hangover = self.vad_config.frames(self.vad_config.hangover_seconds)
+        self._min_voiced = max(1, self.vad_config.frames(self.vad_config.min_speech_seconds))
+        self._partial = np.zeros(0, np.float32)  # < one VAD frame of 8 kHz audio
+        self._pending = np.zeros(0, np.float32)  # call audio from frame _pending_frame0 on
+        self._pending_frame0 = 0
+        self._emitted_frame = 0  # call frames before this are already speech (or dropped)
+        self._n_frames = 0  # VAD frames processed
+        self._speech = np.zeros(0, np.float32)  # the last <= WINDOW_SAMPLES speech samples
+        self._n_speech = 0
+        self._next_window_end = WINDOW_SAMPLES
+        self._logit_sum = 0.0
+        self._n_windows = 0
+        self._extra_cache: tuple[int, float | None] | None = None  # (n_speech, tail/tiled logit)
+        self._next_check = self._checkpoint_after(0)
+        self._probability: float | None = None
+        self._decision, self._reason = UNDECIDED, None
+        self._decided_at: float | None = None
+        self._decided_at_speech: float | None = None
+        self._new_decision = False
+        self._finished = False
+
+    @property
+    def buffered_samples(self) -> int:
+        """Samples held in buffers (bounded: about 2 s of speech + 1.5 s of call audio)."""
+        return len(self._partial) + len(self._pending) + len(self._speech)
+
+    @property
+    def speech_seconds(self) -> float:
+        return self._n_speech / SAMPLE_RATE
+
+    @property
+    def audio_seconds(self) -> float:
+        return (self._n_frames * FRAME_SAMPLES + len(self._partial)) / SAMPLE_RATE
+
+    # ---- input ------------------------------------------------------------------------------
+    def push(self, chunk: np.ndarray | bytes) -> StreamUpdate:
+        """Feed PCM: int16/int32/float32 array, (n,) or (n, channels) or interleaved (n*channels,);
+        bytes are read as little-endian int16. Returns the running :class:`StreamUpdate`."""
+        if self._finished:
+            raise RuntimeError("push() after finish(); call reset() to start a new call")
+        self._new_decision = False
+        x = self._to_mono(chunk)
+        if self._resampler is not None:
+            x = self._resampler.resample_chunk(x)
+        self._feed(x)
+        return self._update()
+
+    def finish(self) -> StreamUpdate:
+        """Close the call: flush the resampler and VAD, add the final window, label the call."""
+        if self._finished:
+            return self._update()
+        self._new_decision = False
+        if self._resampler is not None:
+            self._feed(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+        self._partial = np.zeros(0, np.float32)  # batch VAD drops the incomplete last frame too
+        for span in self._segmenter.finish():
+            self._emit(*span)
+        self._pending = np.zeros(0, np.float32)
+        self._finished = True
+        self._probability = self._current_probability()
+        if self._decision == UNDECIDED and self._probability is not None:
+            self._decide(ROBOT if self._probability >= self.threshold else HUMAN, "call_end")
+        return self._update()
+
+    def _to_mono(self, chunk: np.ndarray | bytes) -> np.ndarray:
+        if isinstance(chunk, (bytes, bytearray, memoryview)):
+            chunk = np.frombuffer(chunk, dtype="<i2")
+        x = to_float32(np.asarray(chunk))
+        if x.ndim == 1:
+            if len(x) % self.channels:
+                raise AudioError(f"<stream>: chunk of {len(x)} samples is not a multiple of {self.channels} channels")
+            x = x.reshape(-1, self.channels)
+        elif x.ndim != 2 or x.shape[1] != self.channels:
+            raise AudioError(f"<stream>: chunk shape {x.shape} does not match (n, {self.channels})")
+        if not np.isfinite(x).all():
+            raise AudioError("<stream>: chunk contains NaN or infinite samples")
+        return np.ascontiguousarray(_select_channels(x, self.channel, "<stream>")[:, 0], dtype=np.float32)
+
+    # ---- VAD -> speech ----------------------------------------------------------------------
+    def _feed(self, x: np.ndarray) -> None:
+        """8 kHz mono samples -> VAD frames, in blocks of ~1 s so one big push stays bounded."""
+        if len(self._partial):
+            x = np.concatenate([self._partial, x])
+        n_frames = len(x) // FRAME_SAMPLES
+        for b in range(0, n_frames, BLOCK_FRAMES):
+            m = min(BLOCK_FRAMES, n_frames - b)
+            frames = x[b * FRAME_SAMPLES : (b + m) * FRAME_SAMPLES]
+            self._vad_block(frames.reshape(m, FRAME_SAMPLES))
+        self._partial = x[n_frames * FRAME_SAMPLES :].copy()
+
+    def _vad_block(self, frames: np.ndarray) -> None:
+        voiced, _ = self._voicer.push(frames)
+        self._pending = np.concatenate([self._pending, frames.reshape(-1)])
+        seg = self._segmenter
+        for v in voiced:  # frame by frame, so speech (and decisions) happen at the right frame
+            for span in seg.push((v,)):
+                self._emit(*span)
+            self._n_frames += 1
+            if seg.seg_start is not None and seg.voiced_in_seg >= self._min_voiced:
+                # the open segment will be kept and its end never shrinks: this much is final
+                self._emit(seg.seg_start, min(seg.last_voiced + 1 + self._hangover, seg.frame_index))
+        keep_from = self._n_frames if seg.seg_start is None else max(seg.seg_start, self._emitted_frame)
+        drop = (keep_from - self._pending_frame0) * FRAME_SAMPLES
+        if drop > 0:
+            self._pending = self._pending[drop:]
+            self._pending_frame0 = keep_from
+
+    def _emit(self, start_frame: int, end_frame: int) -> None:
+        """Call frames [start, end) are speech: append those not yet emitted to the speech signal."""
+        start_frame = max(start_frame, self._emitted_frame)
+        if end_frame <= start_frame:
+            return
+        a = (start_frame - self._pending_frame0) * FRAME_SAMPLES
+        b = (end_frame - self._pending_frame0) * FRAME_SAMPLES
+        self._emitted_frame = end_frame
+        self._add_speech(self._pending[a:b])
+
+    # ---- speech -> windows -> probability ---------------------------------------------------
+    def _checkpoint_after(self, n: int) -> int:
+        """The first checkpoint (in speech samples) after ``n``."""
+        candidates = [(n // HOP_SAMPLES + 1) * HOP_SAMPLES]
+        candidates += [c for c in (self.min_speech_samples, self.budget_samples) if c > n]
+        return min(c for c in candidates if c >= self.min_speech_samples)
+
+    def _add_speech(self, x: np.ndarray) -> None:
+        while len(x):
+            boundary = min(self._next_window_end, self._next_check)
+            take = min(len(x), boundary - self._n_speech)
+            self._speech = np.concatenate([self._speech, x[:take]])[-WINDOW_SAMPLES:]
+            self._n_speech += take
+            x = x[take:]
+            if self._n_speech == self._next_window_end:  # a regular window [n - 2 s, n) is complete
+                self._logit_sum += float(self._score(self._speech[None])[0])
+                self._n_windows += 1
+                self._next_window_end += HOP_SAMPLES
+            if self._n_speech == self._next_check:
+                self._checkpoint()
+                self._next_check = self._checkpoint_after(self._n_speech)
+
+    def _extra_logit(self) -> float | None:
+        """Logit of the window ``window_starts`` adds for the speech so far beyond the regular ones:
+        the tiled window (speech < 2 s) or the end-aligned one (tail >= 0.5 s); None if neither."""
+        n = self._n_speech
+        if self._extra_cache is not None and self._extra_cache[0] == n:
+            return self._extra_cache[1]
+        logit = None
+        if MIN_SPEECH_SAMPLES <= n < WINDOW_SAMPLES:
+            logit = float(self._score(np.resize(self._speech, WINDOW_SAMPLES)[None].astype(np.float32))[0])
+        elif n > WINDOW_SAMPLES and n - (self._next_window_end - HOP_SAMPLES) >= MIN_SPEECH_SAMPLES:
+            logit = float(self._score(self._speech[None])[0])
+        self._extra_cache = (n, logit)
+        return logit
+
+    def _current_probability(self) -> float | None:
+        """Calibrated score of all speech so far, as ``Detector.score`` would give it."""
+        if self._n_speech < MIN_SPEECH_SAMPLES:
+            return None
+        total, count = self._logit_sum, self._n_windows
+        extra = self._extra_logit()
+        if extra is not None:
+            total, count = total + extra, count + 1
+        return _sigmoid(total / count)
+
+    def _checkpoint(self) -> None:
+        p = self._probability = self._current_probability()
+        if self._decision != UNDECIDED or p is None:
+            return
+        if self._n_speech >= self.min_speech_samples and p >= self.confidence:
+            self._decide(ROBOT, "confident")
+        elif self._n_speech >= self.min_speech_samples and p <= 1.0 - self.confidence:
+            self._decide(HUMAN, "confident")
+        elif self._n_speech >= self.budget_samples:
+            self._decide(ROBOT if p >= self.threshold else HUMAN, "budget")
+
+    def _decide(self, decision: str, reason: str) -> None:
+        self._decision, self._reason, self._new_decision = decision, reason, True
+        self._decided_at = round(self.audio_seconds, 3)
+        self._decided_at_speech = round(self.speech_seconds, 3)
+
+    def _update(self) -> StreamUpdate:
+        label = None
+        if self._finished:
+            if self._probability is None:
+                label = "no_speech"
+            else:
+                label = ROBOT if self._probability >= self.threshold else HUMAN
+        return StreamUpdate(
+            robot_probability=self._probability,
+            speech_seconds=round(self.speech_seconds, 3),
+            audio_seconds=round(self.audio_seconds, 3),
+            decision=self._decision,
+            threshold=self.threshold,
+            windows=self._n_windows + (1 if self._finished and self._extra_logit() is not None else 0),
+            decision_reason=self._reason,
+            decided_at_seconds=self._decided_at,
+            decided_at_speech_seconds=self._decided_at_speech,
+            new_decision=self._new_decision,
+            final=self._finished,
+            label=label,
+        )
+
+
+def stream_file(path, detector=None, chunk_seconds: float = 1.0, **kwargs) -> list[StreamUpdate]:
+    """Feed a file to a :class:`StreamingDetector` in ``chunk_seconds`` chunks (at its native rate,
+    channels mixed); returns every update, the last one final. For tests, demos and evaluation."""
+    import soundfile as sf
+
+    with sf.SoundFile(str(path)) as f:
+        stream = StreamingDetector(detector, sample_rate=f.samplerate, channels=f.channels, **kwargs)
+        block = max(1, int(round(chunk_seconds * f.samplerate)))
+        updates = [stream.push(b) for b in f.blocks(blocksize=block, dtype="float32", always_2d=True)]
+    updates.append(stream.finish())
+    return updates
+
+
+__all__ = ["StreamingDetector", "StreamUpdate", "stream_file", "DECISIONS", "UNDECIDED", "ROBOT", "HUMAN"]
