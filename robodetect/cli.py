@@ -121,6 +121,90 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_export)
 
 
+def _cmd_scan(args: argparse.Namespace) -> int:
+    import os
+    import sqlite3
+
+    from .batch import scan
+    from .detector import load
+    from .store import ResultStore
+
+    for p in args.paths:
+        if p.startswith("@") and not os.path.isfile(p[1:]):
+            print(f"robodetect: error: list file {p[1:]} not found", file=sys.stderr)
+            return EXIT_USAGE
+    try:
+        detector = load(args.model, device=args.device, threshold=args.threshold)
+    except (FileNotFoundError, OSError, ValueError) as exc:
+        print(f"robodetect: cannot load model: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if not args.quiet:
+        print(f"robodetect: scanning with model {detector.model_version} on {detector.device}", file=sys.stderr)
+    try:
+        store = ResultStore(args.out)
+    except (OSError, ValueError, sqlite3.Error) as exc:
+        print(f"robodetect: error: cannot open result store {args.out}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        stats = scan(
+            args.paths,
+            store,
+            detector,
+            channel=args.channel,
+            workers=args.workers,
+            rescore=args.rescore,
+            batch_windows=args.batch_size,
+            autocast=not args.no_autocast,
+            progress=not args.quiet and sys.stderr.isatty(),
+        )
+    except KeyboardInterrupt:
+        store.close()
+        print("\nrobodetect: interrupted; finished files are in the store, rerun to resume", file=sys.stderr)
+        return 130
+    store.close()
+    if not args.quiet or stats.errors:
+        print(stats.line(), file=sys.stderr if args.quiet else sys.stdout)
+    return EXIT_FAILED if stats.errors else EXIT_OK
+
+
+def _add_scan(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("scan", help="score folders/lists of recordings into a resumable result store")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="folder (recursive), audio file, or @list.txt")
+    p.add_argument("--out", required=True, metavar="DB", help="result store (SQLite), created or resumed")
+    p.add_argument("--workers", type=int, default=None, help="CPU worker processes (default: all cores)")
+    p.add_argument("--device", default="auto", help="model device: auto, cpu or cuda (default auto)")
+    p.add_argument("--channel", choices=CHANNEL_MODES, default="mix", help="which channel(s) to score")
+    p.add_argument("--threshold", type=_probability, default=None, help="robot threshold (default: the model's)")
+    p.add_argument("--model", default=None, help="model stem (path without .safetensors); default: shipped")
+    p.add_argument("--rescore", action="store_true", help="score files again even if already in the store")
+    p.add_argument("--batch-size", type=int, default=None, help="windows per model batch (default 32 CPU, 1024 GPU)")
+    p.add_argument("--no-autocast", action="store_true", help="run the model in float32 on GPU too")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary (errors still reported)")
+    p.set_defaults(func=_cmd_scan)
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    from .store import format_summary, summarize
+
+    try:
+        summary = summarize(args.db, top=args.top)
+    except (OSError, ValueError, sqlite3.Error) as exc:
+        print(f"robodetect: error: {args.db}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    return EXIT_OK
+
+
+def _add_summary(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("summary", help="summarize a scan's result store")
+    p.add_argument("db", metavar="RESULTS.db")
+    p.add_argument("--top", type=int, default=10, help="how many of the most robotic calls to list")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=_cmd_summary)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -129,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_score(sub)
     _add_export(sub)
+    _add_scan(sub)
+    _add_summary(sub)
     return parser
 
 

@@ -1,0 +1,548 @@
+"""Score many files: a pool of CPU workers, windows packed across calls, results into a store.
+
+:func:`scan` is the engine behind ``robodetect scan``. The work is split like
+:meth:`Detector.score_file`, so scores are the same (test_scan checks it):
+
+1. **workers** (``workers`` processes, CPU): stat + content hash, decode/resample
+   (:func:`load_audio`), VAD, speech extraction and timing features (:func:`analyze_speech`).
+   A worker sends back the speech-only signal and the window starts, not the cut windows (half
+   the bytes: windows overlap by half). Very long speech (> :data:`SPILL_BYTES`) travels through
+   a temporary ``.npy`` file that the main process memory-maps, so a 2-hour call is never pickled.
+2. **main process, model stage**: windows from many calls are copied into one batch buffer
+   (fixed-length windows, so packing is padding-free; pinned memory and non-blocking copies on
+   CUDA, bf16 autocast for the CNN) and scored with :meth:`RobotNet.features` / ``head``.
+   The CNN runs with batch-norm folded into the convolutions and channels-last memory (same
+   function, ~4x faster on CPU; scores agree to ~1e-6).
+3. **main process, finalize + store**: :meth:`Detector.finalize` per channel, then all rows of a
+   file are written to the :class:`~robodetect.store.ResultStore` together; commits are grouped
+   (every :data:`COMMIT_SECONDS`), so a crash loses at most the last uncommitted group.
+
+Resume: a file is skipped when the store has an error-free row with the same
+(path, channel mode, model version, content hash); errors are retried; ``rescore`` forces.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import queue
+import stat
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .audio import AUDIO_EXTENSIONS, SAMPLE_RATE, AudioError, load_audio
+from .detector import Analysis, Detector
+from .features import WINDOW_SAMPLES, speech_to_call_time, timing_features, window_starts
+from .store import FileMeta, ResultStore
+from .vad import (
+    FRAME_SECONDS,
+    FrameVoicer,
+    Segment,
+    VadConfig,
+    VadSegmenter,
+    frame_signal,
+    speech_samples,
+)
+
+HASH_EDGE_BYTES = 64 * 1024  # content hash = blake2b(size, first and last 64 KiB)
+VAD_BLOCK_FRAMES = 2000  # VAD runs over 60 s blocks so temporaries stay small for long calls
+SPILL_BYTES = 32 * 1024 * 1024  # speech larger than this (~17 min) goes through a temp file
+CPU_BATCH_WINDOWS = 32  # small batches are faster on CPU (cache-resident activations)
+CUDA_BATCH_WINDOWS = 1024
+COMMIT_SECONDS = 0.25  # group commits: at most this much finished work is lost in a crash
+
+
+# ---- inputs ---------------------------------------------------------------------------------
+def iter_inputs(paths: Iterable[str]) -> Iterator[str]:
+    """Expand folders (recursively, sorted, audio extensions only), ``@list.txt`` files (one path
+    per line, ``#`` comments) and plain files into absolute paths, each once."""
+    seen: set[str] = set()
+    for item in _expand(paths):
+        p = os.path.abspath(item)
+        if p not in seen:
+            seen.add(p)
+            yield p
+
+
+def _expand(paths: Iterable[str]) -> Iterator[str]:
+    for p in paths:
+        if p.startswith("@"):
+            with open(p[1:], encoding="utf-8") as fh:
+                lines = [line.strip() for line in fh]
+            yield from _expand(line for line in lines if line and not line.startswith("#"))
+        elif os.path.isdir(p):
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                for name in sorted(files):
+                    if name.lower().endswith(AUDIO_EXTENSIONS):
+                        yield os.path.join(root, name)
+        else:
+            yield p  # named explicitly: scored whatever its extension; a missing file is an error row
+
+
+def content_hash(path: str, size: int) -> str:
+    """blake2b-128 of the size and the first and last 64 KiB: two small reads per file, so
+    re-checking a million-file archive is cheap; any change of length or of the header/tail
+    (where encoders and editors write) is detected. A same-size edit confined to the middle
+    of a large file is not: use ``rescore`` after such edits."""
+    h = hashlib.blake2b(str(size).encode(), digest_size=16)
+    with open(path, "rb") as fh:
+        h.update(fh.read(HASH_EDGE_BYTES))
+        if size > 2 * HASH_EDGE_BYTES:
+            fh.seek(size - HASH_EDGE_BYTES)
+        h.update(fh.read(HASH_EDGE_BYTES))
+    return h.hexdigest()
+
+
+# ---- stage 1 (workers) ----------------------------------------------------------------------
+def analyze_speech(x: np.ndarray, channel: str, vad_config: VadConfig) -> tuple[Analysis, np.ndarray, list[int]]:
+    """:func:`robodetect.detector.analyze` without cutting the windows, with VAD in blocks.
+
+    Returns (analysis with empty ``windows``, speech-only signal, window starts in it). The same
+    functions in the same order as ``detect_speech`` + ``analyze`` (one causal :class:`FrameVoicer`
+    fed every frame in sequence), so segments, times and timing features are identical.
+    """
+    frames = frame_signal(x)
+    voicer = FrameVoicer(vad_config.aggressiveness)
+    seg = VadSegmenter(vad_config)
+    spans: list[tuple[int, int]] = []
+    energy = np.empty(len(frames), dtype=np.float32)
+    for i in range(0, len(frames), VAD_BLOCK_FRAMES):
+        voiced, energy[i : i + VAD_BLOCK_FRAMES] = voicer.push(frames[i : i + VAD_BLOCK_FRAMES])
+        spans += seg.push(voiced)
+    spans += seg.finish()
+    mask = np.zeros(len(frames), dtype=bool)
+    for a, b in spans:
+        mask[a:b] = True
+    segments = [Segment(a * FRAME_SECONDS, b * FRAME_SECONDS) for a, b in spans]
+    speech = speech_samples(x, segments)
+    starts = window_starts(len(speech))
+    times = [
+        (speech_to_call_time(segments, s), speech_to_call_time(segments, min(s + WINDOW_SAMPLES, len(speech))))
+        for s in starts
+    ]
+    duration = len(x) / SAMPLE_RATE
+    timing = timing_features(segments, duration, energy, mask)
+    empty = np.zeros((0, WINDOW_SAMPLES), dtype=np.float32)
+    return Analysis(channel, duration, len(speech) / SAMPLE_RATE, empty, times, timing), speech, starts
+
+
+@dataclass
+class _Task:
+    path: str
+    channel_mode: str
+    known_hash: str | None  # skip when the content hash equals this
+    vad_config: VadConfig
+    spill_dir: str
+
+
+def _error(path: str, exc: BaseException) -> str:
+    if isinstance(exc, AudioError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return f"{path}: cannot read ({exc.strerror or type(exc).__name__})"
+    return f"{path}: {type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+def _work(task: _Task) -> dict:
+    """Stage 1 for one file; never raises (a failure is an ``error`` message)."""
+    t0 = time.perf_counter()
+    msg: dict = {"path": task.path, "meta": FileMeta(), "timing": {}}
+    try:
+        st = os.stat(task.path)
+        msg["meta"] = FileMeta(size=st.st_size, mtime=st.st_mtime)
+        if not stat.S_ISREG(st.st_mode):
+            raise AudioError(f"{task.path}: not a regular file")
+        msg["meta"].content_hash = content_hash(task.path, st.st_size)
+        t1 = time.perf_counter()
+        msg["timing"]["hash"] = t1 - t0
+        if task.known_hash is not None and task.known_hash == msg["meta"].content_hash:
+            msg["kind"] = "skip"
+            return msg
+        audio = load_audio(task.path, task.channel_mode)
+        t2 = time.perf_counter()
+        msg["timing"]["decode"] = t2 - t1
+        msg["meta"].sample_rate = audio.orig_sample_rate
+        channels = []
+        for row, name in zip(audio.samples, audio.channel_names, strict=False):
+            analysis, speech, starts = analyze_speech(row, name, task.vad_config)
+            analysis.path, analysis.sample_rate = task.path, audio.orig_sample_rate
+            if speech.nbytes > SPILL_BYTES:
+                fd, spill = tempfile.mkstemp(suffix=".npy", dir=task.spill_dir)
+                with os.fdopen(fd, "wb") as fh:
+                    np.save(fh, speech)
+                speech = spill
+            channels.append((analysis, speech, starts))
+        del audio
+        msg["timing"]["vad_features"] = time.perf_counter() - t2
+        msg["kind"], msg["channels"] = "ok", channels
+    except Exception as exc:  # one bad file never stops the scan
+        msg["kind"], msg["error"] = "error", _error(task.path, exc)
+    return msg
+
+
+def _worker_init(parent_pid: int) -> None:
+    """Workers exit on their own when the main process dies (even by SIGKILL)."""
+    torch.set_num_threads(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+# ---- stage 2 (main process) -----------------------------------------------------------------
+class _ChannelsLast(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last)
+
+
+def inference_model(model: nn.Module, device: torch.device) -> nn.Module:
+    """A copy of ``model`` for scoring: conv+batch-norm folded, channels-last CNN, on ``device``."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    fast = copy.deepcopy(model).eval()
+    layers: list[nn.Module] = [_ChannelsLast()]
+    for block in fast.cnn:
+        if isinstance(block, nn.Sequential) and len(block) == 3 and isinstance(block[1], nn.BatchNorm2d):
+            layers += [fuse_conv_bn_eval(block[0], block[1]), block[2]]
+        else:
+            layers.append(block)
+    fast.cnn = nn.Sequential(*layers).to(memory_format=torch.channels_last)
+    return fast.to(device).eval()
+
+
+class _ModelRunner:
+    """Packs windows into a (pinned) buffer and scores them; on CUDA the batch in flight overlaps
+    with filling the next one (two buffers, results collected one batch late)."""
+
+    def __init__(self, detector: Detector, batch_windows: int, autocast: bool):
+        self.device = detector.device
+        self.cuda = self.device.type == "cuda"
+        self.model = inference_model(detector.model, self.device)
+        self.batch = batch_windows
+        self.amp_dtype = torch.bfloat16 if self.cuda and torch.cuda.is_bf16_supported() else torch.float16
+        self.autocast = autocast and self.cuda
+        self.buffers = [torch.empty((batch_windows, WINDOW_SAMPLES), pin_memory=self.cuda) for _ in range(2)]
+        self.which = 0
+        self.in_flight: tuple | None = None
+
+    @torch.inference_mode()
+    def submit(self, n: int, owners: list) -> list:
+        """Score rows [:n] of the current buffer; returns the owners of the previous batch's
+        results (with logits/prosody), i.e. what is now complete."""
+        wav = self.buffers[self.which][:n].to(self.device, non_blocking=True)
+        feats, pros = self.model.features(wav)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.autocast):
+            logits = self.model.head(feats, pros)
+        done = self.collect()
+        self.in_flight = (logits, pros, owners)
+        self.which = 1 - self.which if self.cuda else 0
+        return done if self.cuda else self.collect()
+
+    def collect(self) -> list:
+        if self.in_flight is None:
+            return []
+        logits, pros, owners = self.in_flight
+        self.in_flight = None
+        logits, pros = logits.float().cpu().numpy(), pros.float().cpu().numpy()
+        return [(owner, logits, pros) for owner in owners]
+
+    @property
+    def buffer(self) -> np.ndarray:
+        return self.buffers[self.which].numpy()
+
+
+@dataclass
+class _Channel:
+    file: _File
+    analysis: Analysis
+    speech: np.ndarray
+    starts: list[int]
+    logits: np.ndarray
+    prosody: np.ndarray
+    next: int = 0  # next window to put in a batch
+    scored: int = 0
+
+
+@dataclass
+class _File:
+    path: str
+    meta: FileMeta
+    results: list = field(default_factory=list)
+    open_channels: int = 0
+
+
+@dataclass
+class ScanStats:
+    """What a scan did; ``stage_seconds`` sums worker CPU stages and main-process stages."""
+
+    files: int = 0
+    skipped: int = 0
+    errors: int = 0
+    rows: int = 0
+    labels: dict[str, int] = field(default_factory=dict)
+    audio_seconds: float = 0.0
+    windows: int = 0
+    wall_seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def realtime_factor(self) -> float:
+        return self.audio_seconds / max(self.wall_seconds, 1e-9)
+
+    def line(self) -> str:
+        labels = ", ".join(f"{v} {k}" for k, v in sorted(self.labels.items())) or "nothing scored"
+        return (
+            f"scanned {self.files} files in {self.wall_seconds:.1f} s: {labels}; {self.errors} errors, "
+            f"{self.skipped} skipped (already scored); {self.audio_seconds / 3600:.2f} h of audio, "
+            f"{self.realtime_factor:.0f}x real time"
+        )
+
+
+class _Progress:
+    def __init__(self, total: int | None, enabled: bool):
+        self.total, self.enabled, self.t0, self.last = total, enabled, time.perf_counter(), 0.0
+
+    def update(self, stats: ScanStats, force: bool = False) -> None:
+        now = time.perf_counter()
+        if not self.enabled or (now - self.last < 0.5 and not force):
+            return
+        self.last = now
+        elapsed = max(now - self.t0, 1e-9)
+        done = stats.files + stats.skipped
+        rate = done / elapsed
+        eta = ""
+        if self.total and rate > 0:
+            eta = f" ETA {max(self.total - done, 0) / rate:.0f} s"
+        of = f"/{self.total}" if self.total else ""
+        sys.stderr.write(
+            f"\r{done}{of} files  {rate:.1f} files/s  {stats.audio_seconds / 3600 / elapsed:.3f} audio h/s "
+            f"({stats.audio_seconds / elapsed:.0f}x)  {stats.errors} errors{eta}   "
+        )
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def scan(
+    paths: Iterable[str],
+    store: ResultStore,
+    detector: Detector,
+    channel: str = "mix",
+    workers: int | None = None,
+    rescore: bool = False,
+    batch_windows: int | None = None,
+    autocast: bool = True,
+    progress: bool = False,
+    on_file: Callable[[str, list, str | None], None] | None = None,
+) -> ScanStats:
+    """Score every input file once into ``store``; returns :class:`ScanStats`.
+
+    paths: folders, files or ``@list.txt`` (see :func:`iter_inputs`). workers: CPU worker
+    processes (default: all cores). The detector's device is used for the model stage.
+    """
+    import multiprocessing as mp
+
+    workers = max(1, workers or os.cpu_count() or 1)
+    cuda = detector.device.type == "cuda"
+    batch_windows = batch_windows or (CUDA_BATCH_WINDOWS if cuda else CPU_BATCH_WINDOWS)
+    total = sum(1 for _ in iter_inputs(paths)) if progress else None
+    inputs = iter_inputs(paths)
+    version = detector.model_version
+    stats = ScanStats()
+    stage = stats.stage_seconds
+    bar = _Progress(total, progress)
+    t_start = time.perf_counter()
+    threads = torch.get_num_threads()
+    if not cuda:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) - workers) if workers > 1 else threads)
+    spill_dir = tempfile.mkdtemp(prefix="robodetect-scan-")
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    pool = mp.get_context(method).Pool(workers, initializer=_worker_init, initargs=(os.getpid(),))
+    runner = _ModelRunner(detector, batch_windows, autocast)
+    results: queue.Queue = queue.Queue()
+    max_in_flight = 2 * workers + 2
+    in_flight = 0
+    exhausted = False
+    pending: deque[_Channel] = deque()  # channels with windows not yet in a batch
+    pending_windows = 0
+    last_commit = time.perf_counter()
+
+    def add(name: str, seconds: float) -> None:
+        stage[name] = stage.get(name, 0.0) + seconds
+
+    def finish_file(f: _File, error: str | None = None) -> None:
+        t = time.perf_counter()
+        store.write_file(f.path, channel, version, f.meta, f.results, error)
+        if error is None:
+            stats.files += 1
+            stats.audio_seconds += f.results[0].duration_seconds if f.results else 0.0
+            for r in f.results:
+                stats.labels[r.label] = stats.labels.get(r.label, 0) + 1
+            stats.rows += len(f.results)
+        else:
+            stats.files += 1
+            stats.errors += 1
+            stats.rows += 1
+        if on_file:
+            on_file(f.path, f.results, error)
+        add("store", time.perf_counter() - t)
+
+    def finalize(ch: _Channel) -> None:
+        t = time.perf_counter()
+        result = detector.finalize(ch.analysis, ch.logits, ch.prosody)
+        ch.file.results.append(result)
+        ch.file.open_channels -= 1
+        add("finalize", time.perf_counter() - t)
+        if ch.file.open_channels == 0:
+            ch.file.results.sort(key=lambda r: r.channel)
+            finish_file(ch.file)
+
+    def handle(msg: dict) -> None:
+        nonlocal pending_windows
+        for k, v in msg["timing"].items():
+            add(f"worker_{k}", v)
+        if msg["kind"] == "skip":
+            stats.skipped += 1
+            return
+        f = _File(msg["path"], msg["meta"])
+        if msg["kind"] == "error":
+            finish_file(f, msg["error"])
+            return
+        channels = []
+        for analysis, speech, starts in msg["channels"]:
+            if isinstance(speech, str):  # spilled: map it, the name can go at once
+                spill, speech = speech, np.load(speech, mmap_mode="r")
+                os.unlink(spill)
+            n = len(starts)
+            channels.append(
+                _Channel(f, analysis, speech, starts, np.empty(n, np.float32), np.empty((n, 6), np.float32))
+            )
+        f.open_channels = len(channels)
+        for ch in channels:
+            if ch.starts:
+                pending.append(ch)
+                pending_windows += len(ch.starts)
+            else:
+                finalize(ch)
+
+    def run_batch() -> None:
+        nonlocal pending_windows
+        t = time.perf_counter()
+        buf, n, owners = runner.buffer, 0, []
+        while pending and n < batch_windows:
+            ch = pending[0]
+            k = min(len(ch.starts) - ch.next, batch_windows - n)
+            if len(ch.speech) < WINDOW_SAMPLES:  # one tiled window, as cut_windows does
+                buf[n] = np.resize(np.asarray(ch.speech), WINDOW_SAMPLES)
+            else:
+                for j in range(k):
+                    s = ch.starts[ch.next + j]
+                    buf[n + j] = ch.speech[s : s + WINDOW_SAMPLES]
+            owners.append((ch, ch.next, n, k))
+            ch.next += k
+            n += k
+            if ch.next == len(ch.starts):
+                pending.popleft()
+        pending_windows -= n
+        stats.windows += n
+        t1 = time.perf_counter()
+        add("pack", t1 - t)
+        done = runner.submit(n, owners) if n else runner.collect()
+        add("model", time.perf_counter() - t1)
+        complete(done)
+
+    def complete(done: list) -> None:
+        for (ch, first, row, k), logits, pros in done:
+            ch.logits[first : first + k] = logits[row : row + k]
+            ch.prosody[first : first + k] = pros[row : row + k]
+            ch.scored += k
+            if ch.scored == len(ch.starts):
+                ch.speech = None
+                finalize(ch)
+
+    def submit_more() -> None:
+        nonlocal in_flight, exhausted
+        while not exhausted and in_flight < max_in_flight:
+            path = next(inputs, None)
+            if path is None:
+                exhausted = True
+                break
+            known = None if rescore else store.scored_hash(path, channel, version)
+            task = _Task(path, channel, known, detector.vad_config, spill_dir)
+            pool.apply_async(_work, (task,), callback=results.put, error_callback=_crash(results, path))
+            in_flight += 1
+
+    try:
+        while True:
+            submit_more()
+            if exhausted and in_flight == 0 and not pending:
+                complete(runner.collect())
+                break
+            if pending_windows >= batch_windows or (pending and in_flight == 0):
+                run_batch()
+            else:
+                wait = COMMIT_SECONDS if not pending else (0.02 if cuda else 0.0)
+                t = time.perf_counter()
+                try:
+                    msg = results.get(timeout=wait) if wait != 0.0 else results.get_nowait()
+                except queue.Empty:
+                    msg = None
+                add("wait_workers", time.perf_counter() - t)
+                if msg is None:
+                    if pending:
+                        run_batch()
+                else:
+                    in_flight -= 1
+                    handle(msg)
+            if time.perf_counter() - last_commit >= COMMIT_SECONDS:
+                t = time.perf_counter()
+                store.commit()
+                add("store", time.perf_counter() - t)
+                last_commit = time.perf_counter()
+            bar.update(_with_wall(stats, t_start))
+        store.commit()
+    finally:
+        pool.terminate()
+        pool.join()
+        torch.set_num_threads(threads)
+        for leftover in Path(spill_dir).glob("*.npy"):
+            leftover.unlink()
+        os.rmdir(spill_dir)
+        _with_wall(stats, t_start)
+        bar.update(stats, force=True)
+        bar.close()
+    return stats
+
+
+def _with_wall(stats: ScanStats, t_start: float) -> ScanStats:
+    stats.wall_seconds = time.perf_counter() - t_start
+    return stats
+
+
+def _crash(results: queue.Queue, path: str) -> Callable[[BaseException], None]:
+    """A worker died or raised outside _work's guard: the file becomes an error row."""
+
+    def put(exc: BaseException) -> None:
+        results.put({"path": path, "meta": FileMeta(), "timing": {}, "kind": "error", "error": _error(path, exc)})
+
+    return put
+
+
+__all__ = ["scan", "ScanStats", "iter_inputs", "content_hash", "analyze_speech", "inference_model"]

@@ -1,0 +1,332 @@
+"""The result store of ``robodetect scan``: one SQLite file (standard library, WAL mode).
+
+Tables:
+
+- ``calls``: one row per file and channel (``channel`` is the channel mode, or the channel name
+  with ``--channel each``): path, size, mtime, content hash, sample rate, duration, speech
+  seconds, robot probability, label (``robot``/``human``/``no_speech``/``error``), threshold,
+  no-speech reason, timing features (JSON), cues (JSON), model version, error text.
+  Unique on (path, channel_mode, channel, model_version).
+- ``windows``: per-window scores (call_id, idx, start_seconds, end_seconds, robot_probability).
+
+All rows of one file are replaced together inside one transaction, and a transaction is either
+in the WAL or not: a crash (even SIGKILL) loses at most the uncommitted rows, never corrupts the
+store, and never leaves a file half-written. ``synchronous=NORMAL``: a power cut may also lose the
+last commits, still without corruption.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL,
+    channel_mode TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    size INTEGER,
+    mtime REAL,
+    content_hash TEXT,
+    sample_rate INTEGER,
+    duration_seconds REAL,
+    speech_seconds REAL,
+    robot_probability REAL,
+    label TEXT NOT NULL,
+    threshold REAL,
+    reason TEXT,
+    timing TEXT,
+    cues TEXT,
+    error TEXT,
+    scored_at REAL NOT NULL,
+    UNIQUE (path, channel_mode, channel, model_version)
+);
+CREATE INDEX IF NOT EXISTS calls_resume ON calls (path, channel_mode, model_version);
+CREATE INDEX IF NOT EXISTS calls_label ON calls (label, robot_probability);
+CREATE TABLE IF NOT EXISTS windows (
+    call_id INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    start_seconds REAL NOT NULL,
+    end_seconds REAL NOT NULL,
+    robot_probability REAL NOT NULL,
+    PRIMARY KEY (call_id, idx)
+) WITHOUT ROWID;
+"""
+#: columns of ``calls`` in export order (``timing`` and ``cues`` are JSON in the store)
+CALL_COLUMNS = (
+    "path", "channel_mode", "channel", "model_version", "size", "mtime", "content_hash", "sample_rate",
+    "duration_seconds", "speech_seconds", "robot_probability", "label", "threshold", "reason", "timing", "cues",
+    "error", "scored_at",
+)  # fmt: skip
+
+
+@dataclass
+class FileMeta:
+    size: int | None = None
+    mtime: float | None = None
+    content_hash: str | None = None
+    sample_rate: int | None = None
+
+
+def connect(path: str | os.PathLike, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no result store at {os.fspath(path)}")
+        conn = sqlite3.connect(f"file:{os.fspath(path)}?mode=ro", uri=True)
+    else:
+        conn = sqlite3.connect(os.fspath(path))
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(SCHEMA)
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        conn.commit()
+    try:
+        conn.execute("SELECT 1 FROM calls LIMIT 1")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise ValueError(f"not a robodetect result store ({exc})") from None
+    return conn
+
+
+class ResultStore:
+    """Writer used by :func:`robodetect.batch.scan`; rows become durable at :meth:`commit`."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+        self.conn = connect(path)
+        self.conn.isolation_level = None  # explicit transactions: BEGIN .. COMMIT per group
+        self.conn.execute("BEGIN")
+
+    def scored_hash(self, path: str, channel_mode: str, model_version: str) -> str | None:
+        """Content hash of the file's error-free rows for this model version, if it was scored."""
+        row = self.conn.execute(
+            "SELECT content_hash, max(error IS NOT NULL) FROM calls "
+            "WHERE path = ? AND channel_mode = ? AND model_version = ?",
+            (path, channel_mode, model_version),
+        ).fetchone()
+        return row[0] if row and row[0] is not None and not row[1] else None
+
+    def write_file(
+        self, path: str, channel_mode: str, model_version: str, meta: FileMeta, results: list, error: str | None
+    ) -> None:
+        """Replace every row of (path, channel mode, model version) with ``results`` (Result
+        objects) or, when ``error`` is set, one error row."""
+        c = self.conn
+        key = (path, channel_mode, model_version)
+        where = "path = ? AND channel_mode = ? AND model_version = ?"
+        c.execute(f"DELETE FROM windows WHERE call_id IN (SELECT id FROM calls WHERE {where})", key)
+        c.execute(f"DELETE FROM calls WHERE {where}", key)
+        now = time.time()
+        common = (path, channel_mode)
+        file_cols = (model_version, meta.size, meta.mtime, meta.content_hash, meta.sample_rate)
+        insert = f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' * len(CALL_COLUMNS))})"
+        if error is not None:
+            c.execute(
+                insert, (*common, channel_mode, *file_cols, *(None,) * 3, "error", None, None, None, None, error, now)
+            )
+            return
+        for r in results:
+            cur = c.execute(
+                insert,
+                (
+                    *common, r.channel, *file_cols, r.duration_seconds, r.speech_seconds, r.robot_probability,
+                    r.label, r.threshold, r.reason, json.dumps(r.timing), json.dumps(r.cues), None, now,
+                ),
+            )  # fmt: skip
+            c.executemany(
+                "INSERT INTO windows VALUES (?, ?, ?, ?, ?)",
+                [
+                    (cur.lastrowid, i, w.start_seconds, w.end_seconds, w.robot_probability)
+                    for i, w in enumerate(r.windows)
+                ],
+            )
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+        self.conn.execute("BEGIN")
+
+    def close(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("COMMIT")
+        self.conn.close()
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# ---- reading ------------------------------------------------------------------------------
+def iter_rows(conn: sqlite3.Connection, windows: bool = False) -> Iterator[dict]:
+    """Every ``calls`` row as a dict (timing and cues decoded), in path order; with
+    ``windows=True`` each carries its per-window scores. Streams: memory stays flat."""
+    cols = ", ".join(CALL_COLUMNS)
+    win = conn.cursor()
+    for row in conn.execute(f"SELECT id, {cols} FROM calls ORDER BY path, channel, model_version"):
+        d = dict(zip(CALL_COLUMNS, row[1:], strict=False))
+        d["timing"] = json.loads(d["timing"]) if d["timing"] else None
+        d["cues"] = json.loads(d["cues"]) if d["cues"] else None
+        if windows:
+            d["windows"] = [
+                {"start_seconds": a, "end_seconds": b, "robot_probability": p}
+                for a, b, p in win.execute(
+                    "SELECT start_seconds, end_seconds, robot_probability FROM windows WHERE call_id = ? ORDER BY idx",
+                    (row[0],),
+                )
+            ]
+        yield d
+
+
+def _timing_names(conn: sqlite3.Connection) -> list[str]:
+    from .features import TIMING_FEATURES
+
+    names = list(TIMING_FEATURES)
+    row = conn.execute("SELECT timing FROM calls WHERE timing IS NOT NULL LIMIT 1").fetchone()
+    extra = [k for k in json.loads(row[0]) if k not in names] if row else []
+    return names + extra
+
+
+def _flat(d: dict, timing_names: list[str]) -> dict:
+    """One flat record: timing features as ``timing_<name>`` columns, cues joined by ' | '."""
+    out = {k: d[k] for k in CALL_COLUMNS if k not in ("timing", "cues")}
+    timing = d["timing"] or {}
+    for name in timing_names:
+        out[f"timing_{name}"] = timing.get(name)
+    out["cues"] = " | ".join(d["cues"]) if d["cues"] else None
+    return out
+
+
+def export_results(db_path: str | os.PathLike, fmt: str, out_path: str | os.PathLike) -> int:
+    """Write the store's rows as ``csv`` (flat), ``jsonl`` (nested: timing dict, cues list,
+    per-window scores) or ``parquet`` (flat, plus a ``windows`` list column). Returns rows written."""
+    if fmt not in ("csv", "jsonl", "parquet"):
+        raise ValueError(f"unknown result format {fmt!r} (use csv, jsonl or parquet)")
+    conn = connect(db_path, readonly=True)
+    n = 0
+    try:
+        if fmt == "jsonl":
+            with open(out_path, "w", encoding="utf-8") as fh:
+                for d in iter_rows(conn, windows=True):
+                    fh.write(json.dumps(d) + "\n")
+                    n += 1
+            return n
+        names = _timing_names(conn)
+        if fmt == "csv":
+            with open(out_path, "w", newline="", encoding="utf-8") as fh:
+                writer = None
+                for d in iter_rows(conn):
+                    flat = _flat(d, names)
+                    if writer is None:
+                        writer = csv.DictWriter(fh, fieldnames=list(flat))
+                        writer.writeheader()
+                    writer.writerow(flat)
+                    n += 1
+                if writer is None:
+                    fh.write(",".join(_flat({k: None for k in CALL_COLUMNS}, names)) + "\n")
+            return n
+        return _export_parquet(conn, names, out_path)
+    finally:
+        conn.close()
+
+
+def _export_parquet(conn: sqlite3.Connection, names: list[str], out_path: str | os.PathLike) -> int:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ValueError("parquet export needs pyarrow (pip install 'robodetect[parquet]')") from None
+    types = {"size": pa.int64(), "sample_rate": pa.int64(), "mtime": pa.float64(), "scored_at": pa.float64()}
+    fields = []
+    for k in _flat({k: None for k in CALL_COLUMNS}, names):
+        if k in types:
+            fields.append(pa.field(k, types[k]))
+        elif k.endswith("_seconds") or k.startswith("timing_") or k in ("robot_probability", "threshold"):
+            fields.append(pa.field(k, pa.float64()))
+        else:
+            fields.append(pa.field(k, pa.string()))
+    window = pa.struct(
+        [("start_seconds", pa.float64()), ("end_seconds", pa.float64()), ("robot_probability", pa.float64())]
+    )
+    schema = pa.schema(fields + [pa.field("windows", pa.list_(window))])
+    n, chunk = 0, []
+    with pq.ParquetWriter(os.fspath(out_path), schema) as writer:
+        for d in iter_rows(conn, windows=True):
+            flat = _flat(d, names)
+            flat["windows"] = d["windows"]
+            chunk.append(flat)
+            if len(chunk) >= 10000:
+                writer.write_table(pa.Table.from_pylist(chunk, schema=schema))
+                n, chunk = n + len(chunk), []
+        if chunk or n == 0:
+            writer.write_table(pa.Table.from_pylist(chunk, schema=schema))
+            n += len(chunk)
+    return n
+
+
+def error_reason(path: str, error: str) -> str:
+    """The reason part of an error (``"path: reason"``), with the file name removed everywhere."""
+    reason = error[len(path) + 2 :] if error.startswith(f"{path}: ") else error
+    return re.sub(r"\s+", " ", reason.replace(path, "<file>")).strip()
+
+
+def summarize(db_path: str | os.PathLike, top: int = 10) -> dict:
+    """Counts by model version and label, the ``top`` most robotic calls, errors grouped by reason."""
+    conn = connect(db_path, readonly=True)
+    try:
+        counts: dict[str, dict[str, int]] = {}
+        for version, label, n in conn.execute(
+            "SELECT model_version, label, count(*) FROM calls GROUP BY model_version, label ORDER BY model_version, label"
+        ):
+            counts.setdefault(version, {})[label] = n
+        robotic = [
+            dict(zip(("path", "channel", "robot_probability", "model_version", "duration_seconds"), row, strict=False))
+            for row in conn.execute(
+                "SELECT path, channel, robot_probability, model_version, duration_seconds FROM calls "
+                "WHERE robot_probability IS NOT NULL ORDER BY robot_probability DESC, path LIMIT ?",
+                (top,),
+            )
+        ]
+        reasons: Counter = Counter()
+        examples: dict[str, str] = {}
+        for path, error in conn.execute("SELECT path, error FROM calls WHERE error IS NOT NULL ORDER BY path"):
+            reason = error_reason(path, error)
+            reasons[reason] += 1
+            examples.setdefault(reason, path)
+        errors = [{"reason": r, "count": n, "example": examples[r]} for r, n in reasons.most_common()]
+        return {"counts": counts, "most_robotic": robotic, "errors": errors}
+    finally:
+        conn.close()
+
+
+def format_summary(summary: dict) -> str:
+    lines = []
+    for version, labels in summary["counts"].items():
+        total = sum(labels.values())
+        parts = ", ".join(f"{labels[k]} {k}" for k in ("robot", "human", "no_speech", "error") if k in labels)
+        lines.append(f"model {version}: {total} rows: {parts}")
+    if not summary["counts"]:
+        lines.append("the store is empty")
+    if summary["most_robotic"]:
+        lines.append(f"most robotic {len(summary['most_robotic'])}:")
+        for r in summary["most_robotic"]:
+            ch = "" if r["channel"] in ("mix", "left", "right") else f" [{r['channel']}]"
+            lines.append(f"  {r['robot_probability']:.3f}  {r['path']}{ch}  ({r['duration_seconds']:.1f} s)")
+    if summary["errors"]:
+        lines.append(f"errors by reason ({sum(e['count'] for e in summary['errors'])} files):")
+        for e in summary["errors"]:
+            lines.append(f"  {e['count']:6d}  {e['reason']}  (e.g. {e['example']})")
+    return "\n".join(lines)
+
+
+__all__ = ["ResultStore", "FileMeta", "export_results", "summarize", "format_summary", "iter_rows", "connect"]
