@@ -159,4 +159,55 @@ def _add_onnx_metadata(path: Path, net: RobotNet) -> None:
     onnx.save(proto, str(path))
 
 
-__all__ = ["export_model", "WindowScorer", "DftFrontEnd", "dft_basis", "FORMATS", "OUTPUT_NAMES"]
+class ExportedWindowLogits:
+    """Callable scorer over an exported model, for :class:`robodetect.stream.StreamingDetector`
+    (``window_logits=``) and benchmarks: windows (n, WINDOW_SAMPLES) float32 -> calibrated logits (n,).
+
+    ``.onnx`` files run on onnxruntime (CPU); anything else is loaded as TorchScript. ``threshold``
+    and ``version`` come from the export's metadata. ``threads`` limits the runtime's intra-op threads (process-wide for TorchScript).
+    """
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
+        self.path = Path(path)
+        if self.path.suffix == ".onnx":
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            if threads:
+                options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+            meta = self.session.get_modelmeta().custom_metadata_map
+            self.runtime = "onnxruntime"
+        else:
+            extra = {"robodetect.json": ""}
+            self.module = torch.jit.load(str(self.path), map_location="cpu", _extra_files=extra)
+            meta = json.loads(extra["robodetect.json"] or "{}")
+            self.runtime = "torchscript"
+            if threads:
+                torch.set_num_threads(threads)
+        self.threshold = float(meta.get("threshold", 0.5))
+        self.version = meta.get("robodetect_version", "unknown")
+
+    def __call__(self, windows: np.ndarray) -> np.ndarray:
+        windows = np.ascontiguousarray(windows, dtype=np.float32)
+        if self.runtime == "onnxruntime":
+            return self.session.run([OUTPUT_NAMES[1]], {INPUT_NAME: windows})[0].astype(np.float64)
+        with torch.inference_mode():
+            return self.module(torch.from_numpy(windows))[1].numpy().astype(np.float64)
+
+
+def load_exported(path: str | os.PathLike, threads: int | None = None) -> ExportedWindowLogits:
+    """Load an ONNX / TorchScript export as a window scorer (see :class:`ExportedWindowLogits`)."""
+    return ExportedWindowLogits(path, threads)
+
+
+__all__ = [
+    "export_model",
+    "load_exported",
+    "ExportedWindowLogits",
+    "WindowScorer",
+    "DftFrontEnd",
+    "dft_basis",
+    "FORMATS",
+    "OUTPUT_NAMES",
+]
