@@ -180,7 +180,9 @@ class ExportedWindowLogits:
             self.runtime = "onnxruntime"
         else:
             extra = {"robodetect.json": ""}
-            self.module = torch.jit.load(str(self.path), map_location="cpu", _extra_files=extra)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated, still works
+                self.module = torch.jit.load(str(self.path), map_location="cpu", _extra_files=extra)
             meta = json.loads(extra["robodetect.json"] or "{}")
             self.runtime = "torchscript"
             if threads:

@@ -67,7 +67,8 @@ class StreamUpdate:
 
     robot_probability: calibrated score of the speech heard up to the last checkpoint (None before
         ``min_speech_seconds`` of speech); after ``finish()`` the call's final score.
-    speech_seconds: speech heard so far (VAD-confirmed); audio_seconds: call audio consumed (8 kHz).
+    speech_seconds: speech heard so far (VAD-confirmed); audio_seconds: call audio consumed (8 kHz);
+        probability_speech_seconds: the speech robot_probability was computed from (its checkpoint).
     decision: ``undecided``, ``robot`` or ``human``; decision_reason: ``confident``, ``budget`` or
         ``call_end``; decided_at_seconds / decided_at_speech_seconds: when it was taken (call time /
         speech heard); new_decision: True only on the update during which it was taken.
@@ -77,6 +78,7 @@ class StreamUpdate:
 
     robot_probability: float | None
     speech_seconds: float
+    probability_speech_seconds: float | None
     audio_seconds: float
     decision: str
     threshold: float
@@ -180,6 +182,7 @@ class StreamingDetector:
         self._extra_cache: tuple[int, float | None] | None = None  # (n_speech, tail/tiled logit)
         self._next_check = self._checkpoint_after(0)
         self._probability: float | None = None
+        self._probability_speech: float | None = None
         self._decision, self._reason = UNDECIDED, None
         self._decided_at: float | None = None
         self._decided_at_speech: float | None = None
@@ -225,6 +228,7 @@ class StreamingDetector:
         self._pending = np.zeros(0, np.float32)
         self._finished = True
         self._probability = self._current_probability()
+        self._probability_speech = round(self.speech_seconds, 3)
         if self._decision == UNDECIDED and self._probability is not None:
             self._decide(ROBOT if self._probability >= self.threshold else HUMAN, "call_end")
         return self._update()
@@ -330,6 +334,7 @@ class StreamingDetector:
 
     def _checkpoint(self) -> None:
         p = self._probability = self._current_probability()
+        self._probability_speech = round(self.speech_seconds, 3)
         if self._decision != UNDECIDED or p is None:
             return
         if self._n_speech >= self.min_speech_samples and p >= self.confidence:
@@ -354,6 +359,7 @@ class StreamingDetector:
         return StreamUpdate(
             robot_probability=self._probability,
             speech_seconds=round(self.speech_seconds, 3),
+            probability_speech_seconds=self._probability_speech,
             audio_seconds=round(self.audio_seconds, 3),
             decision=self._decision,
             threshold=self.threshold,

@@ -164,3 +164,26 @@ def test_samples_stream_takes_the_same_decisions_as_score(path):
         pytest.skip("shipped model not available")
     result = detector.score_file(path)
     _same_score(stream_file(path, detector, chunk_seconds=0.5)[-1], result)
+
+
+def test_checkpoint_probabilities_match_accuracy_vs_seconds(detector, speech_8k):
+    """The stream's probability at N s of speech is the score of the first N s of speech, as
+    scripts/accuracy_vs_seconds.py computes it (and the whole call is Detector.score)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("accuracy_vs_seconds", REPO / "scripts" / "accuracy_vs_seconds.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    x = speech_8k  # ~4.4 s of speech
+    stream = StreamingDetector(detector, min_speech_seconds=1.0, speech_budget_seconds=2.5)
+    seen = {}
+    for i in range(0, len(x), 400):
+        u = stream.push(x[i : i + 400])
+        if u.robot_probability is not None:
+            seen[u.probability_speech_seconds] = u.robot_probability
+    final = stream.finish()
+    expected, speech_seconds = script.prefix_probabilities(detector, x, [1.0, 2.0, 2.5, 3.0, 4.0, float("inf")])
+    assert speech_seconds > 4.0 and final.speech_seconds == pytest.approx(speech_seconds)
+    got = [seen[1.0], seen[2.0], seen[2.5], seen[3.0], seen[4.0], final.robot_probability]
+    assert got == pytest.approx(expected, abs=1e-6)  # batch-of-1 vs batched forward: float32 rounding
+    assert final.robot_probability == pytest.approx(detector.score(x, 8000).robot_probability, abs=2e-6)

@@ -1,0 +1,95 @@
+"""ONNX / TorchScript exports: the DFT front end equals torch.stft, exported outputs equal eager."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import corpus_files
+
+from robodetect.audio import load_audio
+from robodetect.detector import analyze
+from robodetect.export import DftFrontEnd, export_model, load_exported
+from robodetect.stream import stream_file
+
+TOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def real_windows(detector) -> np.ndarray:
+    """Speech windows of a human and a robot call, cut exactly as the detector cuts them."""
+    parts = [analyze(load_audio(corpus_files(src)[0]).samples[0]).windows for src in ("librispeech", "zs-tts-zh")]
+    return np.concatenate(parts)
+
+
+@pytest.fixture(scope="module")
+def eager(detector, real_windows) -> tuple[np.ndarray, np.ndarray]:
+    """(probability, calibrated logit) per window from the eager torch model."""
+    raw, _ = detector.window_logits(real_windows)
+    logit = detector.config.calib_scale * raw + detector.config.calib_bias
+    return 1 / (1 + np.exp(-logit)), logit
+
+
+@pytest.fixture(scope="module")
+def exported(model_stem, tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("export")
+    return {
+        fmt: export_model(out / f"model.{ext}", fmt=fmt, model=model_stem)
+        for fmt, ext in [("onnx", "onnx"), ("torchscript", "pt")]
+    }
+
+
+def test_dft_front_end_equals_torch_stft(detector, real_windows):
+    wav = torch.from_numpy(real_windows)
+    ref = detector.model.frontend.power(wav)
+    got = DftFrontEnd().power(wav)
+    assert got.shape == ref.shape
+    assert torch.allclose(got, ref, rtol=TOL, atol=TOL * float(ref.abs().max()))
+    logmel, prosody = DftFrontEnd()(wav)
+    ref_logmel, ref_prosody = detector.model.frontend(wav)
+    assert torch.allclose(logmel, ref_logmel, atol=1e-3) and torch.allclose(prosody, ref_prosody, atol=1e-3, rtol=1e-3)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit.load (TorchScript is deprecated upstream)
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_exported_outputs_equal_eager(fmt, exported, real_windows, eager, detector):
+    scorer = load_exported(exported[fmt])
+    assert scorer.threshold == pytest.approx(detector.threshold) and scorer.version == detector.model_version
+    if fmt == "onnx":
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(exported[fmt]), providers=["CPUExecutionProvider"])
+        prob, logit = session.run(["probability", "logit"], {"wav": real_windows})
+    else:
+        module = torch.jit.load(str(exported[fmt]))
+        with torch.inference_mode():
+            prob, logit = (t.numpy() for t in module(torch.from_numpy(real_windows)))
+    assert prob.shape == logit.shape == (len(real_windows),)
+    np.testing.assert_allclose(prob, eager[0], atol=TOL)
+    np.testing.assert_allclose(logit, eager[1], atol=TOL, rtol=TOL)
+    np.testing.assert_allclose(scorer(real_windows[:1]), eager[1][:1], atol=TOL, rtol=TOL)  # batch of one
+
+
+def test_call_score_recipe_from_window_logits(exported, detector):
+    """docs/streaming.md: call probability = sigmoid(mean(logit)) over the call's windows."""
+    path = corpus_files("librispeech")[0]
+    windows = analyze(load_audio(path).samples[0]).windows
+    logit = load_exported(exported["onnx"])(windows)
+    assert 1 / (1 + np.exp(-logit.mean())) == pytest.approx(detector.score_file(path).robot_probability, abs=TOL)
+
+
+def test_streaming_on_exported_model(exported, detector):
+    path = corpus_files("zs-tts-zh")[0]
+    final = stream_file(path, window_logits=load_exported(exported["onnx"]))[-1]
+    result = detector.score_file(path)
+    assert final.label == result.label and final.robot_probability == pytest.approx(result.robot_probability, abs=TOL)
+
+
+def test_cli_export(model_stem, tmp_path, capsys):
+    from robodetect.cli import main
+
+    out = tmp_path / "m.onnx"
+    assert main(["export", "--format", "onnx", str(out), "--model", str(model_stem)]) == 0
+    assert out.exists() and out.stat().st_size < 2_000_000 and "wrote" in capsys.readouterr().out
+    with pytest.raises(ValueError):
+        export_model(tmp_path / "m.tflite", fmt="tflite", model=model_stem)
