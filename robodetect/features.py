@@ -25,7 +25,7 @@ HOP_LENGTH = 80  # 10 ms hop
 N_MELS = 64
 F_MIN = 100.0
 F_MAX = 4000.0
-LOG_EPS = 1e-6
+LOG_EPS = 1e-5  # relative to the window's mean mel energy: the floor scales with gain (-50 dB)
 
 # windows of speech
 WINDOW_SECONDS = 2.0
@@ -117,7 +117,8 @@ class FrontEnd(nn.Module):
 
     def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         power = self.power(wav)
-        logmel = torch.log(torch.matmul(self.mel_basis, power) + LOG_EPS)
+        mel = torch.matmul(self.mel_basis, power)
+        logmel = torch.log(mel + LOG_EPS * mel.mean(dim=(1, 2), keepdim=True) + 1e-20)
         logmel = logmel - logmel.mean(dim=(1, 2), keepdim=True)
         return logmel, self.prosody(power, logmel)
 

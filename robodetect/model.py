@@ -62,6 +62,8 @@ class RobotNet(nn.Module):
     def __init__(self, config: ModelConfig | None = None) -> None:
         super().__init__()
         self.config = config or ModelConfig()
+        if not (self.config.use_spectral or self.config.use_prosody):
+            raise ValueError("RobotNet needs spectral or prosody input (both are disabled)")
         c = self.config.channels
         self.frontend = FrontEnd()
         layers: list[nn.Module] = []

@@ -252,7 +252,7 @@ def train_model(
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(b)
+            total += float(loss.detach()) * len(b)
         log(f"    epoch {epoch + 1}/{epochs}: loss {total / n_per_epoch:.4f} ({time.time() - t0:.0f} s)")
     return model.eval()
 

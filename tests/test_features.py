@@ -1,0 +1,93 @@
+import librosa
+import numpy as np
+import pytest
+import torch
+
+from robodetect.features import (
+    F_MAX,
+    F_MIN,
+    HOP_LENGTH,
+    LOG_EPS,
+    MIN_SPEECH_SAMPLES,
+    N_FFT,
+    N_FRAMES,
+    N_MELS,
+    PROSODY_NAMES,
+    WINDOW_SAMPLES,
+    FrontEnd,
+    cut_windows,
+    timing_features,
+    window_starts,
+)
+from robodetect.vad import Segment
+
+SR = 8000
+
+
+def prosody_of(x: np.ndarray) -> dict[str, float]:
+    _, p = FrontEnd()(torch.from_numpy(x[None].astype(np.float32)))
+    return dict(zip(PROSODY_NAMES, p[0].tolist()))
+
+
+def test_logmel_matches_librosa_reference(speech_8k):
+    window = speech_8k[8000 : 8000 + WINDOW_SAMPLES]
+    ref = librosa.feature.melspectrogram(
+        y=window, sr=SR, n_fft=N_FFT, hop_length=HOP_LENGTH, center=False, power=2.0,
+        window="hann", n_mels=N_MELS, fmin=F_MIN, fmax=F_MAX,
+    )
+    ref = np.log(ref + LOG_EPS * ref.mean() + 1e-20)
+    ref -= ref.mean()
+    logmel, prosody = FrontEnd()(torch.from_numpy(window[None]))
+    assert logmel.shape == (1, N_MELS, N_FRAMES) and prosody.shape == (1, len(PROSODY_NAMES))
+    np.testing.assert_allclose(logmel[0].numpy(), ref, atol=2e-3)
+
+
+def test_logmel_is_gain_invariant(speech_8k):
+    w = torch.from_numpy(speech_8k[None, :WINDOW_SAMPLES])
+    a, pa = FrontEnd()(w)
+    b, pb = FrontEnd()(w * 10 ** (-12 / 20))
+    np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-3)
+    np.testing.assert_allclose(pa.numpy(), pb.numpy(), rtol=1e-3, atol=1e-3)
+
+
+def test_pitch_features_on_tones():
+    t = np.arange(WINDOW_SAMPLES) / SR
+    steady = 0.3 * np.sin(2 * np.pi * 150 * t)
+    p = prosody_of(steady)
+    assert p["voiced_ratio"] > 0.95 and p["pitch_std_semitones"] < 0.3
+    # vibrato: f0 swings 120..200 Hz -> several semitones of spread
+    f0 = 160 + 40 * np.sin(2 * np.pi * 1.5 * t)
+    glide = 0.3 * np.sin(2 * np.pi * np.cumsum(f0) / SR)
+    assert prosody_of(glide)["pitch_std_semitones"] > 2.0
+    noise = 0.1 * np.random.default_rng(0).standard_normal(WINDOW_SAMPLES)
+    assert prosody_of(noise)["voiced_ratio"] < 0.2
+
+
+def test_syllable_rate_follows_modulation():
+    t = np.arange(WINDOW_SAMPLES) / SR
+    carrier = np.sin(2 * np.pi * 200 * t)
+    for rate in (3.0, 6.0):
+        env = np.abs(np.sin(np.pi * rate * t)) ** 2 + 1e-3  # `rate` bursts per second
+        assert prosody_of(0.3 * env * carrier)["syllable_rate"] == pytest.approx(rate, abs=1.0)
+
+
+def test_window_layout():
+    assert window_starts(MIN_SPEECH_SAMPLES - 1) == []
+    assert window_starts(WINDOW_SAMPLES - 5) == [0]
+    assert window_starts(5 * 8000) == [0, 8000, 16000, 24000]
+    # a 0.6 s tail after the last regular window gets an end-aligned window
+    assert window_starts(int(5.6 * 8000))[-1] == int(5.6 * 8000) - WINDOW_SAMPLES
+    short = np.arange(6000, dtype=np.float32)
+    w = cut_windows(short, [0])
+    assert w.shape == (1, WINDOW_SAMPLES) and w[0, 6000] == 0 and w[0, 6001] == 1  # tiled
+
+
+def test_timing_features():
+    segs = [Segment(0.5, 2.0), Segment(2.5, 3.0), Segment(4.0, 6.0)]
+    mask = np.zeros(200, bool)
+    energy = np.full(200, -70.0, np.float32)
+    t = timing_features(segs, 8.0, energy, mask)
+    assert t["segment_count"] == 3 and t["speech_ratio"] == pytest.approx(4.0 / 8.0)
+    assert t["pause_mean_seconds"] == pytest.approx(0.75) and t["pause_max_seconds"] == pytest.approx(1.0)
+    assert t["noise_floor_dbfs"] == pytest.approx(-70.0)
+    assert t["segments_per_minute"] == pytest.approx(22.5)
