@@ -189,6 +189,11 @@ class StreamingDetector:
         self._new_decision = False
         self._finished = False
 
+    def warmup(self) -> None:
+        """Score one silent window so the runtime's lazy initialisation (hundreds of ms for torch's
+        first call) happens before the call, not at its first window. Does not touch call state."""
+        self._score(np.zeros((1, WINDOW_SAMPLES), np.float32))
+
     @property
     def buffered_samples(self) -> int:
         """Samples held in buffers (bounded: about 2 s of speech + 1.5 s of call audio)."""

@@ -105,6 +105,7 @@ def _constant(logit: float):
 )
 def test_decision_rule(speech_8k, logit, decision, reason, at_speech):
     stream = StreamingDetector(window_logits=_constant(logit))
+    stream.warmup()
     updates = [stream.push(speech_8k[i : i + 800]) for i in range(0, len(speech_8k), 800)]
     assert updates[0].decision == UNDECIDED and updates[0].robot_probability is None
     taken = [u for u in updates if u.new_decision]
