@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 import soundfile as sf
+import torch
 
 import robodetect
 from robodetect.stream import HUMAN, ROBOT, StreamingDetector
@@ -41,13 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-speech", type=float, default=1.0, help="seconds of speech before any decision")
     ap.add_argument("--budget", type=float, default=4.0, help="seconds of speech after which to decide anyway")
     ap.add_argument("--threshold", type=float, default=None, help="robot threshold (default: the model's)")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1, best for streaming)")
     args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
 
     scorer = detector = None
     if args.onnx:
         from robodetect.export import load_exported
 
-        scorer = load_exported(args.onnx)
+        scorer = load_exported(args.onnx, threads=args.threads)
     else:
         detector = robodetect.load(args.model)
     try:

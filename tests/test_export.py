@@ -15,6 +15,16 @@ from robodetect.stream import stream_file
 TOL = 1e-4
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Single-window forwards are fastest (and immune to spin-waits on a busy machine) on one thread,
+    as a streaming server runs them; restored afterwards for the other test modules."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 @pytest.fixture(scope="module")
 def real_windows(detector) -> np.ndarray:
     """Speech windows of a human and a robot call, cut exactly as the detector cuts them."""
