@@ -178,14 +178,19 @@ def test_samples_stream_takes_the_same_decisions_as_score(path, detector):
     _same_score(stream_file(path, detector, chunk_seconds=0.5)[-1], result)
 
 
-def test_checkpoint_probabilities_match_accuracy_vs_seconds(detector, speech_8k):
-    """The stream's probability at N s of speech is the score of the first N s of speech, as
-    scripts/accuracy_vs_seconds.py computes it (and the whole call is Detector.score)."""
+def _accuracy_script():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("accuracy_vs_seconds", REPO / "scripts" / "accuracy_vs_seconds.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
+    return script
+
+
+def test_checkpoint_probabilities_match_accuracy_vs_seconds(detector, speech_8k):
+    """The stream's probability at N s of speech is the score of the first N s of speech, as
+    scripts/accuracy_vs_seconds.py computes it (and the whole call is Detector.score)."""
+    script = _accuracy_script()
     x = speech_8k  # ~4.4 s of speech
     stream = StreamingDetector(detector, min_speech_seconds=1.0, speech_budget_seconds=2.5)
     seen = {}
@@ -199,3 +204,15 @@ def test_checkpoint_probabilities_match_accuracy_vs_seconds(detector, speech_8k)
     got = [seen[1.0], seen[2.0], seen[2.5], seen[3.0], seen[4.0], final.robot_probability]
     assert got == pytest.approx(expected, abs=1e-6)  # batch-of-1 vs batched forward: float32 rounding
     assert final.robot_probability == pytest.approx(detector.score(x, 8000).robot_probability, abs=2e-6)
+
+
+def test_accuracy_vs_seconds_script_runs(model_stem, tmp_path, capsys):
+    script = _accuracy_script()
+    manifest = tmp_path / "dev.csv"
+    rows = [(corpus_files("zs-tts-zh", 2)[i], "robot") for i in range(2)]
+    rows += [(corpus_files("speechocean762", 2)[i], "human") for i in range(2)]
+    manifest.write_text("path,label,source\n" + "".join(f"{p},{lab},x\n" for p, lab in rows))
+    out_json = tmp_path / "o.json"
+    assert script.main(["--manifest", str(manifest), "--model", str(model_stem), "--json", str(out_json)]) == 0
+    out = capsys.readouterr().out
+    assert "whole" in out and "4 calls (2 robot, 2 human)" in out and out_json.exists()
