@@ -371,7 +371,9 @@ def scan(
     t_start = time.perf_counter()
     threads = torch.get_num_threads()
     if not cuda:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) - workers) if workers > 1 else threads)
+        # the model gets the cores the workers leave; never oversubscribe (intra-op threads that
+        # compete with the workers or other jobs spin and make the model stage several times slower)
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) - workers))
     spill_dir = tempfile.mkdtemp(prefix="robodetect-scan-")
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
     pool = mp.get_context(method).Pool(workers, initializer=_worker_init, initargs=(os.getpid(),))
