@@ -56,7 +56,8 @@ def build_archive(root: Path, calls: int, seed: int = 0) -> float:
     """Write the archive (reused when its manifest matches); returns its audio seconds."""
     stamp = root / "archive.json"
     if stamp.exists() and json.loads(stamp.read_text()) == {"calls": calls, "seed": seed, "done": True}:
-        return float(sum(sf.info(p).duration for p in root.rglob("*.*") if p.suffix in (".flac", ".wav")))
+        calls = [p for p in root.rglob("call*.*") if p.suffix in (".flac", ".wav")]
+        return float(sum(sf.info(p).duration for p in calls))
     import soxr
 
     rng = np.random.default_rng(seed)
