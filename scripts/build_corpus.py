@@ -3,8 +3,8 @@
 Usage::
 
     python scripts/build_corpus.py --out data/corpus \
-        [--minutes-per-engine 25] [--workers 2] [--seed 0] \
-        [--shared /work/shared/corpora] [--engines espeak-ng flite festival piper]
+        [--minutes-per-engine 50] [--workers 2] [--seed 0] \
+        [--shared ../shared/corpora] [--engines espeak-ng flite festival piper]
 
 For each engine (``espeak-ng``, ``flite``, ``festival``, ``piper``) about
 ``--minutes-per-engine`` minutes of speech are synthesised, spread over the
@@ -666,10 +666,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("data/corpus"))
-    p.add_argument("--minutes-per-engine", type=float, default=25.0)
+    p.add_argument("--minutes-per-engine", type=float, default=50.0)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--shared", type=Path, default=Path("/work/shared/corpora"))
+    p.add_argument("--shared", type=Path, default=Path(__file__).resolve().parent.parent.parent / "shared" / "corpora")
     p.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
     return p.parse_args(argv)
 
