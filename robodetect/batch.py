@@ -41,22 +41,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from .audio import AUDIO_EXTENSIONS, SAMPLE_RATE, AudioError, load_audio
-from .detector import Analysis, Detector
-from .features import WINDOW_SAMPLES, speech_to_call_time, timing_features, window_starts
+from .audio import AUDIO_EXTENSIONS, AudioError, load_audio
+from .detector import Analysis, Detector, analyze_speech
+from .features import WINDOW_SAMPLES
 from .store import FileMeta, ResultStore
 from .vad import (
-    FRAME_SECONDS,
-    FrameVoicer,
-    Segment,
     VadConfig,
-    VadSegmenter,
-    frame_signal,
-    speech_samples,
 )
 
 HASH_EDGE_BYTES = 64 * 1024  # content hash = blake2b(size, first and last 64 KiB)
-VAD_BLOCK_FRAMES = 2000  # VAD runs over 60 s blocks so temporaries stay small for long calls
 SPILL_BYTES = 32 * 1024 * 1024  # speech larger than this (~17 min) goes through a temp file
 CPU_BATCH_WINDOWS = 32  # small batches are faster on CPU (cache-resident activations)
 CUDA_BATCH_WINDOWS = 1024
@@ -106,38 +99,6 @@ def content_hash(path: str, size: int) -> str:
 
 
 # ---- stage 1 (workers) ----------------------------------------------------------------------
-def analyze_speech(x: np.ndarray, channel: str, vad_config: VadConfig) -> tuple[Analysis, np.ndarray, list[int]]:
-    """:func:`robodetect.detector.analyze` without cutting the windows, with VAD in blocks.
-
-    Returns (analysis with empty ``windows``, speech-only signal, window starts in it). The same
-    functions in the same order as ``detect_speech`` + ``analyze`` (one causal :class:`FrameVoicer`
-    fed every frame in sequence), so segments, times and timing features are identical.
-    """
-    frames = frame_signal(x)
-    voicer = FrameVoicer(vad_config.aggressiveness)
-    seg = VadSegmenter(vad_config)
-    spans: list[tuple[int, int]] = []
-    energy = np.empty(len(frames), dtype=np.float32)
-    for i in range(0, len(frames), VAD_BLOCK_FRAMES):
-        voiced, energy[i : i + VAD_BLOCK_FRAMES] = voicer.push(frames[i : i + VAD_BLOCK_FRAMES])
-        spans += seg.push(voiced)
-    spans += seg.finish()
-    mask = np.zeros(len(frames), dtype=bool)
-    for a, b in spans:
-        mask[a:b] = True
-    segments = [Segment(a * FRAME_SECONDS, b * FRAME_SECONDS) for a, b in spans]
-    speech = speech_samples(x, segments)
-    starts = window_starts(len(speech))
-    times = [
-        (speech_to_call_time(segments, s), speech_to_call_time(segments, min(s + WINDOW_SAMPLES, len(speech))))
-        for s in starts
-    ]
-    duration = len(x) / SAMPLE_RATE
-    timing = timing_features(segments, duration, energy, mask)
-    empty = np.zeros((0, WINDOW_SAMPLES), dtype=np.float32)
-    return Analysis(channel, duration, len(speech) / SAMPLE_RATE, empty, times, timing), speech, starts
-
-
 @dataclass
 class _Task:
     path: str
@@ -547,4 +508,4 @@ def _crash(results: queue.Queue, path: str) -> Callable[[BaseException], None]:
     return put
 
 
-__all__ = ["scan", "ScanStats", "iter_inputs", "content_hash", "analyze_speech", "inference_model"]
+__all__ = ["scan", "ScanStats", "iter_inputs", "content_hash", "inference_model"]

@@ -86,12 +86,14 @@ class Analysis:
     extra: dict = field(default_factory=dict)
 
 
-def analyze(x: np.ndarray, channel: str = "mix", vad_config: VadConfig | None = None) -> Analysis:
-    """VAD, speech-only windows and call timing features of one 8 kHz channel."""
+def analyze_speech(
+    x: np.ndarray, channel: str = "mix", vad_config: VadConfig | None = None
+) -> tuple[Analysis, np.ndarray, list[int]]:
+    """Stage 1 without cutting windows: (analysis with empty ``windows``, the speech-only signal,
+    window start offsets in it). Lets the batch path keep long calls as one signal."""
     vad = detect_speech(x, vad_config)
     speech = speech_samples(x, vad.segments)
     starts = window_starts(len(speech))
-    windows = cut_windows(speech, starts)
     times = [
         (
             speech_to_call_time(vad.segments, s),
@@ -101,7 +103,15 @@ def analyze(x: np.ndarray, channel: str = "mix", vad_config: VadConfig | None = 
     ]
     duration = len(x) / SAMPLE_RATE
     timing = timing_features(vad.segments, duration, vad.frame_energy_dbfs, vad.speech_mask)
-    return Analysis(channel, duration, len(speech) / SAMPLE_RATE, windows, times, timing)
+    empty = np.zeros((0, WINDOW_SAMPLES), dtype=np.float32)
+    return Analysis(channel, duration, len(speech) / SAMPLE_RATE, empty, times, timing), speech, starts
+
+
+def analyze(x: np.ndarray, channel: str = "mix", vad_config: VadConfig | None = None) -> Analysis:
+    """VAD, speech-only windows and call timing features of one 8 kHz channel."""
+    analysis, speech, starts = analyze_speech(x, channel, vad_config)
+    analysis.windows = cut_windows(speech, starts)
+    return analysis
 
 
 def default_model_dir() -> Path:
@@ -196,7 +206,8 @@ class Detector:
         p_windows = self.probability(logits)
         p_call = self.call_probability(logits)
         windows = [
-            WindowScore(round(a, 3), round(b, 3), round(float(p), 5)) for (a, b), p in zip(analysis.window_times, p_windows)
+            WindowScore(round(a, 3), round(b, 3), round(float(p), 5))
+            for (a, b), p in zip(analysis.window_times, p_windows)
         ]
         label = "robot" if p_call >= self.threshold else "human"
         cues = self._cues(windows, timing, label)

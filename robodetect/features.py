@@ -110,9 +110,7 @@ class FrontEnd(nn.Module):
 
     def power(self, wav: torch.Tensor) -> torch.Tensor:
         """(B, n) -> (B, N_FFT // 2 + 1, frames) power spectrogram (no centering/padding)."""
-        spec = torch.stft(
-            wav.float(), N_FFT, HOP_LENGTH, N_FFT, window=self.window, center=False, return_complex=True
-        )
+        spec = torch.stft(wav.float(), N_FFT, HOP_LENGTH, N_FFT, window=self.window, center=False, return_complex=True)
         return spec.real**2 + spec.imag**2
 
     def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -80,7 +80,9 @@ class RobotNet(nn.Module):
         spec_dim = 2 * c[-1] if self.config.use_spectral else 0
         pros_dim = n_pros if self.config.use_prosody else 0
         self.head_mlp = nn.Sequential(
-            nn.Linear(spec_dim + pros_dim, self.config.hidden), nn.ReLU(inplace=True), nn.Dropout(0.2),
+            nn.Linear(spec_dim + pros_dim, self.config.hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(0.2),
             nn.Linear(self.config.hidden, 1),
         )
 

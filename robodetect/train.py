@@ -96,8 +96,16 @@ def plan_calls(rows: list[dict], split: str, calls_per_label: int, seed: int) ->
                 first = chosen[0]
                 plans.append(
                     CallPlan(
-                        len(plans), label, split, group, first["engine"], speaker, lang,
-                        [u["path"] for u in chosen], target, int(rng.integers(2**31)),
+                        len(plans),
+                        label,
+                        split,
+                        group,
+                        first["engine"],
+                        speaker,
+                        lang,
+                        [u["path"] for u in chosen],
+                        target,
+                        int(rng.integers(2**31)),
                     )
                 )
     return plans
@@ -126,7 +134,9 @@ def build_call(plan: CallPlan, sim: SimConfig | None = None) -> tuple[np.ndarray
     call, meta = simulate_call(utts, rng, sim)
     a = analyze(call)
     windows = np.clip(np.round(a.windows * 32767), -32768, 32767).astype(np.int16)
-    meta.update(speech_samples=int(round(a.speech_seconds * SAMPLE_RATE)), duration_seconds=round(a.duration_seconds, 2))
+    meta.update(
+        speech_samples=int(round(a.speech_seconds * SAMPLE_RATE)), duration_seconds=round(a.duration_seconds, 2)
+    )
     return windows, meta
 
 
@@ -161,8 +171,11 @@ def build_dataset(plans: list[CallPlan], out: Path, workers: int = 2, sim: SimCo
         calls=np.array(json.dumps(calls)),
     )
     n_err = sum("error" in c for c in calls)
-    print(f"  {out.name}: {len(plans)} calls, {sum(len(w) for w in windows)} windows, {n_err} errors, "
-          f"{time.time() - t0:.0f} s", flush=True)
+    print(
+        f"  {out.name}: {len(plans)} calls, {sum(len(w) for w in windows)} windows, {n_err} errors, "
+        f"{time.time() - t0:.0f} s",
+        flush=True,
+    )
     return out
 
 
@@ -217,8 +230,14 @@ def spec_augment(mel: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 def train_model(
-    train: CallData, config: ModelConfig, epochs: int = 8, batch_size: int = 64, lr: float = 2e-3,
-    seed: int = 0, max_windows_per_epoch: int | None = None, log=print,
+    train: CallData,
+    config: ModelConfig,
+    epochs: int = 8,
+    batch_size: int = 64,
+    lr: float = 2e-3,
+    seed: int = 0,
+    max_windows_per_epoch: int | None = None,
+    log=print,
 ) -> RobotNet:
     """Train on window features with class-balanced BCE; fixed epochs (no early stopping on dev)."""
     torch.manual_seed(seed)

@@ -20,6 +20,7 @@ AGGRESSIVENESS = 2  # webrtcvad mode 0 (permissive) .. 3 (strict)
 MIN_SPEECH_SECONDS = 0.12  # segments with less voiced time than this are dropped
 MIN_SILENCE_SECONDS = 0.3  # gaps shorter than this are bridged
 HANGOVER_SECONDS = 0.09  # speech kept after the last voiced frame of a segment
+BLOCK_FRAMES = 2000  # frames voiced per block (60 s), so temporaries stay small for long calls
 ENERGY_FLOOR_DBFS = -60.0  # frames quieter than this are never speech (webrtcvad ignores level)
 NOISE_FLOOR_SECONDS = 3.0  # the noise floor is the quietest frame of this trailing span
 MIN_SNR_DB = 5.0  # a speech frame must be this far above that floor (rejects steady noise)
@@ -141,9 +142,13 @@ def detect_speech(x: np.ndarray, config: VadConfig | None = None) -> VadResult:
     """
     config = config or VadConfig()
     frames = frame_signal(x)
-    voiced, energy = FrameVoicer(config.aggressiveness).push(frames)
-    seg = VadSegmenter(config)
-    spans = seg.push(voiced) + seg.finish()
+    voicer, seg = FrameVoicer(config.aggressiveness), VadSegmenter(config)
+    energy = np.empty(len(frames), dtype=np.float32)
+    spans: list[tuple[int, int]] = []
+    for i in range(0, len(frames), BLOCK_FRAMES):
+        voiced, energy[i : i + BLOCK_FRAMES] = voicer.push(frames[i : i + BLOCK_FRAMES])
+        spans += seg.push(voiced)
+    spans += seg.finish()
     mask = np.zeros(len(frames), dtype=bool)
     for a, b in spans:
         mask[a:b] = True

@@ -21,7 +21,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from robodetect.detector import default_model_dir, DEFAULT_MODEL  # noqa: E402
+from robodetect.detector import DEFAULT_MODEL, default_model_dir  # noqa: E402
 from robodetect.metrics import eer, rates_at  # noqa: E402
 from robodetect.model import load_model  # noqa: E402
 from robodetect.train import CallData, score_table, truncated_call_scores  # noqa: E402
@@ -69,7 +69,13 @@ def evaluate(model, dev: CallData) -> list[str]:
         at = p[sel] >= thr
         out.append(f"| {g} | {label} | {int(sel.sum())} | {fmt(eg)} | {fmt(float(at.mean()))} |")
     for key, title in (("lang", "language"), ("codec", "codec")):
-        out += ["", f"### Per {title} (both classes of that {title})", "", f"| {title} | calls | EER |", "|---|---|---|"]
+        out += [
+            "",
+            f"### Per {title} (both classes of that {title})",
+            "",
+            f"| {title} | calls | EER |",
+            "|---|---|---|",
+        ]
         for v in sorted({str(c.get(key)) for c in rows}):
             sel = np.array([str(c.get(key)) == v for c in rows])
             if len(set(y[sel])) == 2:

@@ -39,16 +39,29 @@ SECONDS = 9.0  # speech per sample (longer utterances are cut)
 
 
 def main() -> None:
-    rows = read_manifests([REPO.parent / "shared" / "corpora" / "manifest.csv", REPO / "data" / "corpus" / "tts_manifest.csv"])
+    rows = read_manifests(
+        [REPO.parent / "shared" / "corpora" / "manifest.csv", REPO / "data" / "corpus" / "tts_manifest.csv"]
+    )
     out_dir = REPO / "samples"
     out_dir.mkdir(exist_ok=True)
-    sim = SimConfig(p_clean=0.0, snr_db=(25.0, 25.0), gain_db=(-6.0, -6.0), p_clip=0.0, p_bandlimit=1.0,
-                    p_packet_loss=0.0, codec="mulaw", lead_max_seconds=0.8, trail_max_seconds=0.5)
+    sim = SimConfig(
+        p_clean=0.0,
+        snr_db=(25.0, 25.0),
+        gain_db=(-6.0, -6.0),
+        p_clip=0.0,
+        p_bandlimit=1.0,
+        p_packet_loss=0.0,
+        codec="mulaw",
+        lead_max_seconds=0.8,
+        trail_max_seconds=0.5,
+    )
     table = []
     for i, (name, source, lang, n) in enumerate(PLAN):
         rng = np.random.default_rng(100 + i)
-        cands = sorted((r for r in rows if r["source"] == source and r["split"] == "dev" and r["lang"] == lang),
-                       key=lambda r: r["path"])
+        cands = sorted(
+            (r for r in rows if r["source"] == source and r["split"] == "dev" and r["lang"] == lang),
+            key=lambda r: r["path"],
+        )
         speaker = cands[int(rng.integers(len(cands)))]["speaker"]
         mine = [r for r in cands if r["speaker"] == speaker]
         picks = [mine[j] for j in rng.permutation(len(mine))[:n]]
@@ -62,11 +75,18 @@ def main() -> None:
         call, meta = simulate_call(utts, rng, sim)
         sf.write(out_dir / name, call, 8000, subtype="PCM_16")
         first = picks[0]
-        table.append({
-            "file": name, "label": first["label"], "source": source, "engine": first["engine"],
-            "speaker": speaker, "lang": lang, "licence": first["license"],
-            "text": " / ".join(r["text"] for r in picks)[:200],
-        })
+        table.append(
+            {
+                "file": name,
+                "label": first["label"],
+                "source": source,
+                "engine": first["engine"],
+                "speaker": speaker,
+                "lang": lang,
+                "licence": first["license"],
+                "text": " / ".join(r["text"] for r in picks)[:200],
+            }
+        )
         print(f"{name}: {len(call) / 8000:.1f} s, {meta}")
     with open(out_dir / "labels.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(table[0]))

@@ -50,10 +50,20 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     det = robodetect.load(args.model)
-    rows = read_manifests([REPO.parent / "shared" / "corpora" / "manifest.csv", REPO / "data" / "corpus" / "tts_manifest.csv"])
+    rows = read_manifests(
+        [REPO.parent / "shared" / "corpora" / "manifest.csv", REPO / "data" / "corpus" / "tts_manifest.csv"]
+    )
     plans = plan_calls(rows, "dev", args.calls, args.seed)
-    clean = SimConfig(p_clean=1.0, p_clip=0.0, p_bandlimit=0.0, p_packet_loss=0.0, codec="none",
-                      gain_db=(-6.0, -6.0), lead_max_seconds=0.0, trail_max_seconds=0.0)
+    clean = SimConfig(
+        p_clean=1.0,
+        p_clip=0.0,
+        p_bandlimit=0.0,
+        p_packet_loss=0.0,
+        codec="none",
+        gain_db=(-6.0, -6.0),
+        lead_max_seconds=0.0,
+        trail_max_seconds=0.0,
+    )
     deltas: dict[str, list[float]] = {}
     flips: dict[str, list[bool]] = {}
     for plan in plans:
@@ -79,7 +89,9 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for name in deltas:
         d = np.array(deltas[name])
-        print(f"| {name} | {len(d)} | {d.mean():.4f} | {np.percentile(d, 95):.4f} | {100 * np.mean(flips[name]):.1f}% |")
+        print(
+            f"| {name} | {len(d)} | {d.mean():.4f} | {np.percentile(d, 95):.4f} | {100 * np.mean(flips[name]):.1f}% |"
+        )
 
 
 if __name__ == "__main__":

@@ -88,8 +88,11 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.time()
     train_data, dev = datasets(args)
-    print(f"train: {len(train_data.calls)} calls / {len(train_data.windows)} windows; "
-          f"dev: {len(dev.calls)} calls / {len(dev.windows)} windows", flush=True)
+    print(
+        f"train: {len(train_data.calls)} calls / {len(train_data.windows)} windows; "
+        f"dev: {len(dev.calls)} calls / {len(dev.windows)} windows",
+        flush=True,
+    )
     results_dir = Path(args.results)
     results_dir.mkdir(parents=True, exist_ok=True)
 
@@ -107,8 +110,10 @@ def main() -> None:
             "seed": args.seed,
         }
         weights, _ = save_model(model, args.out)
-        print(f"saved {weights} ({weights.stat().st_size / 1e6:.2f} MB, {count_parameters(model)} parameters); "
-              f"dev call EER {info['dev_eer']:.4f}, threshold {info['threshold']:.3f} ({time.time() - t0:.0f} s)")
+        print(
+            f"saved {weights} ({weights.stat().st_size / 1e6:.2f} MB, {count_parameters(model)} parameters); "
+            f"dev call EER {info['dev_eer']:.4f}, threshold {info['threshold']:.3f} ({time.time() - t0:.0f} s)"
+        )
 
     if args.ablations:
         table = {}

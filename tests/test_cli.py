@@ -38,8 +38,22 @@ def test_corrupt_file_exit_1_others_still_scored(files, model_stem, capsys):
 
 
 def test_channel_each_and_threshold(files, model_stem, capsys):
-    assert main(["score", "--json", "--channel", "each", "--threshold", "0", "--model", str(model_stem),
-                 str(files["stereo"])]) == 0
+    assert (
+        main(
+            [
+                "score",
+                "--json",
+                "--channel",
+                "each",
+                "--threshold",
+                "0",
+                "--model",
+                str(model_stem),
+                str(files["stereo"]),
+            ]
+        )
+        == 0
+    )
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["channel"] for r in rows] == ["left", "right"] and all(r["label"] == "robot" for r in rows)
 
@@ -60,6 +74,8 @@ def test_usage_errors_exit_2(files):
 def test_console_entry_point_runs(files, model_stem):
     proc = subprocess.run(
         [sys.executable, "-m", "robodetect", "score", "--json", "--model", str(model_stem), str(files["good"])],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0 and json.loads(proc.stdout)["path"] == str(files["good"])

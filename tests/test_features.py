@@ -32,8 +32,16 @@ def prosody_of(x: np.ndarray) -> dict[str, float]:
 def test_logmel_matches_librosa_reference(speech_8k):
     window = speech_8k[8000 : 8000 + WINDOW_SAMPLES]
     ref = librosa.feature.melspectrogram(
-        y=window, sr=SR, n_fft=N_FFT, hop_length=HOP_LENGTH, center=False, power=2.0,
-        window="hann", n_mels=N_MELS, fmin=F_MIN, fmax=F_MAX,
+        y=window,
+        sr=SR,
+        n_fft=N_FFT,
+        hop_length=HOP_LENGTH,
+        center=False,
+        power=2.0,
+        window="hann",
+        n_mels=N_MELS,
+        fmin=F_MIN,
+        fmax=F_MAX,
     )
     ref = np.log(ref + LOG_EPS * ref.mean() + 1e-20)
     ref -= ref.mean()

@@ -16,10 +16,10 @@ import soundfile as sf
 import torch
 from torch import nn
 
-import robodetect.batch as batch
-from robodetect.batch import analyze_speech, content_hash, inference_model, iter_inputs, scan
+from robodetect import vad
+from robodetect.batch import content_hash, inference_model, iter_inputs, scan
 from robodetect.cli import main
-from robodetect.detector import analyze
+from robodetect.detector import analyze, analyze_speech
 from robodetect.store import ResultStore
 from robodetect.vad import VadConfig
 
@@ -76,8 +76,8 @@ def run_scan(paths, db: Path, detector, **kw):
 
 def test_analyze_speech_matches_analyze(speech_8k, monkeypatch):
     x = _call(speech_8k, 25.0, seed=7)
-    monkeypatch.setattr(batch, "VAD_BLOCK_FRAMES", 37)  # many block boundaries
     ref = analyze(x, "mix", VadConfig())
+    monkeypatch.setattr(vad, "BLOCK_FRAMES", 37)  # many VAD block boundaries change nothing
     got, speech, starts = analyze_speech(x, "mix", VadConfig())
     assert got.window_times == ref.window_times
     assert got.timing == ref.timing

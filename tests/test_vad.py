@@ -58,5 +58,7 @@ def test_streaming_segmenter_equals_batch():
 def test_speech_samples_concatenates_segments(speech_8k):
     res = detect_speech(speech_8k)
     s = speech_samples(speech_8k, res.segments)
-    expected = sum(round(seg.end_seconds / FRAME_SECONDS) - round(seg.start_seconds / FRAME_SECONDS) for seg in res.segments)
+    expected = sum(
+        round(seg.end_seconds / FRAME_SECONDS) - round(seg.start_seconds / FRAME_SECONDS) for seg in res.segments
+    )
     assert len(s) == expected * 240
