@@ -61,3 +61,13 @@ def write_wav(tmp_path):
         return path
 
     return _write
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Single-window forwards are fastest (and immune to spin-waits on a busy machine) on one thread;
+    the previous setting is restored afterwards for the other test modules."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

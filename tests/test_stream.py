@@ -7,20 +7,14 @@ import csv
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 from conftest import REPO, corpus_files
 
 from robodetect.stream import HUMAN, ROBOT, UNDECIDED, StreamingDetector, stream_file
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Single-window forwards are fastest (and immune to spin-waits on a busy machine) on one thread,
-    as a streaming server runs them; restored afterwards for the other test modules."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+def _one_thread(one_torch_thread):
+    """Single-window forwards, as a streaming server runs them: one torch thread."""
 
 
 def _same_score(update, result) -> None:
