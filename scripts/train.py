@@ -84,6 +84,7 @@ def main() -> None:
     ap.add_argument("--loo", action="store_true", help="leave-one-engine/source-out models")
     ap.add_argument("--ablations", action="store_true", help="spectral-only and prosody-only models")
     ap.add_argument("--loo-epochs", type=int, default=4)
+    ap.add_argument("--loo-windows", type=int, default=12000, help="windows drawn per epoch for loo/ablation models")
     ap.add_argument("--results", default=str(REPO / "data" / "results"))
     args = ap.parse_args()
     t0 = time.time()
@@ -117,8 +118,19 @@ def main() -> None:
 
     if args.ablations:
         table = {}
-        for name, cfg in (("spectral-only", {"use_prosody": False}), ("prosody-only", {"use_spectral": False})):
-            m = train_model(train_data, ModelConfig(version=name, **cfg), epochs=args.loo_epochs, seed=args.seed)
+        ablations = (
+            ("fused", {}),
+            ("spectral-only", {"use_prosody": False}),
+            ("prosody-only", {"use_spectral": False}),
+        )
+        for name, cfg in ablations:
+            m = train_model(
+                train_data,
+                ModelConfig(version=name, **cfg),
+                epochs=args.loo_epochs,
+                seed=args.seed,
+                max_windows_per_epoch=args.loo_windows,
+            )
             s, y, _ = score_table(call_scores(m, dev)[0], dev)
             table[name] = eer(s, y)[0]
             print(f"ablation {name}: dev call EER {table[name]:.4f}", flush=True)
@@ -129,7 +141,13 @@ def main() -> None:
         table = {}
         for g in groups:
             sub = train_data.subset(lambda c, g=g: c["group"] != g)
-            m = train_model(sub, ModelConfig(version=f"loo-{g}"), epochs=args.loo_epochs, seed=args.seed)
+            m = train_model(
+                sub,
+                ModelConfig(version=f"loo-{g}"),
+                epochs=args.loo_epochs,
+                seed=args.seed,
+                max_windows_per_epoch=args.loo_windows,
+            )
             e, n = held_out_eer(m, train_data, dev, g)
             table[g] = {"eer": e, "held_out_calls": n}
             print(f"leave-out {g}: EER {e:.4f} on {n} held-out calls ({time.time() - t0:.0f} s)", flush=True)
