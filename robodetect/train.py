@@ -229,6 +229,20 @@ def spec_augment(mel: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return mel.masked_fill(fmask[:, :, None] | tmask[:, None, :], 0.0)
 
 
+def random_eq(mel: torch.Tensor, gen: torch.Generator, max_db: float = 6.0) -> torch.Tensor:
+    """A random smooth gain curve across the mel bands per window (channel/microphone colouring),
+    so the model cannot rely on one engine's exact spectral envelope. log-mel is natural log."""
+    b, f, _ = mel.shape
+    k = torch.arange(1, 4, dtype=mel.dtype)[None, :, None]  # 3 cosine components
+    x = torch.linspace(0, torch.pi, f, dtype=mel.dtype)[None, None, :]
+    amp = (torch.rand(b, 3, 1, generator=gen, dtype=mel.dtype) * 2 - 1) * (max_db / 3)
+    phase = torch.rand(b, 3, 1, generator=gen, dtype=mel.dtype) * torch.pi
+    curve_db = (amp * torch.cos(k * x + phase)).sum(1)  # (b, f)
+    curve = curve_db * (torch.log(torch.tensor(10.0)) / 10)
+    curve = curve - curve.mean(1, keepdim=True)  # the per-window normalisation keeps the mean at 0
+    return mel + curve[:, :, None]
+
+
 def train_model(
     train: CallData,
     config: ModelConfig,
@@ -237,6 +251,7 @@ def train_model(
     lr: float = 2e-3,
     seed: int = 0,
     max_windows_per_epoch: int | None = None,
+    eq_augment: bool = False,
     log=print,
 ) -> RobotNet:
     """Train on window features with class-balanced BCE; fixed epochs (no early stopping on dev)."""
@@ -266,6 +281,8 @@ def train_model(
         for i in range(0, n_per_epoch, batch_size):
             b = idx[i : i + batch_size]
             mel = spec_augment(mels[b].float(), gen)
+            if eq_augment:
+                mel = random_eq(mel, gen)
             loss = F.binary_cross_entropy_with_logits(model.head(mel, pros[b]), y[b])
             opt.zero_grad()
             loss.backward()

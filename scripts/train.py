@@ -84,6 +84,8 @@ def main() -> None:
     ap.add_argument("--loo", action="store_true", help="leave-one-engine/source-out models")
     ap.add_argument("--ablations", action="store_true", help="spectral-only and prosody-only models")
     ap.add_argument("--loo-epochs", type=int, default=4)
+    ap.add_argument("--loo-groups", nargs="+", default=None, help="only these groups in --loo")
+    ap.add_argument("--eq-augment", action="store_true", help="random spectral-tilt/EQ augmentation")
     ap.add_argument("--loo-windows", type=int, default=12000, help="windows drawn per epoch for loo/ablation models")
     ap.add_argument("--results", default=str(REPO / "data" / "results"))
     args = ap.parse_args()
@@ -99,7 +101,7 @@ def main() -> None:
 
     if not args.no_main:
         config = ModelConfig(version=f"robodetect-v1 ({date.today().isoformat()})")
-        model = train_model(train_data, config, epochs=args.epochs, seed=args.seed)
+        model = train_model(train_data, config, epochs=args.epochs, seed=args.seed, eq_augment=args.eq_augment)
         info = calibrate(model, dev)
         model.config.human_ranges = human_ranges(train_data, model)
         model.config.metrics = {
@@ -130,6 +132,7 @@ def main() -> None:
                 epochs=args.loo_epochs,
                 seed=args.seed,
                 max_windows_per_epoch=args.loo_windows,
+                eq_augment=args.eq_augment,
             )
             s, y, _ = score_table(call_scores(m, dev)[0], dev)
             table[name] = eer(s, y)[0]
@@ -137,7 +140,7 @@ def main() -> None:
         (results_dir / "ablations.json").write_text(json.dumps(table, indent=2))
 
     if args.loo:
-        groups = sorted({c["group"] for c in train_data.calls})
+        groups = args.loo_groups or sorted({c["group"] for c in train_data.calls})
         table = {}
         for g in groups:
             sub = train_data.subset(lambda c, g=g: c["group"] != g)
@@ -147,6 +150,7 @@ def main() -> None:
                 epochs=args.loo_epochs,
                 seed=args.seed,
                 max_windows_per_epoch=args.loo_windows,
+                eq_augment=args.eq_augment,
             )
             e, n = held_out_eer(m, train_data, dev, g)
             table[g] = {"eer": e, "held_out_calls": n}
