@@ -91,3 +91,12 @@ def test_errors_name_the_file(tmp_path):
         load_audio(mono, "right")
     with pytest.raises(AudioError, match="sample rate"):
         prepare_waveform(np.zeros(100), 1000)
+
+
+@pytest.mark.parametrize("ext,fmt,subtype", [("ogg", "OGG", "VORBIS"), ("mp3", "MP3", "MPEG_LAYER_III")])
+def test_compressed_formats_decode(ext, fmt, subtype, tmp_path):
+    path = tmp_path / f"tone.{ext}"
+    sf.write(path, tone(700.0, 16000, 2.0), 16000, format=fmt, subtype=subtype)
+    audio = load_audio(path)
+    assert audio.orig_sample_rate == 16000 and abs(audio.samples.shape[1] - 16000) < 1200
+    assert abs(dominant_hz(audio.samples[0]) - 700.0) < 10.0
