@@ -9,6 +9,7 @@ the size of the decoded original.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 
@@ -46,6 +47,23 @@ class Audio:
     @property
     def duration_seconds(self) -> float:
         return self.samples.shape[-1] / self.sample_rate
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence C-library chatter on file descriptor 2 (one clear error line is ours to print)."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _channel_name(index: int, n_channels: int) -> str:
@@ -115,9 +133,12 @@ def load_audio(path: str | os.PathLike, channel: str = "mix") -> Audio:
     if os.path.isdir(where):
         raise AudioError(f"{where}: is a directory, not an audio file")
     try:
-        handle = sf.SoundFile(where)
+        with _quiet_stderr():  # libmpg123 prints "Note: Illegal Audio-MPEG-Header" lines on junk
+            handle = sf.SoundFile(where)
     except Exception as exc:  # libsndfile's messages are specific but multi-line at times
         reason = " ".join(str(exc).split()) or type(exc).__name__
+        if "not a regular file" in reason or "Format not recognised" in reason:
+            reason = "unrecognised format or corrupt data"  # libsndfile's wording misleads here
         raise AudioError(f"{where}: cannot decode audio ({reason})") from None
     with handle:
         orig_sr, n_channels = int(handle.samplerate), int(handle.channels)
