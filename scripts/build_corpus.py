@@ -304,42 +304,36 @@ def espeak_voices() -> tuple[list[str], list[str]]:
     return sorted(langs), good
 
 
-def flite_voices() -> list[str]:
-    """flite built-in voices that work (limited-domain voices excluded)."""
-    proc = subprocess.run(["flite", "-lv"], capture_output=True, text=True, check=True)
-    names = (proc.stdout + proc.stderr).split("Voices available:")[-1].split()
+def working_voices(engine: str, names: list[str], settings: dict) -> list[str]:
+    """The voices of ``names`` with which ``engine`` produces more than 1 s of audio."""
     good = []
     for name in names:
-        if name in FLITE_EXCLUDE:
-            log.info("flite voice %s is limited-domain (time only); skipped", name)
-            continue
         try:
-            audio, _ = probe("flite", name, {"duration_stretch": 1.0, "f0_mean": 110})
+            audio, _ = probe(engine, name, settings)
         except (RuntimeError, subprocess.TimeoutExpired) as err:
-            log.warning("flite voice %s fails: %s", name, err)
+            log.warning("%s voice %s not usable: %s", engine, name, str(err)[:200])
             continue
         if audio.size > TARGET_SR:
             good.append(name)
         else:
-            log.warning("flite voice %s gives (almost) no audio; skipped", name)
+            log.warning("%s voice %s gives (almost) no audio; skipped", engine, name)
     return good
+
+
+def flite_voices() -> list[str]:
+    """flite built-in voices that work (limited-domain voices excluded)."""
+    proc = subprocess.run(["flite", "-lv"], capture_output=True, text=True, check=True)
+    names = (proc.stdout + proc.stderr).split("Voices available:")[-1].split()
+    for name in sorted(set(names) & set(FLITE_EXCLUDE)):
+        log.info("flite voice %s is limited-domain (time only); skipped", name)
+    names = [n for n in names if n not in FLITE_EXCLUDE]
+    return working_voices("flite", names, {"duration_stretch": 1.0, "f0_mean": 110})
 
 
 def festival_voices() -> list[str]:
     """Installed festival voices out of ``FESTIVAL_CANDIDATES`` that work."""
     settings = {"duration_stretch": 1.0, "f0_mean": 105, "f0_std": 14, "hts_speed": 1.0, "hts_halftone": 0.0}
-    good = []
-    for name in FESTIVAL_CANDIDATES:
-        try:
-            audio, _ = probe("festival", name, settings)
-        except (RuntimeError, subprocess.TimeoutExpired) as err:
-            log.warning("festival voice %s not usable: %s", name, str(err)[:200])
-            continue
-        if audio.size > TARGET_SR:
-            good.append(name)
-        else:
-            log.warning("festival voice %s gives (almost) no audio; skipped", name)
-    return good
+    return working_voices("festival", list(FESTIVAL_CANDIDATES), settings)
 
 
 # --------------------------------------------------------------------------- texts
