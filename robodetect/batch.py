@@ -312,11 +312,13 @@ def scan(
     autocast: bool = True,
     progress: bool = False,
     on_file: Callable[[str, list, str | None], None] | None = None,
+    commit_seconds: float = COMMIT_SECONDS,
 ) -> ScanStats:
     """Score every input file once into ``store``; returns :class:`ScanStats`.
 
     paths: folders, files or ``@list.txt`` (see :func:`iter_inputs`). workers: CPU worker
     processes (default: all cores). The detector's device is used for the model stage.
+    commit_seconds: finished rows are committed at least this often (0: after every file).
     """
     import multiprocessing as mp
 
@@ -474,7 +476,7 @@ def scan(
                 else:
                     in_flight -= 1
                     handle(msg)
-            if time.perf_counter() - last_commit >= COMMIT_SECONDS:
+            if time.perf_counter() - last_commit >= commit_seconds:
                 t = time.perf_counter()
                 store.commit()
                 add("store", time.perf_counter() - t)

@@ -156,6 +156,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
             batch_windows=args.batch_size,
             autocast=not args.no_autocast,
             progress=not args.quiet and sys.stderr.isatty(),
+            commit_seconds=args.commit_seconds,
         )
     except KeyboardInterrupt:
         store.close()
@@ -180,6 +181,12 @@ def _add_scan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="windows per model batch (default 32 CPU, 1024 GPU)")
     p.add_argument("--no-autocast", action="store_true", help="run the model in float32 on GPU too")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary (errors still reported)")
+    p.add_argument(
+        "--commit-seconds",
+        type=float,
+        default=0.25,
+        help="commit finished rows at least this often; a crash loses at most this much work (0: every file)",
+    )
     p.set_defaults(func=_cmd_scan)
 
 

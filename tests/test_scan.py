@@ -220,7 +220,8 @@ def test_resume_after_sigkill(tmp_path, speech_8k, model_stem):
     files = make_archive(tmp_path / "arch", speech_8k, n=n, seconds=30.0)
     db = tmp_path / "r.db"
     cmd = [sys.executable, "-m", "robodetect", "scan", str(tmp_path / "arch"), "--out", str(db)]
-    cmd += ["--model", str(model_stem), "--workers", "1", "--device", "cpu", "--quiet"]
+    # commit after every file, so the kill lands between commits however fast the machine is
+    cmd += ["--model", str(model_stem), "--workers", "1", "--device", "cpu", "--quiet", "--commit-seconds", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     committed = 0
     deadline = time.time() + 60
