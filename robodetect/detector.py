@@ -174,8 +174,7 @@ class Detector:
 
     # ---- stage 3 ---------------------------------------------------------------------------
     def probability(self, logits: np.ndarray) -> np.ndarray:
-        z = self.config.calib_scale * np.asarray(logits, dtype=np.float64) + self.config.calib_bias
-        return 1.0 / (1.0 + np.exp(-z))
+        return self.config.probability(logits)
 
     def call_probability(self, logits: np.ndarray) -> float:
         """Call score: calibrated probability of the mean window logit."""

@@ -11,6 +11,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -43,6 +44,11 @@ class ModelConfig:
         data["channels"] = tuple(data.get("channels", cls.channels))
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+    def probability(self, logits) -> np.ndarray:
+        """Uncalibrated logits (any shape) -> calibrated robot probabilities (float64)."""
+        z = self.calib_scale * np.asarray(logits, dtype=np.float64) + self.calib_bias
+        return 1.0 / (1.0 + np.exp(-z))
 
     def to_json(self, path: str | os.PathLike) -> None:
         Path(path).write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
@@ -104,10 +110,6 @@ class RobotNet(nn.Module):
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         logmel, prosody = self.features(wav)
         return self.head(logmel, prosody)
-
-    def calibrate(self, logits: torch.Tensor) -> torch.Tensor:
-        """Uncalibrated logits -> calibrated probabilities."""
-        return torch.sigmoid(self.config.calib_scale * logits + self.config.calib_bias)
 
 
 def count_parameters(model: nn.Module) -> int:

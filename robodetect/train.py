@@ -320,22 +320,22 @@ def fit_calibration(scores: np.ndarray, labels: np.ndarray) -> tuple[float, floa
         return loss
 
     opt.step(closure)
-    return float(a), float(b)
+    return float(a.detach()), float(b.detach())
 
 
 def calibrate(model: RobotNet, dev: CallData, max_false_alarm: float = 0.01) -> dict:
     """Fit calibration on dev calls and set the threshold for a human false-alarm rate <= target."""
-    scores, _ = call_scores(model, dev)
-    ids = sorted(scores)
-    by_id = {c["call_id"]: c for c in dev.calls}
-    s = np.array([scores[i] for i in ids])
-    y = np.array([by_id[i]["label"] == "robot" for i in ids], float)
-    a, b = fit_calibration(s, y)
-    p = 1 / (1 + np.exp(-(a * s + b)))
-    model.config.calib_scale, model.config.calib_bias = a, b
+    s, y, _ = score_table(call_scores(model, dev)[0], dev)
+    model.config.calib_scale, model.config.calib_bias = fit_calibration(s, y.astype(float))
+    p = model.config.probability(s)
     model.config.threshold = max(0.5, threshold_for_false_alarm(p[y == 0], max_false_alarm))
     e, _ = eer(s, y)
-    return {"dev_eer": e, "calib_scale": a, "calib_bias": b, "threshold": model.config.threshold}
+    return {
+        "dev_eer": e,
+        "calib_scale": model.config.calib_scale,
+        "calib_bias": model.config.calib_bias,
+        "threshold": model.config.threshold,
+    }
 
 
 def human_ranges(data: CallData, model: RobotNet) -> dict[str, list[float]]:

@@ -29,10 +29,6 @@ from robodetect.train import CallData, score_table, truncated_call_scores  # noq
 SECONDS = (1, 2, 3, 4, 6, 8, None)
 
 
-def calibrated(model, s: np.ndarray) -> np.ndarray:
-    return 1 / (1 + np.exp(-(model.config.calib_scale * s + model.config.calib_bias)))
-
-
 def fmt(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.2f}%"
 
@@ -41,7 +37,7 @@ def evaluate(model, dev: CallData) -> list[str]:
     out = []
     whole = truncated_call_scores(model, dev, None)
     s, y, rows = score_table(whole, dev)
-    p = calibrated(model, s)
+    p = model.config.probability(s)
     thr = model.config.threshold
     e = eer(s, y)[0]
     r = rates_at(p, y, thr)
