@@ -57,8 +57,8 @@ def dft_basis() -> np.ndarray:
 class DftFrontEnd(FrontEnd):
     """:class:`FrontEnd` with the STFT power computed as conv1d over a DFT basis (exportable)."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, filterbank: str = "mel") -> None:
+        super().__init__(filterbank)
         self.register_buffer("dft", torch.from_numpy(dft_basis()), persistent=False)
 
     def power(self, wav: torch.Tensor) -> torch.Tensor:
@@ -73,7 +73,7 @@ class WindowScorer(nn.Module):
 
     def __init__(self, model: RobotNet) -> None:
         super().__init__()
-        self.frontend = DftFrontEnd()
+        self.frontend = DftFrontEnd(model.config.filterbank)
         self.net = model.eval()
         self.calib_scale = float(model.config.calib_scale)
         self.calib_bias = float(model.config.calib_bias)

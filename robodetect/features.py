@@ -72,6 +72,19 @@ def mel_filterbank() -> np.ndarray:
     return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=F_MIN, fmax=F_MAX).astype(np.float32)
 
 
+def linear_filterbank() -> np.ndarray:
+    """(N_MELS, N_FFT // 2 + 1) triangular bands equally spaced in Hz over F_MIN..F_MAX, unit area
+    like the slaney mel bands (an LFCC-style front end: finer resolution at 2-4 kHz)."""
+    freqs = np.linspace(0.0, SAMPLE_RATE / 2, N_FFT // 2 + 1)
+    edges = np.linspace(F_MIN, F_MAX, N_MELS + 2)
+    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    tri = np.maximum(0.0, np.minimum((freqs - lower) / (centre - lower), (upper - freqs) / (upper - centre)))
+    return (tri * (2.0 / (upper - lower))).astype(np.float32)
+
+
+FILTERBANKS = {"mel": mel_filterbank, "linear": linear_filterbank}
+
+
 def _acf_basis() -> tuple[np.ndarray, int]:
     """Cosine basis turning a one-sided power spectrum into autocorrelation at candidate lags."""
     lag_min = int(np.floor(SAMPLE_RATE / PITCH_MAX_HZ))
@@ -100,10 +113,12 @@ class FrontEnd(nn.Module):
     cancels): loudness cannot be a cue.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, filterbank: str = "mel") -> None:
         super().__init__()
+        if filterbank not in FILTERBANKS:
+            raise ValueError(f"unknown filterbank {filterbank!r} (choose from {sorted(FILTERBANKS)})")
         self.register_buffer("window", torch.hann_window(N_FFT), persistent=False)
-        self.register_buffer("mel_basis", torch.from_numpy(mel_filterbank()), persistent=False)
+        self.register_buffer("mel_basis", torch.from_numpy(FILTERBANKS[filterbank]()), persistent=False)
         basis, lag_min = _acf_basis()
         self.register_buffer("acf_basis", torch.from_numpy(basis), persistent=False)
         self.lag_min = lag_min

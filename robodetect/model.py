@@ -26,6 +26,7 @@ class ModelConfig:
     version: str = "untrained"
     channels: tuple[int, ...] = (16, 32, 48, 64)
     hidden: int = 32
+    filterbank: str = "mel"  # "mel" or "linear" band spacing of the spectral front end
     use_spectral: bool = True
     use_prosody: bool = True
     prosody_mean: list[float] = field(default_factory=lambda: [0.0] * len(PROSODY_NAMES))
@@ -71,7 +72,7 @@ class RobotNet(nn.Module):
         if not (self.config.use_spectral or self.config.use_prosody):
             raise ValueError("RobotNet needs spectral or prosody input (both are disabled)")
         c = self.config.channels
-        self.frontend = FrontEnd()
+        self.frontend = FrontEnd(self.config.filterbank)
         layers: list[nn.Module] = []
         c_in = 1
         for i, c_out in enumerate(c):
@@ -96,8 +97,8 @@ class RobotNet(nn.Module):
         """(B, WINDOW_SAMPLES) -> (log-mel (B, N_MELS, T), prosody (B, 6))."""
         return self.frontend(wav)
 
-    def head(self, logmel: torch.Tensor, prosody: torch.Tensor) -> torch.Tensor:
-        """Features -> logits (B,)."""
+    def embed(self, logmel: torch.Tensor, prosody: torch.Tensor) -> torch.Tensor:
+        """Features -> the pooled embedding the classifier sees: (B, 2*C [+ 6])."""
         parts = []
         if self.config.use_spectral:
             h = self.cnn(logmel.unsqueeze(1))  # (B, C, F', T')
@@ -105,7 +106,11 @@ class RobotNet(nn.Module):
             parts += [h.mean(-1), h.amax(-1)]
         if self.config.use_prosody:
             parts.append((prosody - self.prosody_mean) / self.prosody_std)
-        return self.head_mlp(torch.cat(parts, -1)).squeeze(-1)
+        return torch.cat(parts, -1)
+
+    def head(self, logmel: torch.Tensor, prosody: torch.Tensor) -> torch.Tensor:
+        """Features -> logits (B,)."""
+        return self.head_mlp(self.embed(logmel, prosody)).squeeze(-1)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         logmel, prosody = self.features(wav)

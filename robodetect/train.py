@@ -196,8 +196,13 @@ class CallData:
         return CallData(self.windows[mask], self.call_of_window[mask], [c for c in self.calls if c["call_id"] in ids])
 
     def window_labels(self) -> np.ndarray:
-        label = {c["call_id"]: float(c["label"] == "robot") for c in self.calls}
-        return np.array([label[i] for i in self.call_of_window], np.float32)
+        """1.0 for robot windows, 0.0 for human ones."""
+        return self.window_flags("label", "robot")
+
+    def window_flags(self, key: str, value: str) -> np.ndarray:
+        """Per window: 1.0 where its call's ``key`` equals ``value``."""
+        flag = {c["call_id"]: float(c[key] == value) for c in self.calls}
+        return np.array([flag[i] for i in self.call_of_window], np.float32)
 
 
 def to_float(windows: np.ndarray) -> torch.Tensor:
@@ -243,6 +248,19 @@ def random_eq(mel: torch.Tensor, gen: torch.Generator, max_db: float = 6.0) -> t
     return mel + curve[:, :, None]
 
 
+class _GradReverse(torch.autograd.Function):
+    """Identity forward, gradient times -lam backward (domain-adversarial training)."""
+
+    @staticmethod
+    def forward(ctx, x, lam: float):
+        ctx.lam = lam
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -ctx.lam * grad, None
+
+
 def train_model(
     train: CallData,
     config: ModelConfig,
@@ -252,14 +270,25 @@ def train_model(
     seed: int = 0,
     max_windows_per_epoch: int | None = None,
     eq_augment: bool = False,
+    lang_adversary: float = 0.0,
     log=print,
 ) -> RobotNet:
-    """Train on window features with class-balanced BCE; fixed epochs (no early stopping on dev)."""
+    """Train on window features with class-balanced BCE; fixed epochs (no early stopping on dev).
+
+    ``lang_adversary`` > 0 adds a language discriminator (Mandarin vs English, given the class
+    label) behind a gradient-reversal layer on the spectral embedding, so the CNN is pushed to
+    drop what tells the languages apart: the robot/human decision must then rest on cues that
+    carry across languages. The discriminator is discarded after training."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = RobotNet(config)
     mels, pros = compute_features(model, train.windows)
     y = torch.from_numpy(train.window_labels())
+    lang = torch.from_numpy(train.window_flags("lang", "zh"))
+    spec_dim = 2 * config.channels[-1] if config.use_spectral else 0
+    adversary = None
+    if lang_adversary > 0 and spec_dim:
+        adversary = torch.nn.Sequential(torch.nn.Linear(spec_dim + 1, 32), torch.nn.ReLU(), torch.nn.Linear(32, 1))
     mean, std = pros.mean(0), pros.std(0).clamp_min(1e-3)
     model.prosody_mean.copy_(mean)
     model.prosody_std.copy_(std)
@@ -271,8 +300,10 @@ def train_model(
         w[sel] /= w[sel].sum()
     weights = torch.from_numpy(w)
     n_per_epoch = min(len(y), max_windows_per_epoch or len(y))
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-3)
+    params = list(model.parameters()) + (list(adversary.parameters()) if adversary is not None else [])
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-3)
     steps = epochs * math.ceil(n_per_epoch / batch_size)
+    step = 0
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
     for epoch in range(epochs):
         model.train()
@@ -283,7 +314,15 @@ def train_model(
             mel = spec_augment(mels[b].float(), gen)
             if eq_augment:
                 mel = random_eq(mel, gen)
-            loss = F.binary_cross_entropy_with_logits(model.head(mel, pros[b]), y[b])
+            emb = model.embed(mel, pros[b])
+            loss = F.binary_cross_entropy_with_logits(model.head_mlp(emb).squeeze(-1), y[b])
+            if adversary is not None:
+                # DANN schedule: the reversal strength ramps from 0 to lang_adversary
+                lam = lang_adversary * (2.0 / (1.0 + math.exp(-10.0 * step / steps)) - 1.0)
+                rev = _GradReverse.apply(emb[:, :spec_dim], lam)
+                logit = adversary(torch.cat([rev, y[b, None]], -1)).squeeze(-1)
+                loss = loss + F.binary_cross_entropy_with_logits(logit, lang[b])
+            step += 1
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -10,7 +10,8 @@ For each engine (``espeak-ng``, ``flite``, ``festival``, ``piper``) about
 ``--minutes-per-engine`` minutes of speech are synthesised, spread over the
 engine's voices and prosody settings (rate, pitch, length/noise scales).  About
 half the texts are transcripts of the human corpora in ``--shared`` (English:
-speechocean762, lower-cased; Mandarin: aishell / commonvoice, espeak-ng only),
+speechocean762, lower-cased; Mandarin: aishell / commonvoice, read by espeak-ng's
+Mandarin voice and, through espeak's ``cmn`` phonemiser, by piper's joe voice),
 the other half robocall scripts from ``scripts/robocall_scripts.py``; one to
 three sentences are joined per clip so clip lengths vary (~1.5-15 s).
 
@@ -100,6 +101,11 @@ FLITE_EXCLUDE = {"awb_time"}
 FLITE_FEMALE = {"slt"}
 FESTIVAL_CANDIDATES = ("kal_diphone", "rab_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
 PIPER_VOICE = "en_US-joe-medium"
+# piper phonemises with espeak-ng; with espeak's `cmn` phonemiser the (English-trained) joe voice
+# reads Mandarin text: neural-vocoder robot speech in Mandarin, which no other allowed engine
+# makes (espeak's own Mandarin is formant synthesis).
+PIPER_ZH_FRACTION = 0.35
+PIPER_ZH_PHONEMIZER = "cmn"
 HUMAN_TEXT_FRACTION = 0.5
 # Text length bounds (characters) so that clips last roughly 1.5-15 s.
 TEXT_CHARS = {"en": (20, 190), "zh": (6, 55)}
@@ -202,6 +208,7 @@ def synth_festival(text: str, voice: str, settings: dict[str, Any], tmp: Path) -
 
 
 _PIPER: Any = None
+_PIPER_PHONEMIZER = "en-us"  # the voice's own espeak voice, read from its config on load
 
 
 def piper_model_path() -> Path:
@@ -213,7 +220,7 @@ def piper_model_path() -> Path:
 
 def load_piper() -> Any:
     """Load the piper voice once per process (single-threaded ONNX session)."""
-    global _PIPER
+    global _PIPER, _PIPER_PHONEMIZER
     if _PIPER is None:
         import onnxruntime
         from piper import PiperVoice
@@ -224,6 +231,7 @@ def load_piper() -> Any:
         opts = onnxruntime.SessionOptions()
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
+        _PIPER_PHONEMIZER = config["espeak"]["voice"]
         _PIPER = PiperVoice(
             config=PiperConfig.from_dict(config),
             session=onnxruntime.InferenceSession(str(model), sess_options=opts, providers=["CPUExecutionProvider"]),
@@ -236,6 +244,7 @@ def synth_piper(text: str, voice: str, settings: dict[str, Any], tmp: Path) -> t
     from piper import SynthesisConfig
 
     piper = load_piper()
+    piper.config.espeak_voice = settings.get("phonemizer", _PIPER_PHONEMIZER)
     cfg = SynthesisConfig(
         length_scale=settings["length_scale"],
         noise_scale=settings["noise_scale"],
@@ -457,15 +466,15 @@ def draw_voice_settings(engine: str, rng: random.Random, voices: Voices) -> tupl
             }
         return voice, "en", settings
     if engine == "piper":
-        return (
-            PIPER_VOICE,
-            "en",
-            {
-                "length_scale": round(rng.uniform(0.8, 1.3), 2),
-                "noise_scale": round(rng.uniform(0.3, 0.9), 2),
-                "noise_w": round(rng.uniform(0.5, 1.0), 2),
-            },
-        )
+        zh = rng.random() < PIPER_ZH_FRACTION
+        settings = {
+            "length_scale": round(rng.uniform(0.8, 1.3), 2),
+            "noise_scale": round(rng.uniform(0.3, 0.9), 2),
+            "noise_w": round(rng.uniform(0.5, 1.0), 2),
+        }
+        if zh:
+            settings["phonemizer"] = PIPER_ZH_PHONEMIZER
+        return PIPER_VOICE, "zh" if zh else "en", settings
     raise ValueError(engine)
 
 

@@ -86,6 +86,8 @@ def main() -> None:
     ap.add_argument("--loo-epochs", type=int, default=4)
     ap.add_argument("--loo-groups", nargs="+", default=None, help="only these groups in --loo")
     ap.add_argument("--eq-augment", action="store_true", help="random spectral-tilt/EQ augmentation")
+    ap.add_argument("--lang-adversary", type=float, default=0.0, help="language-adversarial weight (0: off)")
+    ap.add_argument("--filterbank", choices=("mel", "linear"), default="mel", help="spectral band spacing")
     ap.add_argument("--loo-windows", type=int, default=12000, help="windows drawn per epoch for loo/ablation models")
     ap.add_argument("--results", default=str(REPO / "data" / "results"))
     args = ap.parse_args()
@@ -100,8 +102,15 @@ def main() -> None:
     results_dir.mkdir(parents=True, exist_ok=True)
 
     if not args.no_main:
-        config = ModelConfig(version=f"robodetect-v1 ({date.today().isoformat()})")
-        model = train_model(train_data, config, epochs=args.epochs, seed=args.seed, eq_augment=args.eq_augment)
+        config = ModelConfig(version=f"robodetect-v1 ({date.today().isoformat()})", filterbank=args.filterbank)
+        model = train_model(
+            train_data,
+            config,
+            epochs=args.epochs,
+            seed=args.seed,
+            eq_augment=args.eq_augment,
+            lang_adversary=args.lang_adversary,
+        )
         info = calibrate(model, dev)
         model.config.human_ranges = human_ranges(train_data, model)
         model.config.metrics = {
@@ -128,11 +137,12 @@ def main() -> None:
         for name, cfg in ablations:
             m = train_model(
                 train_data,
-                ModelConfig(version=name, **cfg),
+                ModelConfig(version=name, filterbank=args.filterbank, **cfg),
                 epochs=args.loo_epochs,
                 seed=args.seed,
                 max_windows_per_epoch=args.loo_windows,
                 eq_augment=args.eq_augment,
+                lang_adversary=args.lang_adversary,
             )
             s, y, _ = score_table(call_scores(m, dev)[0], dev)
             table[name] = eer(s, y)[0]
@@ -146,11 +156,12 @@ def main() -> None:
             sub = train_data.subset(lambda c, g=g: c["group"] != g)
             m = train_model(
                 sub,
-                ModelConfig(version=f"loo-{g}"),
+                ModelConfig(version=f"loo-{g}", filterbank=args.filterbank),
                 epochs=args.loo_epochs,
                 seed=args.seed,
                 max_windows_per_epoch=args.loo_windows,
                 eq_augment=args.eq_augment,
+                lang_adversary=args.lang_adversary,
             )
             e, n = held_out_eer(m, train_data, dev, g)
             table[g] = {"eer": e, "held_out_calls": n}
