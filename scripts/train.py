@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from robodetect.metrics import eer  # noqa: E402
 from robodetect.model import ModelConfig, count_parameters, save_model  # noqa: E402
+from robodetect.simulate import SimConfig  # noqa: E402
 from robodetect.train import (  # noqa: E402
     CallData,
     build_dataset,
@@ -50,7 +51,9 @@ def datasets(args) -> tuple[CallData, CallData]:
         if not path.exists() or args.rebuild:
             plans = plan_calls(rows, split, n, seed)
             print(f"building {split}: {len(plans)} calls", flush=True)
-            build_dataset(plans, path, workers=args.workers)
+            # speed perturbation is a training augmentation: dev calls stay as a real call would be
+            sim = SimConfig(p_speed=args.speed_perturb) if split == "train" else None
+            build_dataset(plans, path, workers=args.workers, sim=sim)
         out.append(CallData.load(path))
     return out[0], out[1]
 
@@ -88,6 +91,8 @@ def main() -> None:
     ap.add_argument("--eq-augment", action="store_true", help="random spectral-tilt/EQ augmentation")
     ap.add_argument("--lang-adversary", type=float, default=0.0, help="language-adversarial weight (0: off)")
     ap.add_argument("--filterbank", choices=("mel", "linear"), default="mel", help="spectral band spacing")
+    ap.add_argument("--no-prosody", action="store_true", help="spectral CNN only (no prosody features)")
+    ap.add_argument("--speed-perturb", type=float, default=0.0, help="share of train calls sped up/slowed by 0.9-1.1x")
     ap.add_argument("--loo-windows", type=int, default=12000, help="windows drawn per epoch for loo/ablation models")
     ap.add_argument("--results", default=str(REPO / "data" / "results"))
     args = ap.parse_args()
@@ -102,7 +107,11 @@ def main() -> None:
     results_dir.mkdir(parents=True, exist_ok=True)
 
     if not args.no_main:
-        config = ModelConfig(version=f"robodetect-v1 ({date.today().isoformat()})", filterbank=args.filterbank)
+        config = ModelConfig(
+            version=f"robodetect-v1 ({date.today().isoformat()})",
+            filterbank=args.filterbank,
+            use_prosody=not args.no_prosody,
+        )
         model = train_model(
             train_data,
             config,
@@ -156,7 +165,7 @@ def main() -> None:
             sub = train_data.subset(lambda c, g=g: c["group"] != g)
             m = train_model(
                 sub,
-                ModelConfig(version=f"loo-{g}", filterbank=args.filterbank),
+                ModelConfig(version=f"loo-{g}", filterbank=args.filterbank, use_prosody=not args.no_prosody),
                 epochs=args.loo_epochs,
                 seed=args.seed,
                 max_windows_per_epoch=args.loo_windows,

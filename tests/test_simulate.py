@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from robodetect.metrics import eer, rates_at, threshold_for_false_alarm
-from robodetect.simulate import SimConfig, apply_codec, g711, simulate_call, trim_silence
+from robodetect.simulate import SimConfig, apply_codec, change_speed, g711, simulate_call, trim_silence
 
 
 def test_trim_strips_leading_and_trailing_silence(speech_8k):
@@ -51,3 +51,17 @@ def test_eer_and_rates():
     humans = np.arange(100) / 100.0
     t = threshold_for_false_alarm(humans, 0.01)
     assert np.mean(humans >= t) <= 0.01 and np.mean(humans >= t - 0.011) > 0.01
+
+
+def test_speed_perturbation_scales_pitch_and_length():
+    t = np.arange(8000) / 8000
+    tone = np.sin(2 * np.pi * 200 * t).astype(np.float32)
+    fast = change_speed(tone, 1.1)
+    assert abs(len(fast) - 8000 / 1.1) < 2
+    spec = np.abs(np.fft.rfft(fast * np.hanning(len(fast))))
+    assert abs(np.argmax(spec) * 8000 / len(fast) - 220) < 2  # 200 Hz played 1.1x faster
+    rng = np.random.default_rng(3)
+    _, meta = simulate_call([tone], rng, SimConfig(p_speed=1.0, p_clean=1.0, codec="none"))
+    assert 0.9 <= meta["speed"] <= 1.1
+    _, meta = simulate_call([tone], np.random.default_rng(3), SimConfig(codec="none"))
+    assert "speed" not in meta  # off by default: dev calls are never perturbed
