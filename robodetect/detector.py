@@ -33,7 +33,7 @@ from .features import (
 from .model import RobotNet, load_model
 from .vad import VadConfig, detect_speech, speech_samples
 
-DEFAULT_MODEL = "robodetect-v1"
+DEFAULT_MODEL = "robodetect-v2"
 MODEL_DIR_ENV = "ROBODETECT_MODEL_DIR"
 BATCH_WINDOWS = 256  # windows per forward pass
 

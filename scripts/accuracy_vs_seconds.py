@@ -7,7 +7,7 @@ checkpoint -- and report the EER (and accuracy at the model's threshold) for eac
 whole call. Calls with less than N s of speech are scored on all of their speech (that is what the
 stream does when such a call ends); the ``>=N s`` column says how many calls really had N s.
 
-    python scripts/accuracy_vs_seconds.py --manifest data/dev.csv --model models/robodetect-v1
+    python scripts/accuracy_vs_seconds.py --manifest data/dev.csv --model models/robodetect-v2
     python scripts/accuracy_vs_seconds.py --manifest ../shared/corpora/manifest.csv --split dev \\
         --per-source 5 --model /tmp/model-stem
 

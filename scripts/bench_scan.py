@@ -191,8 +191,8 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    if args.model is None and (REPO / "models" / "robodetect-v1.safetensors").exists():
-        args.model = str(REPO / "models" / "robodetect-v1")
+    if args.model is None and (REPO / "models" / "robodetect-v2.safetensors").exists():
+        args.model = str(REPO / "models" / "robodetect-v2")
     root = Path(args.dir) / f"calls{args.calls}"
     t = time.perf_counter()
     seconds = build_archive(root, args.calls)

@@ -1,7 +1,7 @@
 """Train the shipped robodetect model (and, optionally, the leave-one-out and ablation models).
 
     python scripts/build_corpus.py --out data/corpus          # robot speech from the project's engines
-    python scripts/train.py --out models/robodetect-v1        # simulated calls -> train -> calibrate
+    python scripts/train.py --out models/robodetect-v2        # simulated calls -> train -> calibrate
     python scripts/train.py --loo --ablations --no-main       # the model card's generalisation tables
 
 Simulated-call datasets are cached in data/calls/{train,dev}.npz (rebuilt when missing); every
@@ -76,10 +76,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default=str(REPO / "data" / "corpus"))
     ap.add_argument("--calls-dir", default=str(REPO / "data" / "calls"))
-    ap.add_argument("--out", default=str(REPO / "models" / "robodetect-v1"))
-    ap.add_argument("--train-calls", type=int, default=1500, help="simulated train calls per label")
+    ap.add_argument("--out", default=str(REPO / "models" / "robodetect-v2"))
+    ap.add_argument("--train-calls", type=int, default=3000, help="simulated train calls per label")
     ap.add_argument("--dev-calls", type=int, default=400, help="simulated dev calls per label")
-    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rebuild", action="store_true", help="re-simulate the call datasets")
@@ -90,7 +90,7 @@ def main() -> None:
     ap.add_argument("--loo-groups", nargs="+", default=None, help="only these groups in --loo")
     ap.add_argument("--eq-augment", action="store_true", help="random spectral-tilt/EQ augmentation")
     ap.add_argument("--lang-adversary", type=float, default=0.0, help="language-adversarial weight (0: off)")
-    ap.add_argument("--filterbank", choices=("mel", "linear"), default="mel", help="spectral band spacing")
+    ap.add_argument("--filterbank", choices=("mel", "linear"), default="linear", help="spectral band spacing")
     ap.add_argument("--no-prosody", action="store_true", help="spectral CNN only (no prosody features)")
     ap.add_argument("--speed-perturb", type=float, default=0.0, help="share of train calls sped up/slowed by 0.9-1.1x")
     ap.add_argument("--loo-windows", type=int, default=12000, help="windows drawn per epoch for loo/ablation models")
@@ -108,7 +108,7 @@ def main() -> None:
 
     if not args.no_main:
         config = ModelConfig(
-            version=f"robodetect-v1 ({date.today().isoformat()})",
+            version=f"robodetect-v2 ({date.today().isoformat()})",
             filterbank=args.filterbank,
             use_prosody=not args.no_prosody,
         )

@@ -75,4 +75,4 @@ def test_unreadable_file_raises(detector, tmp_path):
 def test_default_load_is_offline_and_works(speech_8k):
     det = robodetect.load()
     r = det.score(speech_8k, 8000)
-    assert r.model_version.startswith("robodetect-v1") and r.label in ("robot", "human")
+    assert r.model_version.startswith("robodetect-v2") and r.label in ("robot", "human")
