@@ -84,10 +84,11 @@ class RobotNet(nn.Module):
         n_pros = len(PROSODY_NAMES)
         self.register_buffer("prosody_mean", torch.tensor(self.config.prosody_mean, dtype=torch.float32))
         self.register_buffer("prosody_std", torch.tensor(self.config.prosody_std, dtype=torch.float32))
-        spec_dim = 2 * c[-1] if self.config.use_spectral else 0
+        #: width of the spectral part of :meth:`embed` (mean + max pooled CNN channels; 0 without it)
+        self.spec_dim = 2 * c[-1] if self.config.use_spectral else 0
         pros_dim = n_pros if self.config.use_prosody else 0
         self.head_mlp = nn.Sequential(
-            nn.Linear(spec_dim + pros_dim, self.config.hidden),
+            nn.Linear(self.spec_dim + pros_dim, self.config.hidden),
             nn.ReLU(inplace=True),
             nn.Dropout(0.2),
             nn.Linear(self.config.hidden, 1),

@@ -285,7 +285,7 @@ def train_model(
     mels, pros = compute_features(model, train.windows)
     y = torch.from_numpy(train.window_labels())
     lang = torch.from_numpy(train.window_flags("lang", "zh"))
-    spec_dim = 2 * config.channels[-1] if config.use_spectral else 0
+    spec_dim = model.spec_dim
     adversary = None
     if lang_adversary > 0 and spec_dim:
         adversary = torch.nn.Sequential(torch.nn.Linear(spec_dim + 1, 32), torch.nn.ReLU(), torch.nn.Linear(32, 1))

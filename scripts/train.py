@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from robodetect.metrics import eer  # noqa: E402
-from robodetect.model import ModelConfig, count_parameters, save_model  # noqa: E402
+from robodetect.model import ModelConfig, RobotNet, count_parameters, save_model  # noqa: E402
 from robodetect.simulate import SimConfig  # noqa: E402
 from robodetect.train import (  # noqa: E402
     CallData,
@@ -106,20 +106,22 @@ def main() -> None:
     results_dir = Path(args.results)
     results_dir.mkdir(parents=True, exist_ok=True)
 
-    if not args.no_main:
-        config = ModelConfig(
-            version=f"robodetect-v2 ({date.today().isoformat()})",
-            filterbank=args.filterbank,
-            use_prosody=not args.no_prosody,
-        )
-        model = train_model(
-            train_data,
-            config,
-            epochs=args.epochs,
+    def fit(data: CallData, version: str, reduced: bool, **config) -> RobotNet:
+        """Train one model with the command line's front end and options (``reduced``: the
+        leave-one-out/ablation recipe); ``config`` overrides ModelConfig fields."""
+        config = {"filterbank": args.filterbank, "use_prosody": not args.no_prosody, **config}
+        return train_model(
+            data,
+            ModelConfig(version=version, **config),
+            epochs=args.loo_epochs if reduced else args.epochs,
             seed=args.seed,
+            max_windows_per_epoch=args.loo_windows if reduced else None,
             eq_augment=args.eq_augment,
             lang_adversary=args.lang_adversary,
         )
+
+    if not args.no_main:
+        model = fit(train_data, f"robodetect-v2 ({date.today().isoformat()})", reduced=False)
         info = calibrate(model, dev)
         model.config.human_ranges = human_ranges(train_data, model)
         model.config.metrics = {
@@ -139,20 +141,12 @@ def main() -> None:
     if args.ablations:
         table = {}
         ablations = (
-            ("fused", {}),
+            ("fused", {"use_prosody": True}),
             ("spectral-only", {"use_prosody": False}),
-            ("prosody-only", {"use_spectral": False}),
+            ("prosody-only", {"use_prosody": True, "use_spectral": False}),
         )
         for name, cfg in ablations:
-            m = train_model(
-                train_data,
-                ModelConfig(version=name, filterbank=args.filterbank, **cfg),
-                epochs=args.loo_epochs,
-                seed=args.seed,
-                max_windows_per_epoch=args.loo_windows,
-                eq_augment=args.eq_augment,
-                lang_adversary=args.lang_adversary,
-            )
+            m = fit(train_data, name, reduced=True, **cfg)
             s, y, _ = score_table(call_scores(m, dev)[0], dev)
             table[name] = eer(s, y)[0]
             print(f"ablation {name}: dev call EER {table[name]:.4f}", flush=True)
@@ -163,15 +157,7 @@ def main() -> None:
         table = {}
         for g in groups:
             sub = train_data.subset(lambda c, g=g: c["group"] != g)
-            m = train_model(
-                sub,
-                ModelConfig(version=f"loo-{g}", filterbank=args.filterbank, use_prosody=not args.no_prosody),
-                epochs=args.loo_epochs,
-                seed=args.seed,
-                max_windows_per_epoch=args.loo_windows,
-                eq_augment=args.eq_augment,
-                lang_adversary=args.lang_adversary,
-            )
+            m = fit(sub, f"loo-{g}", reduced=True)
             e, n = held_out_eer(m, train_data, dev, g)
             table[g] = {"eer": e, "held_out_calls": n}
             print(f"leave-out {g}: EER {e:.4f} on {n} held-out calls ({time.time() - t0:.0f} s)", flush=True)
