@@ -257,6 +257,7 @@ class StreamingDetector:
         """8 kHz mono samples -> VAD frames, in blocks of ~1 s so one big push stays bounded."""
         if len(self._partial):
             x = np.concatenate([self._partial, x])
+            self._partial = np.zeros(0, np.float32)  # now in x: audio_seconds must not count it twice
         n_frames = len(x) // FRAME_SAMPLES
         for b in range(0, n_frames, BLOCK_FRAMES):
             m = min(BLOCK_FRAMES, n_frames - b)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import corpus_files
+from conftest import SAMPLES
 
 from robodetect.audio import load_audio
 from robodetect.detector import analyze
@@ -23,7 +23,8 @@ def _one_thread(one_torch_thread):
 @pytest.fixture(scope="module")
 def real_windows(detector) -> np.ndarray:
     """Speech windows of a human and a robot call, cut exactly as the detector cuts them."""
-    parts = [analyze(load_audio(corpus_files(src)[0]).samples[0]).windows for src in ("librispeech", "zs-tts-zh")]
+    names = ("human_en_librispeech.wav", "robot_zh_fastspeech2.wav")
+    parts = [analyze(load_audio(SAMPLES / name).samples[0]).windows for name in names]
     return np.concatenate(parts)
 
 
@@ -77,14 +78,14 @@ def test_exported_outputs_equal_eager(fmt, exported, real_windows, eager, detect
 
 def test_call_score_recipe_from_window_logits(exported, detector):
     """docs/streaming.md: call probability = sigmoid(mean(logit)) over the call's windows."""
-    path = corpus_files("librispeech")[0]
+    path = SAMPLES / "human_en_librispeech.wav"
     windows = analyze(load_audio(path).samples[0]).windows
     logit = load_exported(exported["onnx"])(windows)
     assert 1 / (1 + np.exp(-logit.mean())) == pytest.approx(detector.score_file(path).robot_probability, abs=TOL)
 
 
 def test_streaming_on_exported_model(exported, detector):
-    path = corpus_files("zs-tts-zh")[0]
+    path = SAMPLES / "robot_zh_fastspeech2.wav"
     final = stream_file(path, window_logits=load_exported(exported["onnx"]))[-1]
     result = detector.score_file(path)
     assert final.label == result.label and final.robot_probability == pytest.approx(result.robot_probability, abs=TOL)

@@ -7,7 +7,8 @@ import csv
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import REPO, corpus_files
+import soxr
+from conftest import REPO, SAMPLES, corpus_files
 
 from robodetect.stream import HUMAN, ROBOT, UNDECIDED, StreamingDetector, stream_file
 
@@ -28,18 +29,32 @@ def _same_score(update, result) -> None:
 
 
 @pytest.mark.parametrize(
+    ("name", "rate"),
+    [("human_en_librispeech.wav", 16000), ("robot_zh_fastspeech2.wav", 22050), ("robot_en_piper.wav", 48000)],
+)
+def test_final_probability_equals_detector_score(detector, tmp_path, name, rate):
+    """A sample written at a wide-band rate: the stream's final score equals Detector.score_file."""
+    x, sr = sf.read(SAMPLES / name, dtype="float32")
+    path = tmp_path / name
+    sf.write(path, soxr.resample(x, sr, rate), rate, subtype="PCM_16")
+    result = detector.score_file(path)
+    _same_score(stream_file(path, detector, chunk_seconds=1.0)[-1], result)
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize(
     "source",
     ["librispeech", "zs-tts-zh", "speechocean762", "commonvoice-zh"],  # 16 / 22.05 / 16 / 48 kHz originals
 )
-def test_final_probability_equals_detector_score(detector, source):
+def test_final_probability_equals_detector_score_on_corpus(detector, source):
     path = corpus_files(source)[0]
     result = detector.score_file(path)
     _same_score(stream_file(path, detector, chunk_seconds=1.0)[-1], result)
 
 
-def test_native_rate_push_resamples_like_batch(detector):
+def test_native_rate_push_resamples_like_batch(detector, robot_8k):
     """A 22.05 kHz stream, pushed as int16 in odd-sized chunks, equals Detector.score on that array."""
-    x, sr = sf.read(corpus_files("zs-tts-zh")[0], dtype="float32")
+    x = robot_8k
     x22 = (np.clip(np.interp(np.arange(0, len(x), 8000 / 22050), np.arange(len(x)), x), -1, 1) * 32767).astype(np.int16)
     result = detector.score(x22, 22050)
     stream = StreamingDetector(detector, sample_rate=22050)
@@ -203,8 +218,8 @@ def test_checkpoint_probabilities_match_accuracy_vs_seconds(detector, speech_8k)
 def test_accuracy_vs_seconds_script_runs(model_stem, tmp_path, capsys):
     script = _accuracy_script()
     manifest = tmp_path / "dev.csv"
-    rows = [(corpus_files("zs-tts-zh", 2)[i], "robot") for i in range(2)]
-    rows += [(corpus_files("speechocean762", 2)[i], "human") for i in range(2)]
+    rows = [(SAMPLES / f, "robot") for f in ("robot_zh_fastspeech2.wav", "robot_en_piper.wav")]
+    rows += [(SAMPLES / f, "human") for f in ("human_en_speechocean.wav", "human_zh_aishell.wav")]
     manifest.write_text("path,label,source\n" + "".join(f"{p},{lab},x\n" for p, lab in rows))
     out_json = tmp_path / "o.json"
     assert script.main(["--manifest", str(manifest), "--model", str(model_stem), "--json", str(out_json)]) == 0
