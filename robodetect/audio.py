@@ -21,7 +21,7 @@ SAMPLE_RATE = 8000  # the pipeline's working rate: telephone band
 MIN_INPUT_SAMPLE_RATE = 4000
 MAX_INPUT_SAMPLE_RATE = 192000
 BLOCK_FRAMES = 1 << 18  # frames decoded per block (about 5.5 s at 48 kHz)
-CHANNEL_MODES = ("mix", "left", "right", "each")
+CHANNEL_MODES = ("auto", "mix", "left", "right", "each")
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".opus")
 
 
@@ -64,6 +64,14 @@ def _quiet_stderr():
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def resolve_channel(channel: str, n_channels: int) -> str:
+    """``auto``: a two-party recording (2 channels) is scored per channel (``each``), anything
+    else as one mix; other modes are returned unchanged."""
+    if channel != "auto":
+        return channel
+    return "each" if n_channels == 2 else "mix"
 
 
 def _channel_name(index: int, n_channels: int) -> str:
@@ -122,8 +130,8 @@ class _Resampler:
 def load_audio(path: str | os.PathLike, channel: str = "mix") -> Audio:
     """Decode a WAV/FLAC/OGG/MP3 (anything libsndfile reads) file to 8 kHz float32.
 
-    channel: ``mix`` (average of all channels, default), ``left``, ``right`` or ``each``
-    (every channel kept as its own row). Raises :class:`AudioError` naming the file on any failure.
+    channel: ``mix`` (average of all channels, default), ``left``, ``right``, ``each``
+    (every channel kept as its own row) or ``auto`` (``each`` for 2 channels, else ``mix``). Raises :class:`AudioError` naming the file on any failure.
     """
     where = os.fspath(path)
     if channel not in CHANNEL_MODES:
@@ -142,6 +150,7 @@ def load_audio(path: str | os.PathLike, channel: str = "mix") -> Audio:
         raise AudioError(f"{where}: cannot decode audio ({reason})") from None
     with handle:
         orig_sr, n_channels = int(handle.samplerate), int(handle.channels)
+        channel = resolve_channel(channel, n_channels)
         _check_rate(orig_sr, where)
         out_channels = 1 if channel in ("mix", "left", "right") else n_channels
         resampler = _Resampler(orig_sr, out_channels)
@@ -206,6 +215,7 @@ def prepare_waveform(waveform: np.ndarray, sample_rate: int, channel: str = "mix
     if channel not in CHANNEL_MODES:
         raise AudioError(f"{name}: unknown channel mode {channel!r} (use one of {CHANNEL_MODES})")
     n_channels = x.shape[1]
+    channel = resolve_channel(channel, n_channels)
     selected = _select_channels(x, channel, name)
     resampler = _Resampler(int(sample_rate), selected.shape[1])
     for start in range(0, selected.shape[0], BLOCK_FRAMES):

@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from .audio import AUDIO_EXTENSIONS, AudioError, load_audio
-from .detector import Analysis, Detector, analyze_speech
+from .detector import Analysis, Detector, analyze_speech, call_verdict
 from .features import WINDOW_SAMPLES
 from .store import FileMeta, ResultStore
 from .vad import (
@@ -305,7 +305,7 @@ def scan(
     paths: Iterable[str],
     store: ResultStore,
     detector: Detector,
-    channel: str = "mix",
+    channel: str = "auto",
     workers: int | None = None,
     rescore: bool = False,
     batch_windows: int | None = None,
@@ -377,6 +377,8 @@ def scan(
         add("finalize", time.perf_counter() - t)
         if ch.file.open_channels == 0:
             ch.file.results.sort(key=lambda r: r.channel)
+            if channel != "each":  # auto: a two-party call gets its own verdict
+                ch.file.results = [call_verdict(ch.file.results)]
             finish_file(ch.file)
 
     def handle(msg: dict) -> None:

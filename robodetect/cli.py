@@ -13,6 +13,10 @@ import sys
 from .audio import CHANNEL_MODES, AudioError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+CHANNEL_HELP = (
+    "auto (default): a 2-channel file is a two-party call, each channel scored and the call a robot when "
+    "either party is; mix: average the channels; left/right: one channel; each: every channel on its own"
+)
 
 
 def _probability(text: str) -> float:
@@ -24,7 +28,9 @@ def _probability(text: str) -> float:
 
 def _format_result(result, path: str) -> str:
     """Readable verdict: one headline line, then indented reasons."""
-    name = path if result.channel == "mix" else f"{path} [{result.channel}]"
+    name = path if result.channel in ("mix", "call") else f"{path} [{result.channel}]"
+    if result.party:
+        name += f" [{result.label} on the {result.party} channel]"
     if result.label == "no_speech":
         return f"{name}: NO SPEECH ({result.reason}; {result.duration_seconds:.1f} s of audio)"
     lines = [
@@ -41,6 +47,9 @@ def _format_result(result, path: str) -> str:
             if t.get(k) is not None
         )
     )
+    for p in result.parties:
+        prob = "" if p.robot_probability is None else f" {p.robot_probability:.3f}"
+        lines.append(f"    {p.channel} channel: {p.label.upper()}{prob}" + (f" ({p.reason})" if p.reason else ""))
     return "\n".join(lines)
 
 
@@ -76,7 +85,7 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("score", help="score audio files and print a verdict for each")
     p.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC, OGG, MP3, ...)")
     p.add_argument("--json", action="store_true", help="print one JSON object per file (JSON Lines)")
-    p.add_argument("--channel", choices=CHANNEL_MODES, default="mix", help="which channel(s) to score")
+    p.add_argument("--channel", choices=CHANNEL_MODES, default="auto", help=CHANNEL_HELP)
     p.add_argument("--threshold", type=_probability, default=None, help="robot threshold (default: the model's)")
     p.add_argument("--model", default=None, help="model stem (path without .safetensors); default: shipped")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
@@ -174,7 +183,7 @@ def _add_scan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DB", help="result store (SQLite), created or resumed")
     p.add_argument("--workers", type=int, default=None, help="CPU worker processes (default: all cores)")
     p.add_argument("--device", default="auto", help="model device: auto, cpu or cuda (default auto)")
-    p.add_argument("--channel", choices=CHANNEL_MODES, default="mix", help="which channel(s) to score")
+    p.add_argument("--channel", choices=CHANNEL_MODES, default="auto", help=CHANNEL_HELP)
     p.add_argument("--threshold", type=_probability, default=None, help="robot threshold (default: the model's)")
     p.add_argument("--model", default=None, help="model stem (path without .safetensors); default: shipped")
     p.add_argument("--rescore", action="store_true", help="score files again even if already in the store")

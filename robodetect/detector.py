@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -64,11 +64,48 @@ class Result:
     reason: str | None = None  # why label is no_speech
     path: str | None = None
     sample_rate: int | None = None  # of the input, before resampling to 8 kHz
+    # two-party calls (``channel="call"``): the channel whose verdict decided the call's, and the
+    # per-channel results; empty for a one-channel verdict
+    party: str | None = None
+    parties: list[Result] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["windows"] = [asdict(w) for w in self.windows]
-        return d
+        return asdict(self)
+
+
+#: a call's verdict is its most alarming party's: robot before uncertain before human before no_speech
+LABEL_PRIORITY = ("robot", "uncertain", "human", "no_speech")
+
+
+def call_verdict(parties: list[Result]) -> Result:
+    """One verdict for a call from its per-channel results (one party per channel).
+
+    The call is a robot when any party is (then ``party`` names that channel), else uncertain when
+    any party is, else human when any party spoke; probability, windows, timing and cues are the
+    deciding party's. A single result is returned unchanged.
+    """
+    if len(parties) == 1:
+        return parties[0]
+
+    def rank(r: Result) -> tuple[int, float]:
+        order = LABEL_PRIORITY.index(r.label) if r.label in LABEL_PRIORITY else len(LABEL_PRIORITY)
+        return order, -(r.robot_probability if r.robot_probability is not None else -1.0)
+
+    top = min(parties, key=rank)
+    spoke = top.label != "no_speech"
+    summary = ", ".join(
+        f"{r.channel} {r.label}" + (f" {r.robot_probability:.3f}" if r.robot_probability is not None else "")
+        for r in parties
+    )
+    cues = ([f"{top.channel} channel decides the call ({summary})"] if spoke else []) + top.cues
+    return replace(
+        top,
+        channel="call",
+        party=top.channel if spoke else None,
+        parties=list(parties),
+        cues=cues,
+        reason=None if spoke else "no speech on any channel",
+    )
 
 
 @dataclass
@@ -243,18 +280,21 @@ class Detector:
             results.append(self.finalize(analysis, logits, prosody))
         return results
 
-    def score(self, waveform: np.ndarray, sample_rate: int, channel: str = "mix") -> Result | list[Result]:
+    def score(self, waveform: np.ndarray, sample_rate: int, channel: str = "auto") -> Result | list[Result]:
         """Score an in-memory waveform ((n,), (channels, n) or (n, channels); int or float PCM).
 
-        Returns one :class:`Result`, or a list with one per channel when ``channel="each"``.
+        channel: ``auto`` (default: a 2-channel waveform is a two-party call, scored per channel
+        with a call verdict, see :func:`call_verdict`; anything else is mixed), ``mix``, ``left``,
+        ``right``, or ``each`` (returns a list with one result per channel).
         """
         results = self.score_audio(prepare_waveform(waveform, sample_rate, channel))
-        return results if channel == "each" else results[0]
+        return results if channel == "each" else call_verdict(results)
 
-    def score_file(self, path: str | os.PathLike, channel: str = "mix") -> Result | list[Result]:
-        """Score an audio file; raises :class:`robodetect.AudioError` when it cannot be read."""
+    def score_file(self, path: str | os.PathLike, channel: str = "auto") -> Result | list[Result]:
+        """Score an audio file (``channel`` as in :meth:`score`); raises
+        :class:`robodetect.AudioError` when it cannot be read."""
         results = self.score_audio(load_audio(path, channel), path=os.fspath(path))
-        return results if channel == "each" else results[0]
+        return results if channel == "each" else call_verdict(results)
 
 
 def load(
@@ -272,4 +312,4 @@ def load(
     return Detector(load_model(stem), device=device, threshold=threshold)
 
 
-__all__ = ["load", "Detector", "Result", "WindowScore", "Analysis", "analyze", "HOP_SAMPLES"]
+__all__ = ["load", "Detector", "Result", "WindowScore", "Analysis", "analyze", "call_verdict", "HOP_SAMPLES"]

@@ -2,8 +2,10 @@
 
 Tables:
 
-- ``calls``: one row per file and channel (``channel`` is the channel mode, or the channel name
-  with ``--channel each``): path, size, mtime, content hash, sample rate, duration, speech
+- ``calls``: one row per file and channel (``channel`` is the channel mode, the channel name with
+  ``--channel each``, or ``call`` for the call verdict of a two-party recording under
+  ``--channel auto``, whose per-channel rows ``left``/``right`` have ``role = 'party'``; every
+  other row has ``role = 'call'``, and ``party`` names the channel that decided a call verdict): path, size, mtime, content hash, sample rate, duration, speech
   seconds, robot probability, label (``robot``/``human``/``no_speech``/``error``), threshold,
   no-speech reason, timing features (JSON), cues (JSON), model version, error text.
   Unique on (path, channel_mode, channel, model_version).
@@ -27,13 +29,15 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
     id INTEGER PRIMARY KEY,
     path TEXT NOT NULL,
     channel_mode TEXT NOT NULL,
     channel TEXT NOT NULL,
+    role TEXT NOT NULL DEFAULT 'call',
+    party TEXT,
     model_version TEXT NOT NULL,
     size INTEGER,
     mtime REAL,
@@ -62,9 +66,11 @@ CREATE TABLE IF NOT EXISTS windows (
     PRIMARY KEY (call_id, idx)
 ) WITHOUT ROWID;
 """
+#: columns added after schema version 1, with their definitions (added to older stores on open)
+ADDED_COLUMNS = {"role": "TEXT NOT NULL DEFAULT 'call'", "party": "TEXT"}
 #: columns of ``calls`` in export order (``timing`` and ``cues`` are JSON in the store)
 CALL_COLUMNS = (
-    "path", "channel_mode", "channel", "model_version", "size", "mtime", "content_hash", "sample_rate",
+    "path", "channel_mode", "channel", "role", "party", "model_version", "size", "mtime", "content_hash", "sample_rate",
     "duration_seconds", "speech_seconds", "robot_probability", "label", "threshold", "reason", "timing", "cues",
     "error", "scored_at",
 )  # fmt: skip
@@ -88,6 +94,10 @@ def connect(path: str | os.PathLike, readonly: bool = False) -> sqlite3.Connecti
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(SCHEMA)
+        have = {row[1] for row in conn.execute("PRAGMA table_info(calls)")}
+        for name, definition in ADDED_COLUMNS.items():
+            if name not in have:
+                conn.execute(f"ALTER TABLE calls ADD COLUMN {name} {definition}")
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         conn.commit()
     try:
@@ -132,15 +142,32 @@ class ResultStore:
         insert = f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' * len(CALL_COLUMNS))})"
         if error is not None:
             c.execute(
-                insert, (*common, channel_mode, *file_cols, *(None,) * 3, "error", None, None, None, None, error, now)
+                insert,
+                (
+                    *common,
+                    channel_mode,
+                    "call",
+                    None,
+                    *file_cols,
+                    *(None,) * 3,
+                    "error",
+                    None,
+                    None,
+                    None,
+                    None,
+                    error,
+                    now,
+                ),
             )
             return
-        for r in results:
+        rows = [(r, "call") for r in results] + [(p, "party") for r in results for p in r.parties]
+        for r, role in rows:
             cur = c.execute(
                 insert,
                 (
-                    *common, r.channel, *file_cols, r.duration_seconds, r.speech_seconds, r.robot_probability,
-                    r.label, r.threshold, r.reason, json.dumps(r.timing), json.dumps(r.cues), None, now,
+                    *common, r.channel, role, r.party, *file_cols, r.duration_seconds, r.speech_seconds,
+                    r.robot_probability, r.label, r.threshold, r.reason, json.dumps(r.timing), json.dumps(r.cues),
+                    None, now,
                 ),
             )  # fmt: skip
             c.executemany(
@@ -171,7 +198,7 @@ class ResultStore:
 def iter_rows(conn: sqlite3.Connection, windows: bool = False) -> Iterator[dict]:
     """Every ``calls`` row as a dict (timing and cues decoded), in path order; with
     ``windows=True`` each carries its per-window scores. Streams: memory stays flat."""
-    cols = ", ".join(CALL_COLUMNS)
+    cols = ", ".join(_select_columns(conn))
     win = conn.cursor()
     for row in conn.execute(f"SELECT id, {cols} FROM calls ORDER BY path, channel, model_version"):
         d = dict(zip(CALL_COLUMNS, row[1:], strict=False))
@@ -186,6 +213,13 @@ def iter_rows(conn: sqlite3.Connection, windows: bool = False) -> Iterator[dict]
                 )
             ]
         yield d
+
+
+def _select_columns(conn: sqlite3.Connection) -> list[str]:
+    """CALL_COLUMNS as select expressions; a store from before a column was added reads its default."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(calls)")}
+    defaults = {"role": "'call'", "party": "NULL"}
+    return [c if c in have else f"{defaults[c]} AS {c}" for c in CALL_COLUMNS]
 
 
 def _timing_names(conn: sqlite3.Connection) -> list[str]:
@@ -280,20 +314,39 @@ def error_reason(path: str, error: str) -> str:
     return re.sub(r"\s+", " ", reason.replace(path, "<file>")).strip()
 
 
+def _has_column(conn: sqlite3.Connection, name: str) -> bool:
+    return any(row[1] == name for row in conn.execute("PRAGMA table_info(calls)"))
+
+
 def summarize(db_path: str | os.PathLike, top: int = 10) -> dict:
-    """Counts by model version and label, the ``top`` most robotic calls, errors grouped by reason."""
+    """Call verdicts by model version and label (per-party rows of two-party calls are counted
+    under ``two_party``), the ``top`` most robotic calls, errors grouped by reason."""
     conn = connect(db_path, readonly=True)
     try:
+        calls = "role = 'call'" if _has_column(conn, "role") else "1"
         counts: dict[str, dict[str, int]] = {}
         for version, label, n in conn.execute(
-            "SELECT model_version, label, count(*) FROM calls GROUP BY model_version, label ORDER BY model_version, label"
+            f"SELECT model_version, label, count(*) FROM calls WHERE {calls} "
+            "GROUP BY model_version, label ORDER BY model_version, label"
         ):
             counts.setdefault(version, {})[label] = n
+        two_party: dict = {"calls": 0, "robot": 0, "robot_party": {}}
+        if _has_column(conn, "party"):
+            two_party["calls"], two_party["robot"] = conn.execute(
+                "SELECT count(*), coalesce(sum(label = 'robot'), 0) FROM calls WHERE role = 'call' AND channel = 'call'"
+            ).fetchone()
+            two_party["robot_party"] = dict(
+                conn.execute(
+                    "SELECT party, count(*) FROM calls WHERE role = 'call' AND channel = 'call' AND label = 'robot' "
+                    "GROUP BY party ORDER BY party"
+                ).fetchall()
+            )
+        party = "party" if _has_column(conn, "party") else "NULL"
         robotic = [
-            dict(zip(("path", "channel", "robot_probability", "model_version", "duration_seconds"), row, strict=False))
+            dict(zip(("path", "channel", "party", "robot_probability", "model_version", "duration_seconds"), row))
             for row in conn.execute(
-                "SELECT path, channel, robot_probability, model_version, duration_seconds FROM calls "
-                "WHERE robot_probability IS NOT NULL ORDER BY robot_probability DESC, path LIMIT ?",
+                f"SELECT path, channel, {party}, robot_probability, model_version, duration_seconds FROM calls "
+                f"WHERE robot_probability IS NOT NULL AND {calls} ORDER BY robot_probability DESC, path LIMIT ?",
                 (top,),
             )
         ]
@@ -304,23 +357,31 @@ def summarize(db_path: str | os.PathLike, top: int = 10) -> dict:
             reasons[reason] += 1
             examples.setdefault(reason, path)
         errors = [{"reason": r, "count": n, "example": examples[r]} for r, n in reasons.most_common()]
-        return {"counts": counts, "most_robotic": robotic, "errors": errors}
+        return {"counts": counts, "two_party": two_party, "most_robotic": robotic, "errors": errors}
     finally:
         conn.close()
+
+
+LABELS = ("robot", "uncertain", "human", "no_speech", "error")
 
 
 def format_summary(summary: dict) -> str:
     lines = []
     for version, labels in summary["counts"].items():
         total = sum(labels.values())
-        parts = ", ".join(f"{labels[k]} {k}" for k in ("robot", "human", "no_speech", "error") if k in labels)
-        lines.append(f"model {version}: {total} rows: {parts}")
+        order = list(LABELS) + sorted(k for k in labels if k not in LABELS)
+        parts = ", ".join(f"{labels[k]} {k}" for k in order if k in labels)
+        lines.append(f"model {version}: {total} calls: {parts}")
     if not summary["counts"]:
         lines.append("the store is empty")
+    two = summary.get("two_party") or {}
+    if two.get("calls"):
+        sides = ", ".join(f"{n} on the {p} channel" for p, n in two["robot_party"].items())
+        lines.append(f"two-party calls: {two['calls']}, {two['robot']} with a robot" + (f" ({sides})" if sides else ""))
     if summary["most_robotic"]:
         lines.append(f"most robotic {len(summary['most_robotic'])}:")
         for r in summary["most_robotic"]:
-            ch = "" if r["channel"] in ("mix", "left", "right") else f" [{r['channel']}]"
+            ch = f" [{r['party'] or r['channel']}]" if r["channel"] not in ("mix",) else ""
             lines.append(f"  {r['robot_probability']:.3f}  {r['path']}{ch}  ({r['duration_seconds']:.1f} s)")
     if summary["errors"]:
         lines.append(f"errors by reason ({sum(e['count'] for e in summary['errors'])} files):")

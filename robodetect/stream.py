@@ -137,7 +137,7 @@ class StreamingDetector:
 
             detector = load()
         _check_rate(int(sample_rate), "<stream>")
-        if channel not in CHANNEL_MODES or channel == "each":
+        if channel not in CHANNEL_MODES or channel in ("each", "auto"):
             raise ValueError(f"channel must be one of mix, left, right (one stream per channel), got {channel!r}")
         if channels < 1 or (channel == "right" and channels < 2):
             raise ValueError(f"channel {channel!r} needs 2 channels, stream has {channels}")

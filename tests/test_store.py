@@ -123,7 +123,7 @@ def test_summary(db, capsys):
     assert s["errors"][1]["reason"] == "cannot read (No such file)"
     assert main(["summary", str(db), "--top", "3"]) == 0
     out = capsys.readouterr().out
-    assert "model v1: 7 rows" in out and "3 error" in out and "most robotic 3" in out
+    assert "model v1: 7 calls" in out and "3 error" in out and "most robotic 3" in out
     assert "2  cannot decode audio" in out
 
 
