@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from .audio import CHANNEL_MODES, AudioError
@@ -61,10 +62,26 @@ def _cmd_score(args: argparse.Namespace) -> int:
     except (FileNotFoundError, OSError, ValueError) as exc:
         print(f"robodetect: cannot load model: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    if args.plot and args.channel == "each":
+        print("robodetect: --plot draws one verdict per file: use --channel auto, mix, left or right", file=sys.stderr)
+        return EXIT_USAGE
+    if args.plot:
+        from .plot import PlotError, require_matplotlib
+
+        try:
+            require_matplotlib()
+        except PlotError as exc:
+            print(f"robodetect: error: {exc}", file=sys.stderr)
+            return EXIT_FAILED
     failed = 0
     for path in args.files:
         try:
-            results = detector.score_file(path, channel=args.channel)
+            if args.plot:
+                from .plot import plot_file
+
+                results = plot_file(detector, path, _plot_path(args.plot, path, len(args.files)), channel=args.channel)
+            else:
+                results = detector.score_file(path, channel=args.channel)
         except AudioError as exc:
             failed += 1
             print(f"robodetect: error: {exc}", file=sys.stderr)
@@ -81,6 +98,14 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def _plot_path(out: str, path: str, n_files: int) -> str:
+    """OUT.png for one file; OUT-<file stem>.png for each of several."""
+    if n_files == 1:
+        return out
+    root, ext = os.path.splitext(out)
+    return f"{root}-{os.path.splitext(os.path.basename(path))[0]}{ext or '.png'}"
+
+
 def _add_score(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("score", help="score audio files and print a verdict for each")
     p.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC, OGG, MP3, ...)")
@@ -89,6 +114,13 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=_probability, default=None, help="robot threshold (default: the model's)")
     p.add_argument("--model", default=None, help="model stem (path without .safetensors); default: shipped")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    p.add_argument(
+        "--plot",
+        metavar="OUT.png",
+        default=None,
+        help="also draw waveform, spectrogram and per-window robot probability (needs robodetect[plot]); "
+        "with several files, OUT-<file stem>.png each",
+    )
     p.set_defaults(func=_cmd_score)
 
 

@@ -96,7 +96,7 @@ def test_int16_bytes_and_stereo_inputs(detector, speech_8k):
     _same_score(by_bytes.finish(), result)
 
     stereo = np.stack([pcm, (pcm // 2).astype(np.int16)], axis=1)  # (n, 2)
-    result = detector.score(stereo, 8000)  # channels mixed
+    result = detector.score(stereo, 8000, channel="mix")  # the stream mixes the channels
     interleaved = StreamingDetector(detector, channels=2)
     for i in range(0, stereo.size, 1002):  # interleaved 1-D chunks, whole frames
         interleaved.push(stereo.reshape(-1)[i : i + 1002])
