@@ -5,7 +5,7 @@
 
 1. **workers** (``workers`` processes, CPU): stat + content hash, decode/resample
    (:func:`load_audio`), VAD, speech extraction and timing features (:func:`analyze_speech`).
-   A worker sends back the speech-only signal and the window starts, not the cut windows (half
+   A worker sends back the speech-only signal and the window spans, not the cut windows (half
    the bytes: windows overlap by half). Very long speech (> :data:`SPILL_BYTES`) travels through
    a temporary ``.npy`` file that the main process memory-maps, so a 2-hour call is never pickled.
 2. **main process, model stage**: windows from many calls are copied into one batch buffer
@@ -44,6 +44,7 @@ from torch import nn
 from .audio import AUDIO_EXTENSIONS, AudioError, load_audio
 from .detector import Analysis, Detector, analyze_speech, call_verdict
 from .features import WINDOW_SAMPLES
+from .scoring import Span, cut_window
 from .store import FileMeta, ResultStore
 from .vad import (
     VadConfig,
@@ -137,14 +138,14 @@ def _work(task: _Task) -> dict:
         msg["meta"].sample_rate = audio.orig_sample_rate
         channels = []
         for row, name in zip(audio.samples, audio.channel_names, strict=False):
-            analysis, speech, starts = analyze_speech(row, name, task.vad_config)
+            analysis, speech, spans = analyze_speech(row, name, task.vad_config)
             analysis.path, analysis.sample_rate = task.path, audio.orig_sample_rate
             if speech.nbytes > SPILL_BYTES:
                 fd, spill = tempfile.mkstemp(suffix=".npy", dir=task.spill_dir)
                 with os.fdopen(fd, "wb") as fh:
                     np.save(fh, speech)
                 speech = spill
-            channels.append((analysis, speech, starts))
+            channels.append((analysis, speech, spans))
         del audio
         msg["timing"]["vad_features"] = time.perf_counter() - t2
         msg["kind"], msg["channels"] = "ok", channels
@@ -232,7 +233,7 @@ class _Channel:
     file: _File
     analysis: Analysis
     speech: np.ndarray
-    starts: list[int]
+    spans: list[Span]
     logits: np.ndarray
     prosody: np.ndarray
     next: int = 0  # next window to put in a batch
@@ -393,19 +394,17 @@ def scan(
             finish_file(f, msg["error"])
             return
         channels = []
-        for analysis, speech, starts in msg["channels"]:
+        for analysis, speech, spans in msg["channels"]:
             if isinstance(speech, str):  # spilled: map it, the name can go at once
                 spill, speech = speech, np.load(speech, mmap_mode="r")
                 os.unlink(spill)
-            n = len(starts)
-            channels.append(
-                _Channel(f, analysis, speech, starts, np.empty(n, np.float32), np.empty((n, 6), np.float32))
-            )
+            n = len(spans)
+            channels.append(_Channel(f, analysis, speech, spans, np.empty(n, np.float32), np.empty((n, 6), np.float32)))
         f.open_channels = len(channels)
         for ch in channels:
-            if ch.starts:
+            if ch.spans:
                 pending.append(ch)
-                pending_windows += len(ch.starts)
+                pending_windows += len(ch.spans)
             else:
                 finalize(ch)
 
@@ -415,17 +414,13 @@ def scan(
         buf, n, owners = runner.buffer, 0, []
         while pending and n < batch_windows:
             ch = pending[0]
-            k = min(len(ch.starts) - ch.next, batch_windows - n)
-            if len(ch.speech) < WINDOW_SAMPLES:  # one tiled window, as cut_windows does
-                buf[n] = np.resize(np.asarray(ch.speech), WINDOW_SAMPLES)
-            else:
-                for j in range(k):
-                    s = ch.starts[ch.next + j]
-                    buf[n + j] = ch.speech[s : s + WINDOW_SAMPLES]
+            k = min(len(ch.spans) - ch.next, batch_windows - n)
+            for j in range(k):
+                cut_window(ch.speech, ch.spans[ch.next + j], buf[n + j])
             owners.append((ch, ch.next, n, k))
             ch.next += k
             n += k
-            if ch.next == len(ch.starts):
+            if ch.next == len(ch.spans):
                 pending.popleft()
         pending_windows -= n
         stats.windows += n
@@ -440,7 +435,7 @@ def scan(
             ch.logits[first : first + k] = logits[row : row + k]
             ch.prosody[first : first + k] = pros[row : row + k]
             ch.scored += k
-            if ch.scored == len(ch.starts):
+            if ch.scored == len(ch.spans):
                 ch.speech = None
                 finalize(ch)
 

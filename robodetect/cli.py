@@ -34,9 +34,13 @@ def _format_result(result, path: str) -> str:
         name += f" [{result.label} on the {result.party} channel]"
     if result.label == "no_speech":
         return f"{name}: NO SPEECH ({result.reason}; {result.duration_seconds:.1f} s of audio)"
+    if result.label == "uncertain":
+        rule = f"uncertain between {result.uncertain_low:.3f} and {result.uncertain_high:.3f}"
+    else:
+        rule = f"threshold {result.threshold:.3f}"
     lines = [
         f"{name}: {result.label.upper()}  robot probability {result.robot_probability:.3f} "
-        f"(threshold {result.threshold:.3f})  speech {result.speech_seconds:.1f} s of {result.duration_seconds:.1f} s"
+        f"({rule})  speech {result.speech_seconds:.1f} s of {result.duration_seconds:.1f} s"
     ]
     lines += [f"    - {cue}" for cue in result.cues[:4]]
     t = result.timing
@@ -58,7 +62,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from .detector import load
 
     try:
-        detector = load(args.model, device=args.device, threshold=args.threshold)
+        detector = load(args.model, device=args.device, threshold=args.threshold, uncertain=not args.no_uncertain)
     except (FileNotFoundError, OSError, ValueError) as exc:
         print(f"robodetect: cannot load model: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -112,6 +116,9 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object per file (JSON Lines)")
     p.add_argument("--channel", choices=CHANNEL_MODES, default="auto", help=CHANNEL_HELP)
     p.add_argument("--threshold", type=_probability, default=None, help="robot threshold (default: the model's)")
+    p.add_argument(
+        "--no-uncertain", action="store_true", help="plain robot/human at the threshold (no 'uncertain' band)"
+    )
     p.add_argument("--model", default=None, help="model stem (path without .safetensors); default: shipped")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument(
@@ -175,7 +182,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
             print(f"robodetect: error: list file {p[1:]} not found", file=sys.stderr)
             return EXIT_USAGE
     try:
-        detector = load(args.model, device=args.device, threshold=args.threshold)
+        detector = load(args.model, device=args.device, threshold=args.threshold, uncertain=not args.no_uncertain)
     except (FileNotFoundError, OSError, ValueError) as exc:
         print(f"robodetect: cannot load model: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -217,6 +224,9 @@ def _add_scan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="model device: auto, cpu or cuda (default auto)")
     p.add_argument("--channel", choices=CHANNEL_MODES, default="auto", help=CHANNEL_HELP)
     p.add_argument("--threshold", type=_probability, default=None, help="robot threshold (default: the model's)")
+    p.add_argument(
+        "--no-uncertain", action="store_true", help="plain robot/human at the threshold (no 'uncertain' band)"
+    )
     p.add_argument("--model", default=None, help="model stem (path without .safetensors); default: shipped")
     p.add_argument("--rescore", action="store_true", help="score files again even if already in the store")
     p.add_argument("--batch-size", type=int, default=None, help="windows per model batch (default 32 CPU, 1024 GPU)")

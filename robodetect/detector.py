@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import scoring
 from .audio import SAMPLE_RATE, Audio, load_audio, prepare_waveform
 from .features import (
     HOP_SAMPLES,
@@ -25,12 +26,11 @@ from .features import (
     PROSODY_FEATURES,
     PROSODY_NAMES,
     WINDOW_SAMPLES,
-    cut_windows,
     speech_to_call_time,
     timing_features,
-    window_starts,
 )
 from .model import RobotNet, load_model
+from .scoring import Span, cut_windows, window_spans
 from .vad import VadConfig, detect_speech, speech_samples
 
 DEFAULT_MODEL = "robodetect-v2"
@@ -51,7 +51,7 @@ class WindowScore:
 class Result:
     """The verdict for one channel of one call. ``to_dict()`` gives the JSON form."""
 
-    label: str  # "robot", "human" or "no_speech"
+    label: str  # "robot", "human", "uncertain" (uncertain_low <= p < uncertain_high) or "no_speech"
     robot_probability: float | None  # calibrated; None when there is no speech
     threshold: float
     speech_seconds: float
@@ -68,6 +68,8 @@ class Result:
     # per-channel results; empty for a one-channel verdict
     party: str | None = None
     parties: list[Result] = field(default_factory=list)
+    uncertain_low: float | None = None  # the uncertain band on robot_probability (scoring.Decision)
+    uncertain_high: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -125,29 +127,24 @@ class Analysis:
 
 def analyze_speech(
     x: np.ndarray, channel: str = "mix", vad_config: VadConfig | None = None
-) -> tuple[Analysis, np.ndarray, list[int]]:
+) -> tuple[Analysis, np.ndarray, list[Span]]:
     """Stage 1 without cutting windows: (analysis with empty ``windows``, the speech-only signal,
-    window start offsets in it). Lets the batch path keep long calls as one signal."""
+    the window spans in it, :func:`robodetect.scoring.window_spans`). Lets the batch path keep long
+    calls as one signal."""
     vad = detect_speech(x, vad_config)
     speech = speech_samples(x, vad.segments)
-    starts = window_starts(len(speech))
-    times = [
-        (
-            speech_to_call_time(vad.segments, s),
-            speech_to_call_time(vad.segments, min(s + WINDOW_SAMPLES, len(speech))),
-        )
-        for s in starts
-    ]
+    spans = window_spans(len(speech))
+    times = [(speech_to_call_time(vad.segments, a), speech_to_call_time(vad.segments, b, end=True)) for a, b in spans]
     duration = len(x) / SAMPLE_RATE
     timing = timing_features(vad.segments, duration, vad.frame_energy_dbfs, vad.speech_mask)
     empty = np.zeros((0, WINDOW_SAMPLES), dtype=np.float32)
-    return Analysis(channel, duration, len(speech) / SAMPLE_RATE, empty, times, timing), speech, starts
+    return Analysis(channel, duration, len(speech) / SAMPLE_RATE, empty, times, timing), speech, spans
 
 
 def analyze(x: np.ndarray, channel: str = "mix", vad_config: VadConfig | None = None) -> Analysis:
     """VAD, speech-only windows and call timing features of one 8 kHz channel."""
-    analysis, speech, starts = analyze_speech(x, channel, vad_config)
-    analysis.windows = cut_windows(speech, starts)
+    analysis, speech, spans = analyze_speech(x, channel, vad_config)
+    analysis.windows = cut_windows(speech, spans)
     return analysis
 
 
@@ -184,12 +181,18 @@ class Detector:
         device: str | torch.device = "cpu",
         threshold: float | None = None,
         vad_config: VadConfig | None = None,
+        uncertain: bool = True,
     ) -> None:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.config = model.config
-        self.threshold = float(self.config.threshold if threshold is None else threshold)
+        #: threshold and uncertain band (:class:`robodetect.scoring.Decision`)
+        self.decision = self.config.decision(threshold, uncertain=uncertain)
         self.vad_config = vad_config or VadConfig()
+
+    @property
+    def threshold(self) -> float:
+        return self.decision.threshold
 
     @property
     def model_version(self) -> str:
@@ -214,13 +217,15 @@ class Detector:
         return self.config.probability(logits)
 
     def call_probability(self, logits: np.ndarray) -> float:
-        """Call score: calibrated probability of the mean window logit."""
-        return float(self.probability(np.mean(logits)))
+        """Call score: calibrated probability of the call logit (:func:`robodetect.scoring.call_logit`)."""
+        return float(self.probability(scoring.call_logit(logits)))
 
     def finalize(self, analysis: Analysis, logits: np.ndarray, prosody: np.ndarray) -> Result:
         timing = dict(analysis.timing)
         common = dict(
             threshold=self.threshold,
+            uncertain_low=self.decision.uncertain_low,
+            uncertain_high=self.decision.uncertain_high,
             speech_seconds=round(analysis.speech_seconds, 3),
             duration_seconds=round(analysis.duration_seconds, 3),
             channel=analysis.channel,
@@ -245,14 +250,13 @@ class Detector:
             WindowScore(round(a, 3), round(b, 3), round(float(p), 5))
             for (a, b), p in zip(analysis.window_times, p_windows)
         ]
-        label = "robot" if p_call >= self.threshold else "human"
-        cues = self._cues(windows, timing, label)
+        label = self.decision.label(p_call)
+        cues = self._cues(windows, timing, robot=p_call >= self.threshold)
         return Result(label, round(p_call, 6), windows=windows, timing=timing, cues=cues, **common)
 
-    def _cues(self, windows: list[WindowScore], timing: dict, label: str) -> list[str]:
+    def _cues(self, windows: list[WindowScore], timing: dict, robot: bool) -> list[str]:
         """Human-readable reasons: the most telling windows, prosody outside the human range."""
         cues = []
-        robot = label == "robot"
         ranked = sorted(windows, key=lambda w: w.robot_probability, reverse=robot)
         for w in ranked[:2]:
             cues.append(
@@ -301,6 +305,7 @@ def load(
     name_or_path: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
     threshold: float | None = None,
+    uncertain: bool = True,
 ) -> Detector:
     """Load the shipped detector offline (or a model ``<stem>`` path: stem.safetensors + stem.json)."""
     if name_or_path is None:
@@ -309,7 +314,7 @@ def load(
         stem = Path(name_or_path)
         if stem.suffix in (".safetensors", ".json"):
             stem = stem.with_suffix("")
-    return Detector(load_model(stem), device=device, threshold=threshold)
+    return Detector(load_model(stem), device=device, threshold=threshold, uncertain=uncertain)
 
 
 __all__ = ["load", "Detector", "Result", "WindowScore", "Analysis", "analyze", "call_verdict", "HOP_SAMPLES"]

@@ -1,14 +1,15 @@
 """Portable exports of the detector: TorchScript and ONNX graphs over raw 8 kHz PCM windows.
 
 The exported graph is :class:`WindowScorer`: it takes ``wav`` float32 (B, WINDOW_SAMPLES) -- raw
-8 kHz speech windows in [-1, 1], exactly the windows :func:`robodetect.features.cut_windows` cuts --
+8 kHz speech windows in [-1, 1], exactly the windows :func:`robodetect.scoring.cut_windows` cuts --
 and returns two (B,) float32 outputs:
 
 - ``probability``: the calibrated robot probability of each window;
 - ``logit``: the calibrated logit of each window (``calib_scale * raw_logit + calib_bias``).
 
-A call's score is ``sigmoid(mean(logit))`` over its windows (what :meth:`Detector.call_probability`
-computes); averaging ``logit`` rather than ``probability`` is what makes it match. The whole feature
+A call's score is ``sigmoid(mean(logit))`` over its windows (:mod:`robodetect.scoring`: the window
+plan, :func:`~robodetect.scoring.call_logit`, calibration, threshold and uncertain band);
+averaging ``logit`` rather than ``probability`` is what makes it match. The whole feature
 front end (STFT power, mel filterbank, prosody) is inside the graph, so a runtime needs no librosa.
 
 The ONNX opset-17 exporter cannot export ``torch.stft`` (complex output), so the exported front end
@@ -29,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import scoring
 from .audio import SAMPLE_RATE
 from .features import HOP_LENGTH, N_FFT, WINDOW_SAMPLES, FrontEnd
 from .model import RobotNet, load_model
@@ -80,7 +82,7 @@ class WindowScorer(nn.Module):
 
     def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logmel, prosody = self.frontend(wav)
-        logit = self.net.head(logmel, prosody) * self.calib_scale + self.calib_bias
+        logit = scoring.calibrated_logit(self.net.head(logmel, prosody), scale=self.calib_scale, bias=self.calib_bias)
         return torch.sigmoid(logit), logit
 
 
@@ -139,9 +141,12 @@ def export_model(
 
 
 def _metadata(net: RobotNet) -> dict[str, str]:
+    decision = net.config.decision()
     return {
         "robodetect_version": net.config.version,
-        "threshold": repr(float(net.config.threshold)),
+        "threshold": repr(float(decision.threshold)),
+        "uncertain_low": repr(float(decision.uncertain_low)),
+        "uncertain_high": repr(float(decision.uncertain_high)),
         "sample_rate": str(SAMPLE_RATE),
         "window_samples": str(WINDOW_SAMPLES),
         "call_score": "sigmoid(mean(logit)) over the call's speech windows",
@@ -188,6 +193,9 @@ class ExportedWindowLogits:
             if threads:
                 torch.set_num_threads(threads)
         self.threshold = float(meta.get("threshold", 0.5))
+        band = (float(meta["uncertain_low"]), float(meta["uncertain_high"])) if "uncertain_low" in meta else None
+        #: threshold + uncertain band of the exported model (older exports: the default band)
+        self.decision = scoring.Decision.make(self.threshold, band)
         self.version = meta.get("robodetect_version", "unknown")
 
     def __call__(self, windows: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ F_MIN = 100.0
 F_MAX = 4000.0
 LOG_EPS = 1e-5  # relative to the window's mean mel energy: the floor scales with gain (-50 dB)
 
-# windows of speech
+# windows of speech (the plan that cuts them is robodetect.scoring.window_spans)
 WINDOW_SECONDS = 2.0
 WINDOW_SAMPLES = int(WINDOW_SECONDS * SAMPLE_RATE)
 HOP_SECONDS = 1.0
@@ -162,38 +162,15 @@ class FrontEnd(nn.Module):
         return torch.stack([energy_std, pitch_std, voiced_ratio, syllable_rate, spectral_flux, energy_delta], -1)
 
 
-def window_starts(n_speech_samples: int) -> list[int]:
-    """Start offsets (in the speech-only signal) of the scoring windows.
+def speech_to_call_time(segments: list[Segment], offset_samples: int, *, end: bool = False) -> float:
+    """Map a sample offset in the concatenated speech signal back to seconds in the call.
 
-    Windows of WINDOW_SAMPLES every HOP_SAMPLES; a final window aligned to the end covers a tail of
-    at least MIN_SPEECH_SAMPLES. Speech shorter than one window gives one (tiled) window; less than
-    MIN_SPEECH_SAMPLES gives none.
-    """
-    if n_speech_samples < MIN_SPEECH_SAMPLES:
-        return []
-    if n_speech_samples <= WINDOW_SAMPLES:
-        return [0]
-    starts = list(range(0, n_speech_samples - WINDOW_SAMPLES + 1, HOP_SAMPLES))
-    if n_speech_samples - (starts[-1] + WINDOW_SAMPLES) >= MIN_SPEECH_SAMPLES:
-        starts.append(n_speech_samples - WINDOW_SAMPLES)
-    return starts
-
-
-def cut_windows(speech: np.ndarray, starts: list[int]) -> np.ndarray:
-    """(len(starts), WINDOW_SAMPLES) float32 windows; speech shorter than a window is tiled."""
-    if not starts:
-        return np.zeros((0, WINDOW_SAMPLES), dtype=np.float32)
-    if len(speech) < WINDOW_SAMPLES:
-        return np.resize(speech, WINDOW_SAMPLES)[None].astype(np.float32)
-    return np.stack([speech[s : s + WINDOW_SAMPLES] for s in starts]).astype(np.float32)
-
-
-def speech_to_call_time(segments: list[Segment], offset_samples: int) -> float:
-    """Map a sample offset in the concatenated speech signal back to seconds in the call."""
+    An offset exactly on a boundary between two segments is the start of the next segment for a
+    window start, and the end of the previous one for a window end (``end=True``)."""
     remaining = offset_samples
     for seg in segments:
         n = int(round(seg.end_seconds * SAMPLE_RATE)) - int(round(seg.start_seconds * SAMPLE_RATE))
-        if remaining <= n:
+        if remaining < n or (end and remaining == n):
             return seg.start_seconds + remaining / SAMPLE_RATE
         remaining -= n
     return segments[-1].end_seconds if segments else 0.0

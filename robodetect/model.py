@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from . import scoring
 from .features import N_MELS, PROSODY_NAMES, FrontEnd
 
 
@@ -35,6 +36,10 @@ class ModelConfig:
     calib_scale: float = 1.0
     calib_bias: float = 0.0
     threshold: float = 0.5  # on the calibrated call probability
+    # calibrated call probabilities between these are labelled "uncertain" (None: scoring's default
+    # band around the threshold, see robodetect.scoring.Decision)
+    uncertain_low: float | None = None
+    uncertain_high: float | None = None
     # per prosody feature: human (5th, 95th) percentile on training data, for explanations
     human_ranges: dict[str, list[float]] = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)  # provenance: dev EER etc. (informational)
@@ -48,8 +53,14 @@ class ModelConfig:
 
     def probability(self, logits) -> np.ndarray:
         """Uncalibrated logits (any shape) -> calibrated robot probabilities (float64)."""
-        z = self.calib_scale * np.asarray(logits, dtype=np.float64) + self.calib_bias
-        return 1.0 / (1.0 + np.exp(-z))
+        return scoring.probability(logits, scale=self.calib_scale, bias=self.calib_bias)
+
+    def decision(self, threshold: float | None = None, *, uncertain: bool = True) -> scoring.Decision:
+        """Threshold + uncertain band; a ``threshold`` other than the model's gets the default band."""
+        if threshold is not None and threshold != self.threshold:
+            return scoring.Decision.make(threshold, uncertain=uncertain)
+        band = (self.uncertain_low, self.uncertain_high)
+        return scoring.Decision.make(self.threshold, band, uncertain=uncertain)
 
     def to_json(self, path: str | os.PathLike) -> None:
         Path(path).write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")

@@ -6,7 +6,7 @@ Tables:
   ``--channel each``, or ``call`` for the call verdict of a two-party recording under
   ``--channel auto``, whose per-channel rows ``left``/``right`` have ``role = 'party'``; every
   other row has ``role = 'call'``, and ``party`` names the channel that decided a call verdict): path, size, mtime, content hash, sample rate, duration, speech
-  seconds, robot probability, label (``robot``/``human``/``no_speech``/``error``), threshold,
+  seconds, robot probability, label (``robot``/``uncertain``/``human``/``no_speech``/``error``), threshold,
   no-speech reason, timing features (JSON), cues (JSON), model version, error text.
   Unique on (path, channel_mode, channel, model_version).
 - ``windows``: per-window scores (call_id, idx, start_seconds, end_seconds, robot_probability).

@@ -15,7 +15,7 @@ hands each speech sample on as soon as it is certain to belong to a kept segment
 once it has ``min_speech`` voiced frames; its end only grows). Speech samples feed a 2 s buffer;
 each time the speech length reaches ``2 s + k * 1 s`` the window ending there is scored and its
 logit added to a running sum. At :meth:`finish` the end-aligned (tail >= 0.5 s) or tiled (< 2 s of
-speech) window is added exactly as :func:`~robodetect.features.window_starts` does, so the final
+speech) window is added exactly as :func:`~robodetect.scoring.window_spans` plans it, so the final
 probability is ``Detector.score``'s. State: the last 2 s of speech, at most ~1.5 s of undecided call
 audio inside an open VAD segment, the VAD and resampler state, and two numbers.
 
@@ -39,13 +39,13 @@ A decision, once taken, is never revised; ``robot_probability`` keeps updating u
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import soxr
 
+from . import scoring
 from .audio import CHANNEL_MODES, SAMPLE_RATE, AudioError, _check_rate, _select_channels, to_float32
 from .features import HOP_SAMPLES, MIN_SPEECH_SAMPLES, WINDOW_SAMPLES
 from .vad import FRAME_SAMPLES, FrameVoicer, VadConfig, VadSegmenter
@@ -72,7 +72,7 @@ class StreamUpdate:
     decision: ``undecided``, ``robot`` or ``human``; decision_reason: ``confident``, ``budget`` or
         ``call_end``; decided_at_seconds / decided_at_speech_seconds: when it was taken (call time /
         speech heard); new_decision: True only on the update during which it was taken.
-    final / label: set by ``finish()``; label is ``robot``, ``human`` or ``no_speech`` exactly as
+    final / label: set by ``finish()``; label is ``robot``, ``human``, ``uncertain`` or ``no_speech`` exactly as
         ``Detector.score`` labels the whole call.
     """
 
@@ -91,17 +91,13 @@ class StreamUpdate:
     label: str | None = None
 
 
-def _sigmoid(z: float) -> float:
-    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
-
-
 def detector_window_logits(detector) -> WindowLogits:
     """The default scorer: the detector's torch model, calibrated."""
     scale, bias = float(detector.config.calib_scale), float(detector.config.calib_bias)
 
     def score(windows: np.ndarray) -> np.ndarray:
         raw, _ = detector.window_logits(windows)
-        return scale * raw.astype(np.float64) + bias
+        return scoring.calibrated_logit(raw.astype(np.float64), scale=scale, bias=bias)
 
     return score
 
@@ -148,9 +144,13 @@ class StreamingDetector:
         self.confidence = float(confidence)
         self.min_speech_samples = max(MIN_SPEECH_SAMPLES, int(round(min_speech_seconds * SAMPLE_RATE)))
         self.budget_samples = max(self.min_speech_samples, int(round(speech_budget_seconds * SAMPLE_RATE)))
-        if threshold is None:
-            threshold = detector.threshold if detector is not None else getattr(window_logits, "threshold", 0.5)
-        self.threshold = float(threshold)
+        if threshold is not None:
+            self.decision = scoring.Decision.make(float(threshold))
+        elif detector is not None:
+            self.decision = detector.decision
+        else:  # an export carries its model's threshold and band
+            self.decision = getattr(window_logits, "decision", None) or scoring.Decision.make(0.5)
+        self.threshold = self.decision.threshold
         self._score = window_logits or detector_window_logits(detector)
         if vad_config is None:
             vad_config = detector.vad_config if detector is not None else VadConfig()
@@ -235,7 +235,7 @@ class StreamingDetector:
         self._probability = self._current_probability()
         self._probability_speech = round(self.speech_seconds, 3)
         if self._decision == UNDECIDED and self._probability is not None:
-            self._decide(ROBOT if self._probability >= self.threshold else HUMAN, "call_end")
+            self._decide(self.decision.forced(self._probability), "call_end")
         return self._update()
 
     def _to_mono(self, chunk: np.ndarray | bytes) -> np.ndarray:
@@ -315,16 +315,17 @@ class StreamingDetector:
                 self._next_check = self._checkpoint_after(self._n_speech)
 
     def _extra_logit(self) -> float | None:
-        """Logit of the window ``window_starts`` adds for the speech so far beyond the regular ones:
-        the tiled window (speech < 2 s) or the end-aligned one (tail >= 0.5 s); None if neither."""
+        """Logit of the window :func:`robodetect.scoring.extra_span` adds for the speech so far beyond
+        the regular ones (the tiled or the end-aligned tail window); None if neither."""
         n = self._n_speech
         if self._extra_cache is not None and self._extra_cache[0] == n:
             return self._extra_cache[1]
         logit = None
-        if MIN_SPEECH_SAMPLES <= n < WINDOW_SAMPLES:
-            logit = float(self._score(np.resize(self._speech, WINDOW_SAMPLES)[None].astype(np.float32))[0])
-        elif n > WINDOW_SAMPLES and n - (self._next_window_end - HOP_SAMPLES) >= MIN_SPEECH_SAMPLES:
-            logit = float(self._score(self._speech[None])[0])
+        span = scoring.extra_span(n)
+        if span is not None:  # it ends at n; the buffer holds the last len(self._speech) samples
+            offset = n - len(self._speech)
+            window = scoring.cut_windows(self._speech, [(span[0] - offset, span[1] - offset)])
+            logit = float(self._score(window)[0])
         self._extra_cache = (n, logit)
         return logit
 
@@ -336,7 +337,7 @@ class StreamingDetector:
         extra = self._extra_logit()
         if extra is not None:
             total, count = total + extra, count + 1
-        return _sigmoid(total / count)
+        return float(scoring.sigmoid(scoring.mean_logit(total, count)))
 
     def _checkpoint(self) -> None:
         p = self._probability = self._current_probability()
@@ -348,7 +349,7 @@ class StreamingDetector:
         elif self._n_speech >= self.min_speech_samples and p <= 1.0 - self.confidence:
             self._decide(HUMAN, "confident")
         elif self._n_speech >= self.budget_samples:
-            self._decide(ROBOT if p >= self.threshold else HUMAN, "budget")
+            self._decide(self.decision.forced(p), "budget")
 
     def _decide(self, decision: str, reason: str) -> None:
         self._decision, self._reason, self._new_decision = decision, reason, True
@@ -356,12 +357,7 @@ class StreamingDetector:
         self._decided_at_speech = round(self.speech_seconds, 3)
 
     def _update(self) -> StreamUpdate:
-        label = None
-        if self._finished:
-            if self._probability is None:
-                label = "no_speech"
-            else:
-                label = ROBOT if self._probability >= self.threshold else HUMAN
+        label = self.decision.label(self._probability) if self._finished else None
         return StreamUpdate(
             robot_probability=self._probability,
             speech_seconds=round(self.speech_seconds, 3),

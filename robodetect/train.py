@@ -21,6 +21,7 @@ import soundfile as sf
 import torch
 import torch.nn.functional as F
 
+from . import scoring
 from .audio import SAMPLE_RATE
 from .detector import analyze
 from .metrics import eer, threshold_for_false_alarm
@@ -389,32 +390,35 @@ def human_ranges(data: CallData, model: RobotNet) -> dict[str, list[float]]:
 
 @torch.inference_mode()
 def truncated_call_scores(model: RobotNet, data: CallData, seconds: float | None) -> dict[int, float]:
-    """Call scores using only the first ``seconds`` of speech (None: whole call), as the detector
-    would cut them: windows fully inside that span, or one tiled window when it is < 2 s."""
-    from .features import HOP_SAMPLES, WINDOW_SAMPLES
-
+    """Call scores using only the first ``seconds`` of speech (None: whole call), with the windows
+    the detector would score for a call that ended there (:func:`robodetect.scoring.prefix_plans`)."""
     if seconds is None:
         return call_scores(model, data)[0]
-    limit = int(seconds * SAMPLE_RATE)
-    picked, owners = [], []
-    first = {}
+    limit = int(round(seconds * SAMPLE_RATE))
+    rows_of: dict[int, list[int]] = {}
     for i, cid in enumerate(data.call_of_window):
-        first.setdefault(int(cid), []).append(i)
+        rows_of.setdefault(int(cid), []).append(i)
     by_id = {c["call_id"]: c for c in data.calls}
-    for cid, rows in first.items():
-        n = min(limit, by_id[cid].get("speech_samples", limit))
-        if n < WINDOW_SAMPLES:
-            picked.append(np.resize(data.windows[rows[0]][:n], WINDOW_SAMPLES))
-            owners.append(cid)
-            continue
-        for k, r in enumerate(rows):
-            if k * HOP_SAMPLES + WINDOW_SAMPLES <= n:
-                picked.append(data.windows[r])
-                owners.append(cid)
-    if not picked:
+    picked, owners = [], []
+    for cid, rows in rows_of.items():
+        speech = _speech_of(data.windows[rows], by_id[cid]["speech_samples"])
+        spans, (plan,) = scoring.prefix_plans(len(speech), [limit])
+        picked.append(scoring.cut_windows(speech, [spans[j] for j in plan]).astype(np.int16))
+        owners += [cid] * len(plan)
+    if not owners:
         return {}
-    sub = CallData(np.stack(picked), np.array(owners, np.int32), data.calls)
+    sub = CallData(np.concatenate(picked), np.array(owners, np.int32), data.calls)
     return call_scores(model, sub)[0]
+
+
+def _speech_of(windows: np.ndarray, n_speech_samples: int) -> np.ndarray:
+    """The speech-only signal a call's stored windows were cut from (what any prefix plan needs:
+    the windows cover it up to the last window's end)."""
+    spans = scoring.window_spans(n_speech_samples)
+    speech = np.zeros(max(b for _, b in spans), windows.dtype)
+    for (a, b), w in zip(spans, windows):
+        speech[a:b] = w[: b - a]
+    return speech
 
 
 def score_table(scores: dict[int, float], data: CallData) -> tuple[np.ndarray, np.ndarray, list[dict]]:

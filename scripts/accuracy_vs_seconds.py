@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 import robodetect
+from robodetect import scoring
 from robodetect.audio import SAMPLE_RATE, load_audio
-from robodetect.features import HOP_SAMPLES, WINDOW_SAMPLES, cut_windows, window_starts
 from robodetect.metrics import eer, rates_at
 from robodetect.vad import detect_speech, speech_samples
 
@@ -63,36 +63,10 @@ def prefix_probabilities(detector, x: np.ndarray, seconds: list[float]) -> tuple
     vad = detect_speech(x, detector.vad_config)
     speech = speech_samples(x, vad.segments)
     total = len(speech)
-    # regular windows are shared by every prefix: score them once; tail / tiled windows per prefix
-    regular = list(range(0, total - WINDOW_SAMPLES + 1, HOP_SAMPLES)) if total >= WINDOW_SAMPLES else []
-    plans, extras = [], []
-    for s in seconds:
-        n = total if s == float("inf") else min(total, int(round(s * SAMPLE_RATE)))
-        starts = window_starts(n)
-        if not starts:
-            plans.append(None)
-            continue
-        if n < WINDOW_SAMPLES:  # one tiled window
-            plans.append(([], [len(extras)]))
-            extras.append(cut_windows(speech[:n], starts)[0])
-            continue
-        reg = [i for i, st in enumerate(regular) if st + WINDOW_SAMPLES <= n]
-        extra = []
-        if len(starts) > len(reg):  # window_starts added the end-aligned tail window
-            extra.append(len(extras))
-            extras.append(speech[n - WINDOW_SAMPLES : n])
-        plans.append((reg, extra))
-    windows = [speech[st : st + WINDOW_SAMPLES] for st in regular] + extras
-    logits = detector.window_logits(np.stack(windows).astype(np.float32))[0] if windows else np.zeros(0)
-    reg_logits, extra_logits = logits[: len(regular)], logits[len(regular) :]
-    out: list[float | None] = []
-    for plan in plans:
-        if plan is None:
-            out.append(None)
-            continue
-        reg, extra = plan
-        out.append(detector.call_probability(np.concatenate([reg_logits[reg], extra_logits[extra]])))
-    return out, total / SAMPLE_RATE
+    prefixes = [total if s == float("inf") else int(round(s * SAMPLE_RATE)) for s in seconds]
+    spans, plans = scoring.prefix_plans(total, prefixes)  # windows shared by the prefixes are scored once
+    logits = detector.window_logits(scoring.cut_windows(speech, spans))[0] if spans else np.zeros(0)
+    return [detector.call_probability(logits[plan]) if plan else None for plan in plans], total / SAMPLE_RATE
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,16 +8,14 @@ from robodetect.features import (
     F_MIN,
     HOP_LENGTH,
     LOG_EPS,
-    MIN_SPEECH_SAMPLES,
     N_FFT,
     N_FRAMES,
     N_MELS,
     PROSODY_NAMES,
     WINDOW_SAMPLES,
     FrontEnd,
-    cut_windows,
+    speech_to_call_time,
     timing_features,
-    window_starts,
 )
 from robodetect.vad import Segment
 
@@ -79,15 +77,14 @@ def test_syllable_rate_follows_modulation():
         assert prosody_of(0.3 * env * carrier)["syllable_rate"] == pytest.approx(rate, abs=1.0)
 
 
-def test_window_layout():
-    assert window_starts(MIN_SPEECH_SAMPLES - 1) == []
-    assert window_starts(WINDOW_SAMPLES - 5) == [0]
-    assert window_starts(5 * 8000) == [0, 8000, 16000, 24000]
-    # a 0.6 s tail after the last regular window gets an end-aligned window
-    assert window_starts(int(5.6 * 8000))[-1] == int(5.6 * 8000) - WINDOW_SAMPLES
-    short = np.arange(6000, dtype=np.float32)
-    w = cut_windows(short, [0])
-    assert w.shape == (1, WINDOW_SAMPLES) and w[0, 6000] == 0 and w[0, 6001] == 1  # tiled
+def test_speech_offsets_map_back_to_call_time():
+    """A window starting exactly on a segment boundary starts in the next segment (not at the end of
+    the previous one); a window ending there ends in the previous one."""
+    segs = [Segment(0.0, 3.0), Segment(10.0, 13.0)]
+    assert speech_to_call_time(segs, 3 * SR) == pytest.approx(10.0)
+    assert speech_to_call_time(segs, 3 * SR, end=True) == pytest.approx(3.0)
+    assert speech_to_call_time(segs, 6 * SR, end=True) == pytest.approx(13.0)
+    assert speech_to_call_time(segs, SR) == pytest.approx(1.0)
 
 
 def test_timing_features():

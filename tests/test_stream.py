@@ -141,7 +141,8 @@ def test_short_call_is_decided_at_the_end_and_silence_is_no_speech(speech_8k):
     stream = StreamingDetector(window_logits=_constant(0.2), speech_budget_seconds=30)
     stream.push(speech_8k[: 8000 * 3])
     final = stream.finish()
-    assert final.decision == ROBOT and final.decision_reason == "call_end" and final.label == ROBOT
+    assert final.decision == ROBOT and final.decision_reason == "call_end"
+    assert final.label == "uncertain"  # p = sigmoid(0.2) = 0.55: inside the default band around 0.5
 
     stream = StreamingDetector(window_logits=_constant(0.2))
     stream.push(np.zeros(8000 * 5, np.float32))
