@@ -195,6 +195,11 @@ class Detector:
         return self.decision.threshold
 
     @property
+    def uncertain_band(self) -> tuple[float, float]:
+        """(low, high): calibrated call probabilities in [low, high) are labelled ``uncertain``."""
+        return self.decision.uncertain_low, self.decision.uncertain_high
+
+    @property
     def model_version(self) -> str:
         return self.config.version
 

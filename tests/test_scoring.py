@@ -104,6 +104,7 @@ def test_band_from_model_json(tmp_path, speech_8k):
     # a threshold given by the caller gets the default band around it, not the JSON's
     d = robodetect.load(stem, threshold=0.9).decision
     assert (d.threshold, (d.uncertain_low, d.uncertain_high)) == (0.9, scoring.default_band(0.9))
+    assert robodetect.load(stem).uncertain_band == (0.0, 1.0)
 
 
 def _short_call(speech_8k) -> tuple[np.ndarray, int]:
