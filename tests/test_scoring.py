@@ -162,3 +162,21 @@ def test_every_path_scores_prefixes_alike(detector, speech_8k, monkeypatch):
         logit = train.truncated_call_scores(detector.model, data, s)[0]
         np.testing.assert_array_equal(cut[-1].astype(np.float32) / 32768, windows[plan])
         assert float(detector.probability(logit)) == pytest.approx(p, abs=2e-3)
+
+
+def test_cli_prints_uncertain(tmp_path, speech_8k, write_wav, capsys):
+    import json
+
+    from robodetect.cli import main
+
+    torch.manual_seed(0)
+    stem = tmp_path / "band"
+    save_model(RobotNet(ModelConfig(version="band", threshold=0.5, uncertain_low=0.0, uncertain_high=1.0)), stem)
+    wav = write_wav("s.wav", speech_8k, SR)
+    assert main(["score", "--model", str(stem), str(wav)]) == 0
+    assert "UNCERTAIN  robot probability" in capsys.readouterr().out
+    assert main(["score", "--json", "--model", str(stem), str(wav)]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["label"] == "uncertain" and (row["uncertain_low"], row["uncertain_high"]) == (0.0, 1.0)
+    assert main(["score", "--no-uncertain", "--model", str(stem), str(wav)]) == 0
+    assert "UNCERTAIN" not in capsys.readouterr().out
