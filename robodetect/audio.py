@@ -10,7 +10,10 @@ the size of the decoded original.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +25,32 @@ MIN_INPUT_SAMPLE_RATE = 4000
 MAX_INPUT_SAMPLE_RATE = 192000
 BLOCK_FRAMES = 1 << 18  # frames decoded per block (about 5.5 s at 48 kHz)
 CHANNEL_MODES = ("auto", "mix", "left", "right", "each")
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".opus")
+MAX_ABS_SAMPLE = 1000.0  # |sample| above this (60 dB over full scale) is corrupt or mis-scaled data
+#: file extensions of each libsndfile major format (the lower-cased format name is always one)
+_FORMAT_EXTENSIONS = {
+    "AIFF": (".aif", ".aiff", ".aifc"),
+    "AU": (".au", ".snd"),
+    "SVX": (".8svx", ".16svx"),
+    "MP3": (".mp3", ".mp2", ".mpga"),
+    "OGG": (".ogg", ".oga", ".opus"),
+    "IRCAM": (".sf", ".ircam"),
+    "NIST": (".nist", ".sph"),
+    "WAVEX": (".wav",),
+}
+
+
+def audio_extensions() -> tuple[str, ...]:
+    """Every file extension a folder scan picks up: those of each format the installed libsndfile
+    decodes (``soundfile.available_formats()``), header-less RAW excepted."""
+    exts = set()
+    for fmt in sf.available_formats():
+        if fmt != "RAW":
+            exts.add(f".{fmt.lower()}")
+            exts.update(_FORMAT_EXTENSIONS.get(fmt, ()))
+    return tuple(sorted(exts))
+
+
+AUDIO_EXTENSIONS = audio_extensions()
 
 
 class AudioError(ValueError):
@@ -49,21 +77,93 @@ class Audio:
         return self.samples.shape[-1] / self.sample_rate
 
 
+_quiet_lock = threading.Lock()
+_quiet_users = 0
+_quiet_saved: int | None = None
+
+
 @contextlib.contextmanager
 def _quiet_stderr():
-    """Silence C-library chatter on file descriptor 2 (one clear error line is ours to print)."""
+    """Silence C-library chatter (libmpg123's ``layer3.c ... part2_3_length`` notes) on file
+    descriptor 2; one clear error line is ours to print. Thread-safe: fd 2 is a process-wide
+    resource, so the first thread in swaps it for /dev/null and the last one out restores it."""
+    global _quiet_users, _quiet_saved
+    with _quiet_lock:
+        if _quiet_users == 0:
+            _quiet_saved = None
+            with contextlib.suppress(OSError):
+                null = os.open(os.devnull, os.O_WRONLY)
+                try:
+                    _quiet_saved = os.dup(2)
+                    os.dup2(null, 2)
+                finally:
+                    os.close(null)
+        _quiet_users += 1
     try:
-        saved = os.dup(2)
-    except OSError:
         yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-            yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        with _quiet_lock:
+            _quiet_users -= 1
+            if _quiet_users == 0 and _quiet_saved is not None:
+                os.dup2(_quiet_saved, 2)
+                os.close(_quiet_saved)
+                _quiet_saved = None
+
+
+def display_path(path: str | bytes | os.PathLike) -> str:
+    """A file name safe for a one-line message: control characters (a newline in a name) are
+    escaped as ``\\n``/``\\x..`` and bytes that are not UTF-8 as ``\\x..``."""
+    text = os.fsdecode(path)
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if "\udc80" <= ch <= "\udcff":  # an undecodable byte (surrogateescape)
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
+
+
+def check_regular_file(path: str | os.PathLike, *, where: str | None = None) -> os.stat_result:
+    """``os.stat`` of an input file, or :class:`AudioError` with the reason when it is missing, a
+    symlink loop, too long a path, unreadable, a folder or not a regular file (a FIFO would block
+    the decoder forever, a device never ends)."""
+    where = where or display_path(path)
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            reason = "file not found"
+        elif exc.errno == errno.ELOOP:
+            reason = "symbolic link loop"
+        elif exc.errno == errno.ENAMETOOLONG:
+            reason = "path too long"
+        else:
+            reason = f"cannot read ({exc.strerror or type(exc).__name__})"
+        raise AudioError(f"{where}: {reason}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise AudioError(f"{where}: is a directory, not an audio file")
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "a device"
+        raise AudioError(f"{where}: not a regular file ({kind})")
+    return st
+
+
+def validate_block(x: np.ndarray, where: str) -> None:
+    """The one sample validator: finite and within :data:`MAX_ABS_SAMPLE` (float files are
+    nominally [-1, 1]; 1e30 would overflow every power computation downstream)."""
+    if x.size == 0:
+        return
+    if not np.isfinite(x).all():
+        raise AudioError(f"{where}: audio contains NaN or infinite samples")
+    peak = float(np.max(np.abs(x)))
+    if peak > MAX_ABS_SAMPLE:
+        raise AudioError(
+            f"{where}: sample values reach {peak:.3g}, far outside [-1, 1] (corrupt or mis-scaled float data)"
+        )
 
 
 def resolve_channel(channel: str, n_channels: int) -> str:
@@ -127,50 +227,62 @@ class _Resampler:
         return np.ascontiguousarray(out.T)
 
 
-def load_audio(path: str | os.PathLike, channel: str = "mix") -> Audio:
+def load_audio(path: str | os.PathLike, channel: str = "mix", *, max_seconds: float | None = None) -> Audio:
     """Decode a WAV/FLAC/OGG/MP3 (anything libsndfile reads) file to 8 kHz float32.
 
     channel: ``mix`` (average of all channels, default), ``left``, ``right``, ``each``
-    (every channel kept as its own row) or ``auto`` (``each`` for 2 channels, else ``mix``). Raises :class:`AudioError` naming the file on any failure.
+    (every channel kept as its own row) or ``auto`` (``each`` for 2 channels, else ``mix``).
+    max_seconds: refuse longer recordings.
+    Raises :class:`AudioError` naming the file and the reason on any failure.
     """
-    where = os.fspath(path)
+    where = display_path(path)
     if channel not in CHANNEL_MODES:
         raise AudioError(f"{where}: unknown channel mode {channel!r} (use one of {CHANNEL_MODES})")
-    if not os.path.exists(where):
-        raise AudioError(f"{where}: file not found")
-    if os.path.isdir(where):
-        raise AudioError(f"{where}: is a directory, not an audio file")
-    try:
-        with _quiet_stderr():  # libmpg123 prints "Note: Illegal Audio-MPEG-Header" lines on junk
-            handle = sf.SoundFile(where)
-    except Exception as exc:  # libsndfile's messages are specific but multi-line at times
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        if "not a regular file" in reason or "Format not recognised" in reason:
-            reason = "unrecognised format or corrupt data"  # libsndfile's wording misleads here
-        raise AudioError(f"{where}: cannot decode audio ({reason})") from None
-    with handle:
-        orig_sr, n_channels = int(handle.samplerate), int(handle.channels)
-        channel = resolve_channel(channel, n_channels)
-        _check_rate(orig_sr, where)
-        out_channels = 1 if channel in ("mix", "left", "right") else n_channels
-        resampler = _Resampler(orig_sr, out_channels)
+    check_regular_file(path, where=where)
+    # libmpg123 prints "Note: Illegal Audio-MPEG-Header" and "layer3.c ... part2_3_length" lines
+    # while opening and reading, valid files included
+    with _quiet_stderr():
         try:
-            while True:
-                block = handle.read(BLOCK_FRAMES, dtype="float32", always_2d=True)
-                last = block.shape[0] < BLOCK_FRAMES
-                resampler.push(_select_channels(block, channel, where), last=last)
-                if last:
-                    break
-        except AudioError:
-            raise
-        except Exception as exc:
+            handle = sf.SoundFile(os.fsencode(path))  # bytes: soundfile would encode a str strictly
+        except Exception as exc:  # libsndfile's messages are specific but multi-line at times
             reason = " ".join(str(exc).split()) or type(exc).__name__
-            raise AudioError(f"{where}: decoding failed part-way ({reason})") from None
+            if "not a regular file" in reason or "Format not recognised" in reason:
+                reason = "unrecognised format or corrupt data"  # libsndfile's wording misleads here
+            raise AudioError(f"{where}: cannot decode audio ({reason})") from None
+        with handle:
+            orig_sr, n_channels = int(handle.samplerate), int(handle.channels)
+            channel = resolve_channel(channel, n_channels)
+            _check_rate(orig_sr, where)
+            if n_channels < 1:
+                raise AudioError(f"{where}: file has no channels")
+            max_frames = None if max_seconds is None else int(max_seconds * orig_sr)
+            if max_frames is not None and handle.frames > max_frames:
+                raise AudioError(
+                    f"{where}: recording is {handle.frames / orig_sr:.0f} s long, over the {max_seconds:g} s limit"
+                )
+            out_channels = 1 if channel in ("mix", "left", "right") else n_channels
+            resampler = _Resampler(orig_sr, out_channels)
+            read = 0
+            try:
+                while True:
+                    block = handle.read(BLOCK_FRAMES, dtype="float32", always_2d=True)
+                    read += block.shape[0]
+                    if max_frames is not None and read > max_frames:
+                        raise AudioError(f"{where}: recording is over the {max_seconds:g} s limit")
+                    validate_block(block, where)
+                    last = block.shape[0] < BLOCK_FRAMES
+                    resampler.push(_select_channels(block, channel, where), last=last)
+                    if last:
+                        break
+            except AudioError:
+                raise
+            except Exception as exc:
+                reason = " ".join(str(exc).split()) or type(exc).__name__
+                raise AudioError(f"{where}: decoding failed part-way ({reason})") from None
     samples = resampler.result(out_channels)
     if samples.shape[1] == 0:
         raise AudioError(f"{where}: file contains no audio samples")
-    if not np.isfinite(samples).all():
-        raise AudioError(f"{where}: audio contains NaN or infinite samples")
+    validate_block(samples, where)
     return Audio(samples, _names(channel, n_channels), orig_sr, n_channels)
 
 
@@ -210,8 +322,7 @@ def prepare_waveform(waveform: np.ndarray, sample_rate: int, channel: str = "mix
         raise AudioError(f"{name}: waveform must be 1-D or 2-D, got shape {x.shape}")
     if x.shape[0] == 0:
         raise AudioError(f"{name}: waveform contains no samples")
-    if not np.isfinite(x).all():
-        raise AudioError(f"{name}: waveform contains NaN or infinite samples")
+    validate_block(x, name)
     if channel not in CHANNEL_MODES:
         raise AudioError(f"{name}: unknown channel mode {channel!r} (use one of {CHANNEL_MODES})")
     n_channels = x.shape[1]

@@ -19,6 +19,12 @@
 
 Resume: a file is skipped when the store has an error-free row with the same
 (path, channel mode, model version, content hash); errors are retried; ``rescore`` forces.
+
+Supervision (:mod:`robodetect.workers`): a worker that dies (OOM killer, decoder crash) turns the
+file it was decoding into an error row naming the signal; a fresh worker takes over its queue.
+Signals: workers ignore SIGINT; on SIGINT/SIGTERM the main process stops taking files, drops work
+in progress, commits the files already written (each file is all-or-nothing), removes its temp
+folder and raises :class:`ScanInterrupted` (the CLI exits 130 / 143).
 """
 
 from __future__ import annotations
@@ -26,8 +32,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
-import queue
-import stat
+import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -35,13 +41,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from .audio import AUDIO_EXTENSIONS, AudioError, load_audio
+from .audio import AUDIO_EXTENSIONS, AudioError, check_regular_file, display_path, load_audio
 from .detector import Analysis, Detector, analyze_speech, call_verdict
 from .features import WINDOW_SAMPLES
 from .scoring import Span, cut_window
@@ -49,12 +54,22 @@ from .store import FileMeta, ResultStore
 from .vad import (
     VadConfig,
 )
+from .workers import WorkerDied, WorkerPool, pid_alive
 
 HASH_EDGE_BYTES = 64 * 1024  # content hash = blake2b(size, first and last 64 KiB)
 SPILL_BYTES = 32 * 1024 * 1024  # speech larger than this (~17 min) goes through a temp file
 CPU_BATCH_WINDOWS = 32  # small batches are faster on CPU (cache-resident activations)
 CUDA_BATCH_WINDOWS = 1024
 COMMIT_SECONDS = 0.25  # group commits: at most this much finished work is lost in a crash
+SPILL_PREFIX = "robodetect-scan-"  # temp folder: robodetect-scan-<pid>-<random>
+
+
+class ScanInterrupted(Exception):
+    """SIGINT / SIGTERM stopped a scan; every file written before it is committed."""
+
+    def __init__(self, signum: int, stats: ScanStats):
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.signum, self.stats = signum, stats
 
 
 # ---- inputs ---------------------------------------------------------------------------------
@@ -76,11 +91,17 @@ def _expand(paths: Iterable[str]) -> Iterator[str]:
                 lines = [line.strip() for line in fh]
             yield from _expand(line for line in lines if line and not line.startswith("#"))
         elif os.path.isdir(p):
-            for root, dirs, files in os.walk(p):
+            # a folder os.walk cannot list (permissions, a path over PATH_MAX) is yielded itself:
+            # the worker turns it into an error row with the reason instead of a silent skip
+            unreadable: list[str] = []
+            for root, dirs, files in os.walk(p, onerror=lambda exc, out=unreadable: out.append(exc.filename)):
+                yield from unreadable
+                unreadable.clear()
                 dirs.sort()
                 for name in sorted(files):
                     if name.lower().endswith(AUDIO_EXTENSIONS):
                         yield os.path.join(root, name)
+            yield from unreadable
         else:
             yield p  # named explicitly: scored whatever its extension; a missing file is an error row
 
@@ -107,14 +128,29 @@ class _Task:
     known_hash: str | None  # skip when the content hash equals this
     vad_config: VadConfig
     spill_dir: str
+    max_seconds: float | None = None
 
 
 def _error(path: str, exc: BaseException) -> str:
+    """One line: the file's (display) name and the reason."""
     if isinstance(exc, AudioError):
-        return str(exc)
+        return " ".join(str(exc).splitlines())
     if isinstance(exc, OSError):
-        return f"{path}: cannot read ({exc.strerror or type(exc).__name__})"
-    return f"{path}: {type(exc).__name__}: {' '.join(str(exc).split())}"
+        return f"{display_path(path)}: cannot read ({exc.strerror or type(exc).__name__})"
+    return f"{display_path(path)}: {type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+def _check_input(path: str) -> os.stat_result:
+    """stat of a regular file, or AudioError; a folder here is one os.walk could not list."""
+    try:
+        return check_regular_file(path)
+    except AudioError:
+        if os.path.isdir(path):
+            try:
+                os.scandir(path).close()
+            except OSError as exc:
+                raise AudioError(f"{display_path(path)}: cannot read folder ({exc.strerror})") from None
+        raise
 
 
 def _work(task: _Task) -> dict:
@@ -122,17 +158,15 @@ def _work(task: _Task) -> dict:
     t0 = time.perf_counter()
     msg: dict = {"path": task.path, "meta": FileMeta(), "timing": {}}
     try:
-        st = os.stat(task.path)
+        st = _check_input(task.path)
         msg["meta"] = FileMeta(size=st.st_size, mtime=st.st_mtime)
-        if not stat.S_ISREG(st.st_mode):
-            raise AudioError(f"{task.path}: not a regular file")
         msg["meta"].content_hash = content_hash(task.path, st.st_size)
         t1 = time.perf_counter()
         msg["timing"]["hash"] = t1 - t0
         if task.known_hash is not None and task.known_hash == msg["meta"].content_hash:
             msg["kind"] = "skip"
             return msg
-        audio = load_audio(task.path, task.channel_mode)
+        audio = load_audio(task.path, task.channel_mode, max_seconds=task.max_seconds)
         t2 = time.perf_counter()
         msg["timing"]["decode"] = t2 - t1
         msg["meta"].sample_rate = audio.orig_sample_rate
@@ -268,8 +302,9 @@ class ScanStats:
 
     def line(self) -> str:
         labels = ", ".join(f"{v} {k}" for k, v in sorted(self.labels.items())) or "nothing scored"
+        errors = f"{self.errors} error{'s' if self.errors != 1 else ''}"
         return (
-            f"scanned {self.files} files in {self.wall_seconds:.1f} s: {labels}; {self.errors} errors, "
+            f"scanned {self.files} files in {self.wall_seconds:.1f} s: {labels}; {errors}, "
             f"{self.skipped} skipped (already scored); {self.audio_seconds / 3600:.2f} h of audio, "
             f"{self.realtime_factor:.0f}x real time"
         )
@@ -306,6 +341,7 @@ def scan(
     paths: Iterable[str],
     store: ResultStore,
     detector: Detector,
+    *,
     channel: str = "auto",
     workers: int | None = None,
     rescore: bool = False,
@@ -314,19 +350,24 @@ def scan(
     progress: bool = False,
     on_file: Callable[[str, list, str | None], None] | None = None,
     commit_seconds: float = COMMIT_SECONDS,
+    max_seconds: float | None = None,
+    handle_signals: bool = True,
 ) -> ScanStats:
     """Score every input file once into ``store``; returns :class:`ScanStats`.
 
-    paths: folders, files or ``@list.txt`` (see :func:`iter_inputs`). workers: CPU worker
-    processes (default: all cores). The detector's device is used for the model stage.
-    commit_seconds: finished rows are committed at least this often (0: after every file).
+    paths: folders, files or ``@list.txt`` (see :func:`iter_inputs`); any iterable, a generator
+    included. workers: CPU worker processes (default: all cores). The detector's device is used
+    for the model stage. commit_seconds: finished rows are committed at least this often (0: after
+    every file). max_seconds: recordings longer than this become error rows. handle_signals: on
+    SIGINT/SIGTERM (main thread only) stop cleanly and raise :class:`ScanInterrupted`.
     """
-    import multiprocessing as mp
-
     workers = max(1, workers or os.cpu_count() or 1)
     cuda = detector.device.type == "cuda"
     batch_windows = batch_windows or (CUDA_BATCH_WINDOWS if cuda else CPU_BATCH_WINDOWS)
-    total = sum(1 for _ in iter_inputs(paths)) if progress else None
+    total = None
+    if progress:
+        paths = list(paths)  # counted and then expanded again: a generator would be used up
+        total = sum(1 for _ in iter_inputs(paths))
     inputs = iter_inputs(paths)
     version = detector.model_version
     stats = ScanStats()
@@ -338,14 +379,12 @@ def scan(
         # the model gets the cores the workers leave; never oversubscribe (intra-op threads that
         # compete with the workers or other jobs spin and make the model stage several times slower)
         torch.set_num_threads(max(1, (os.cpu_count() or 1) - workers))
-    spill_dir = tempfile.mkdtemp(prefix="robodetect-scan-")
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    pool = mp.get_context(method).Pool(workers, initializer=_worker_init, initargs=(os.getpid(),))
-    runner = _ModelRunner(detector, batch_windows, autocast)
-    results: queue.Queue = queue.Queue()
+    _remove_stale_spill_dirs()
+    spill_dir = tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-")
+    stop: list[int] = []  # the signal that asked us to stop
+    old_handlers = _install_handlers(stop) if handle_signals else {}
+    pool = None
     max_in_flight = 2 * workers + 2
-    in_flight = 0
-    exhausted = False
     pending: deque[_Channel] = deque()  # channels with windows not yet in a batch
     pending_windows = 0
     last_commit = time.perf_counter()
@@ -356,14 +395,13 @@ def scan(
     def finish_file(f: _File, error: str | None = None) -> None:
         t = time.perf_counter()
         store.write_file(f.path, channel, version, f.meta, f.results, error)
+        stats.files += 1
         if error is None:
-            stats.files += 1
             stats.audio_seconds += f.results[0].duration_seconds if f.results else 0.0
             for r in f.results:
                 stats.labels[r.label] = stats.labels.get(r.label, 0) + 1
             stats.rows += len(f.results)
         else:
-            stats.files += 1
             stats.errors += 1
             stats.rows += 1
         if on_file:
@@ -382,8 +420,11 @@ def scan(
                 ch.file.results = [call_verdict(ch.file.results)]
             finish_file(ch.file)
 
-    def handle(msg: dict) -> None:
+    def handle(path: str, msg: dict | WorkerDied) -> None:
         nonlocal pending_windows
+        if isinstance(msg, WorkerDied):
+            finish_file(_File(path, FileMeta()), f"{display_path(path)}: {msg.reason}")
+            return
         for k, v in msg["timing"].items():
             add(f"worker_{k}", v)
         if msg["kind"] == "skip":
@@ -439,58 +480,90 @@ def scan(
                 ch.speech = None
                 finalize(ch)
 
+    exhausted = False
+
     def submit_more() -> None:
-        nonlocal in_flight, exhausted
-        while not exhausted and in_flight < max_in_flight:
+        nonlocal exhausted
+        while not exhausted and not stop and pool.in_flight < max_in_flight and pool.free > 0:
             path = next(inputs, None)
             if path is None:
                 exhausted = True
                 break
             known = None if rescore else store.scored_hash(path, channel, version)
-            task = _Task(path, channel, known, detector.vad_config, spill_dir)
-            pool.apply_async(_work, (task,), callback=results.put, error_callback=_crash(results, path))
-            in_flight += 1
+            pool.submit(path, _Task(path, channel, known, detector.vad_config, spill_dir, max_seconds))
 
     try:
-        while True:
+        pool = WorkerPool(_work, workers, initializer=_worker_init, initargs=(os.getpid(),), depth=2)
+        runner = _ModelRunner(detector, batch_windows, autocast)
+        while not stop:
             submit_more()
-            if exhausted and in_flight == 0 and not pending:
+            if exhausted and pool.in_flight == 0 and not pending:
                 complete(runner.collect())
                 break
-            if pending_windows >= batch_windows or (pending and in_flight == 0):
+            if pending_windows >= batch_windows or (pending and pool.in_flight == 0):
                 run_batch()
             else:
                 wait = COMMIT_SECONDS if not pending else (0.02 if cuda else 0.0)
                 t = time.perf_counter()
-                try:
-                    msg = results.get(timeout=wait) if wait != 0.0 else results.get_nowait()
-                except queue.Empty:
-                    msg = None
+                done = pool.poll(wait)
                 add("wait_workers", time.perf_counter() - t)
-                if msg is None:
-                    if pending:
-                        run_batch()
-                else:
-                    in_flight -= 1
-                    handle(msg)
+                if not done and pending:
+                    run_batch()
+                for path, msg in done:
+                    handle(path, msg)
             if time.perf_counter() - last_commit >= commit_seconds:
                 t = time.perf_counter()
                 store.commit()
                 add("store", time.perf_counter() - t)
                 last_commit = time.perf_counter()
             bar.update(_with_wall(stats, t_start))
-        store.commit()
+        store.commit()  # every file written so far is whole (one SAVEPOINT each)
     finally:
-        pool.terminate()
-        pool.join()
+        if pool is not None:
+            pool.close()
+        _restore_handlers(old_handlers)
         torch.set_num_threads(threads)
-        for leftover in Path(spill_dir).glob("*.npy"):
-            leftover.unlink()
-        os.rmdir(spill_dir)
+        shutil.rmtree(spill_dir, ignore_errors=True)
         _with_wall(stats, t_start)
         bar.update(stats, force=True)
         bar.close()
+    if stop:
+        raise ScanInterrupted(stop[0], stats)
     return stats
+
+
+def _install_handlers(stop: list[int]) -> dict:
+    """SIGINT/SIGTERM append their number to ``stop`` (the scan loop checks it); a second Ctrl-C
+    raises KeyboardInterrupt at once. Only in the main thread (signal handlers live there)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def on_signal(signum: int, frame) -> None:
+        if stop and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.append(signum)
+
+    return {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _restore_handlers(old: dict) -> None:
+    for sig, handler in old.items():
+        signal.signal(sig, handler)
+
+
+def _remove_stale_spill_dirs() -> None:
+    """Temp folders left by scans that were killed (SIGKILL leaves no chance to clean up)."""
+    root = tempfile.gettempdir()
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(SPILL_PREFIX):
+            continue
+        pid = name[len(SPILL_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
 
 
 def _with_wall(stats: ScanStats, t_start: float) -> ScanStats:
@@ -498,13 +571,4 @@ def _with_wall(stats: ScanStats, t_start: float) -> ScanStats:
     return stats
 
 
-def _crash(results: queue.Queue, path: str) -> Callable[[BaseException], None]:
-    """A worker died or raised outside _work's guard: the file becomes an error row."""
-
-    def put(exc: BaseException) -> None:
-        results.put({"path": path, "meta": FileMeta(), "timing": {}, "kind": "error", "error": _error(path, exc)})
-
-    return put
-
-
-__all__ = ["scan", "ScanStats", "iter_inputs", "content_hash", "inference_model"]
+__all__ = ["scan", "ScanStats", "ScanInterrupted", "iter_inputs", "content_hash", "inference_model"]

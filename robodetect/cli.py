@@ -1,34 +1,60 @@
 """The ``robodetect`` command: thin argument parsing over the Python API.
 
 Exit codes: 0 when every input was processed (whatever the verdicts), 1 when any input failed
-(the others are still processed; stderr names each failure on one line), 2 on usage errors.
+(the others are still processed; stderr names each failure on one line) or the result store
+cannot be used, 2 on usage errors, 130 / 143 when interrupted by Ctrl-C (SIGINT) / SIGTERM
+(``scan`` keeps every finished file; rerun the same command to resume).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import signal
 import sys
 
-from .audio import CHANNEL_MODES, AudioError
+from .audio import CHANNEL_MODES, AudioError, display_path
+from .jsonio import dumps
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 CHANNEL_HELP = (
     "auto (default): a 2-channel file is a two-party call, each channel scored and the call a robot when "
     "either party is; mix: average the channels; left/right: one channel; each: every channel on its own"
 )
+EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM
 
 
 def _probability(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
     if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"threshold must be within 0..1, got {text}")
+        raise argparse.ArgumentTypeError(f"must be a number within 0..1, got {text!r}")
     return value
+
+
+def _device(text: str) -> str:
+    """cpu, auto, cuda, cuda:N (or anything else torch names, e.g. mps)."""
+    if text == "auto":
+        return text
+    import torch
+
+    try:
+        torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(f"unknown device {text!r} (use cpu, cuda, cuda:N or auto)") from None
+    return text
+
+
+def _error(message: str) -> None:
+    """One line on stderr (a message never spans lines, whatever the file names hold)."""
+    print(f"robodetect: error: {' '.join(message.splitlines())}", file=sys.stderr, flush=True)
 
 
 def _format_result(result, path: str) -> str:
     """Readable verdict: one headline line, then indented reasons."""
+    path = display_path(path)
     name = path if result.channel in ("mix", "call") else f"{path} [{result.channel}]"
     if result.party:
         name += f" [{result.label} on the {result.party} channel]"
@@ -59,12 +85,8 @@ def _format_result(result, path: str) -> str:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from .detector import load
-
-    try:
-        detector = load(args.model, device=args.device, threshold=args.threshold, uncertain=not args.no_uncertain)
-    except (FileNotFoundError, OSError, ValueError) as exc:
-        print(f"robodetect: cannot load model: {exc}", file=sys.stderr)
+    detector = _load(args)
+    if detector is None:
         return EXIT_FAILED
     if args.plot and args.channel == "each":
         print("robodetect: --plot draws one verdict per file: use --channel auto, mix, left or right", file=sys.stderr)
@@ -75,7 +97,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         try:
             require_matplotlib()
         except PlotError as exc:
-            print(f"robodetect: error: {exc}", file=sys.stderr)
+            _error(str(exc))
             return EXIT_FAILED
     failed = 0
     for path in args.files:
@@ -88,15 +110,15 @@ def _cmd_score(args: argparse.Namespace) -> int:
                 results = detector.score_file(path, channel=args.channel)
         except AudioError as exc:
             failed += 1
-            print(f"robodetect: error: {exc}", file=sys.stderr)
+            _error(str(exc))
             continue
         except Exception as exc:  # one bad file never stops the others
             failed += 1
-            print(f"robodetect: error: {path}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            _error(f"{display_path(path)}: {type(exc).__name__}: {exc}")
             continue
         for result in results if isinstance(results, list) else [results]:
             if args.json:
-                print(json.dumps(result.to_dict()), flush=True)
+                print(dumps(result.to_dict()), flush=True)
             else:
                 print(_format_result(result, path), flush=True)
     return EXIT_FAILED if failed else EXIT_OK
@@ -120,7 +142,7 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
         "--no-uncertain", action="store_true", help="plain robot/human at the threshold (no 'uncertain' band)"
     )
     p.add_argument("--model", default=None, help="model stem (path without .safetensors); default: shipped")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    p.add_argument("--device", type=_device, default="cpu", help="cpu, cuda or auto")
     p.add_argument(
         "--plot",
         metavar="OUT.png",
@@ -129,6 +151,17 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
         "with several files, OUT-<file stem>.png each",
     )
     p.set_defaults(func=_cmd_score)
+
+
+def _load(args: argparse.Namespace):
+    """The detector for ``args`` (model, device, threshold), or None after one error line."""
+    from .detector import load
+
+    try:
+        return load(args.model, device=args.device, threshold=args.threshold, uncertain=not args.no_uncertain)
+    except (OSError, ValueError, RuntimeError) as exc:
+        _error(f"cannot load model: {exc}")
+        return None
 
 
 MODEL_FORMATS = ("onnx", "torchscript")
@@ -142,22 +175,36 @@ def _cmd_export(args: argparse.Namespace) -> int:
         if len(args.paths) != 1:
             print("robodetect: usage: robodetect export --format onnx|torchscript OUT", file=sys.stderr)
             return EXIT_USAGE
+        out = args.paths[0]
+        folder = os.path.dirname(os.path.abspath(out))
+        if not os.path.isdir(folder):
+            _error(f"{display_path(out)}: folder {display_path(folder)} does not exist")
+            return EXIT_FAILED
         from .export import export_model
 
-        path = export_model(args.paths[0], fmt=args.format, model=args.model)
-        print(f"wrote {path}")
+        try:
+            path = export_model(out, fmt=args.format, model=args.model)
+        except (ImportError, OSError, ValueError, RuntimeError) as exc:
+            _error(f"{display_path(out)}: export failed ({exc})")
+            return EXIT_FAILED
+        if not os.path.isfile(path) or os.path.getsize(path) == 0:
+            _error(f"{display_path(out)}: export wrote nothing")
+            return EXIT_FAILED
+        print(f"wrote {display_path(path)}")
         return EXIT_OK
     if len(args.paths) != 2:
         print("robodetect: usage: robodetect export RESULTS.db --format csv|jsonl|parquet OUT", file=sys.stderr)
         return EXIT_USAGE
+    import sqlite3
+
     from .store import export_results
 
     try:
         n = export_results(args.paths[0], args.format, args.paths[1])
-    except (OSError, ValueError) as exc:
-        print(f"robodetect: error: {args.paths[0]}: {exc}", file=sys.stderr)
+    except (OSError, ValueError, sqlite3.Error) as exc:
+        _error(f"{display_path(args.paths[0])}: {exc}")
         return EXIT_FAILED
-    print(f"wrote {n} rows to {args.paths[1]}")
+    print(f"wrote {n} rows to {display_path(args.paths[1])}")
     return EXIT_OK
 
 
@@ -170,29 +217,35 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    import os
     import sqlite3
 
-    from .batch import scan
-    from .detector import load
+    from .batch import ScanInterrupted, scan
     from .store import ResultStore
 
     for p in args.paths:
         if p.startswith("@") and not os.path.isfile(p[1:]):
-            print(f"robodetect: error: list file {p[1:]} not found", file=sys.stderr)
+            _error(f"list file {display_path(p[1:])} not found")
             return EXIT_USAGE
-    try:
-        detector = load(args.model, device=args.device, threshold=args.threshold, uncertain=not args.no_uncertain)
-    except (FileNotFoundError, OSError, ValueError) as exc:
-        print(f"robodetect: cannot load model: {exc}", file=sys.stderr)
+    detector = _load(args)
+    if detector is None:
         return EXIT_FAILED
+    out = display_path(args.out)
     if not args.quiet:
         print(f"robodetect: scanning with model {detector.model_version} on {detector.device}", file=sys.stderr)
     try:
         store = ResultStore(args.out)
     except (OSError, ValueError, sqlite3.Error) as exc:
-        print(f"robodetect: error: cannot open result store {args.out}: {exc}", file=sys.stderr)
+        _error(f"cannot open result store {out}: {exc}")
         return EXIT_FAILED
+
+    def report(path: str, results: list, error: str | None) -> None:
+        if error is not None:
+            if args.quiet or not sys.stderr.isatty():
+                _error(error)
+            else:  # under the progress bar
+                print("\r\033[K", end="", file=sys.stderr)
+                _error(error)
+
     try:
         stats = scan(
             args.paths,
@@ -204,15 +257,35 @@ def _cmd_scan(args: argparse.Namespace) -> int:
             batch_windows=args.batch_size,
             autocast=not args.no_autocast,
             progress=not args.quiet and sys.stderr.isatty(),
+            on_file=report,
             commit_seconds=args.commit_seconds,
+            max_seconds=args.max_seconds,
         )
-    except KeyboardInterrupt:
+    except ScanInterrupted as exc:
         store.close()
-        print("\nrobodetect: interrupted; finished files are in the store, rerun to resume", file=sys.stderr)
-        return 130
+        name = signal.Signals(exc.signum).name
+        print(
+            f"\nrobodetect: {name}: stopped after {exc.stats.files} files (all kept in {out}); "
+            "rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return 128 + exc.signum
+    except KeyboardInterrupt:  # a second Ctrl-C: no more waiting
+        store.abort()
+        print(f"\nrobodetect: interrupted; committed files are in {out}, rerun to resume", file=sys.stderr)
+        return EXIT_SIGINT
+    except sqlite3.Error as exc:  # disk full, I/O error, a store locked for too long
+        store.abort()
+        _error(
+            f"result store {out}: {exc}; files committed before this are intact — fix the cause and "
+            "rerun the same command to resume"
+        )
+        return EXIT_FAILED
     store.close()
     if not args.quiet or stats.errors:
         print(stats.line(), file=sys.stderr if args.quiet else sys.stdout)
+    if stats.errors:
+        print(f"robodetect: errors by reason: robodetect summary {out}", file=sys.stderr)
     return EXIT_FAILED if stats.errors else EXIT_OK
 
 
@@ -221,7 +294,7 @@ def _add_scan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="folder (recursive), audio file, or @list.txt")
     p.add_argument("--out", required=True, metavar="DB", help="result store (SQLite), created or resumed")
     p.add_argument("--workers", type=int, default=None, help="CPU worker processes (default: all cores)")
-    p.add_argument("--device", default="auto", help="model device: auto, cpu or cuda (default auto)")
+    p.add_argument("--device", type=_device, default="auto", help="model device: auto, cpu or cuda (default auto)")
     p.add_argument("--channel", choices=CHANNEL_MODES, default="auto", help=CHANNEL_HELP)
     p.add_argument("--threshold", type=_probability, default=None, help="robot threshold (default: the model's)")
     p.add_argument(
@@ -238,6 +311,13 @@ def _add_scan(sub: argparse._SubParsersAction) -> None:
         default=0.25,
         help="commit finished rows at least this often; a crash loses at most this much work (0: every file)",
     )
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        metavar="S",
+        help="recordings longer than S seconds become error rows instead of being scored",
+    )
     p.set_defaults(func=_cmd_scan)
 
 
@@ -249,9 +329,9 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     try:
         summary = summarize(args.db, top=args.top)
     except (OSError, ValueError, sqlite3.Error) as exc:
-        print(f"robodetect: error: {args.db}: {exc}", file=sys.stderr)
+        _error(f"{display_path(args.db)}: {exc}")
         return EXIT_FAILED
-    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    print(dumps(summary, indent=2) if args.json else format_summary(summary))
     return EXIT_OK
 
 
@@ -284,7 +364,24 @@ def main(argv: list[str] | None = None) -> int:
         args.paths += extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:  # Ctrl-C outside scan's own handling (score, export, summary)
+        print("\nrobodetect: interrupted", file=sys.stderr)
+        return EXIT_SIGINT
+    except BrokenPipeError:  # `robodetect score ... | head -1`: the reader left; not an error of ours
+        _silence_stdout()
+        return EXIT_OK
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe: point stdout at /dev/null so the interpreter's final flush is quiet."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

@@ -124,7 +124,9 @@ def export_model(
         if fmt == "torchscript":
             traced = torch.jit.trace(scorer, (example,), check_trace=False)
             traced = torch.jit.freeze(traced)
-            torch.jit.save(traced, str(out), _extra_files={"robodetect.json": json.dumps(_metadata(net))})
+            torch.jit.save(
+                traced, str(out), _extra_files={"robodetect.json": json.dumps(_metadata(net), allow_nan=False)}
+            )
         else:
             torch.onnx.export(
                 scorer,

@@ -63,7 +63,7 @@ class ModelConfig:
         return scoring.Decision.make(self.threshold, band, uncertain=uncertain)
 
     def to_json(self, path: str | os.PathLike) -> None:
-        Path(path).write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+        Path(path).write_text(json.dumps(asdict(self), indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
 def _conv_block(c_in: int, c_out: int) -> nn.Sequential:

@@ -9,9 +9,12 @@ Tables:
   seconds, robot probability, label (``robot``/``uncertain``/``human``/``no_speech``/``error``), threshold,
   no-speech reason, timing features (JSON), cues (JSON), model version, error text.
   Unique on (path, channel_mode, channel, model_version).
+  ``path`` is text, or the raw file-name bytes (a BLOB) for a name that is not UTF-8.
 - ``windows``: per-window scores (call_id, idx, start_seconds, end_seconds, robot_probability).
+- ``failed_retries``: a rescan that failed on a file already scored (its good rows are kept).
 
-All rows of one file are replaced together inside one transaction, and a transaction is either
+The file carries ``PRAGMA application_id`` = :data:`APPLICATION_ID`; any other SQLite file is
+refused and never modified. All rows of one file are replaced together inside one transaction, and a transaction is either
 in the WAL or not: a crash (even SIGKILL) loses at most the uncommitted rows, never corrupts the
 store, and never leaves a file half-written. ``synchronous=NORMAL``: a power cut may also lose the
 last commits, still without corruption.
@@ -19,6 +22,7 @@ last commits, still without corruption.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -29,7 +33,12 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from .audio import display_path
+from .jsonio import dumps
+
 SCHEMA_VERSION = 2
+APPLICATION_ID = 0x524F4244  # "ROBD": PRAGMA application_id of every robodetect store
+BUSY_TIMEOUT_SECONDS = 30.0  # how long a writer waits for another scan's write group
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
     id INTEGER PRIMARY KEY,
@@ -65,6 +74,13 @@ CREATE TABLE IF NOT EXISTS windows (
     robot_probability REAL NOT NULL,
     PRIMARY KEY (call_id, idx)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS failed_retries (
+    path TEXT NOT NULL,
+    channel_mode TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    error TEXT NOT NULL,
+    failed_at REAL NOT NULL
+);
 """
 #: columns added after schema version 1, with their definitions (added to older stores on open)
 ADDED_COLUMNS = {"role": "TEXT NOT NULL DEFAULT 'call'", "party": "TEXT"}
@@ -84,58 +100,156 @@ class FileMeta:
     sample_rate: int | None = None
 
 
+class StoreError(ValueError):
+    """A result store that cannot be used (foreign file, newer schema, locked, I/O failure)."""
+
+
+def db_path(path: str) -> str | bytes:
+    """A file path as the store keeps it: text when it is valid Unicode, else the raw file-name
+    bytes (a BLOB), so a non-UTF-8 name is stored and exported losslessly."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path)
+    return path
+
+
+def fs_path(value: str | bytes | None) -> str | None:
+    """Inverse of :func:`db_path`: the ``str`` path (undecodable bytes as surrogate escapes)."""
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
+def _uri(path: str | os.PathLike, mode: str) -> str:
+    """A ``file:`` URI for ``path``: ``#``, ``?``, ``%`` and non-UTF-8 bytes percent-encoded."""
+    from urllib.parse import quote_from_bytes
+
+    return f"file:{quote_from_bytes(os.fsencode(os.path.abspath(path)), safe='/')}?mode={mode}"
+
+
+def _check_foreign(conn: sqlite3.Connection, where: str) -> bool:
+    """True when ``conn`` is a robodetect store; False when it is an empty database; raises
+    :class:`StoreError` for any other file (which is never modified)."""
+    try:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{where}: not a robodetect result store ({exc}); refusing to touch it") from None
+    if app_id == APPLICATION_ID or (app_id == 0 and version in (1, 2) and {"calls", "windows"} <= tables):
+        if version > SCHEMA_VERSION:  # written by a newer robodetect
+            raise StoreError(
+                f"{where}: result store schema {version} is newer than this robodetect's ({SCHEMA_VERSION})"
+            )
+        return True
+    if app_id == 0 and version == 0 and not tables:
+        return False
+    raise StoreError(
+        f"{where}: not a robodetect result store (SQLite application_id {app_id}, tables "
+        f"{', '.join(sorted(tables)) or 'none'}); refusing to modify it — choose another --out"
+    )
+
+
 def connect(path: str | os.PathLike, readonly: bool = False) -> sqlite3.Connection:
+    """Open a result store: read-only (must exist), or for writing (created when absent). Any other
+    SQLite file (another application's, checked by ``PRAGMA application_id``) is refused untouched."""
+    where = display_path(path)
     if readonly:
         if not os.path.exists(path):
-            raise FileNotFoundError(f"no result store at {os.fspath(path)}")
-        conn = sqlite3.connect(f"file:{os.fspath(path)}?mode=ro", uri=True)
-    else:
-        conn = sqlite3.connect(os.fspath(path))
+            raise FileNotFoundError(f"no result store at {where}")
+        conn = sqlite3.connect(_uri(path, "ro"), uri=True, timeout=BUSY_TIMEOUT_SECONDS)
+        try:
+            if not _check_foreign(conn, where):
+                raise StoreError(f"{where}: not a robodetect result store (an empty database)")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+    if os.path.exists(path) and os.path.getsize(path) > 0:
+        probe = sqlite3.connect(_uri(path, "ro"), uri=True, timeout=BUSY_TIMEOUT_SECONDS)
+        try:
+            _check_foreign(probe, where)
+        finally:
+            probe.close()
+    conn = sqlite3.connect(os.fsencode(path), timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(SCHEMA)
+        conn.execute("BEGIN IMMEDIATE")
+        if not _check_foreign(conn, where):  # re-checked under the write lock (another writer may have been first)
+            conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
         have = {row[1] for row in conn.execute("PRAGMA table_info(calls)")}
         for name, definition in ADDED_COLUMNS.items():
             if name not in have:
                 conn.execute(f"ALTER TABLE calls ADD COLUMN {name} {definition}")
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        conn.commit()
-    try:
-        conn.execute("SELECT 1 FROM calls LIMIT 1")
-    except sqlite3.DatabaseError as exc:
+        conn.execute(f"PRAGMA application_id={APPLICATION_ID}")  # a store from before application_id
+        conn.execute("COMMIT")
+    except BaseException:
         conn.close()
-        raise ValueError(f"not a robodetect result store ({exc})") from None
+        raise
     return conn
 
 
 class ResultStore:
-    """Writer used by :func:`robodetect.batch.scan`; rows become durable at :meth:`commit`."""
+    """Writer used by :func:`robodetect.batch.scan`; rows become durable at :meth:`commit`.
+
+    Writes are grouped: the first write after a commit opens a ``BEGIN IMMEDIATE`` transaction,
+    :meth:`commit` ends it, and between groups no lock is held, so two scans can share one store
+    (each waits up to :data:`BUSY_TIMEOUT_SECONDS` for the other's group). Each file is written
+    inside a SAVEPOINT: an error half-way through a file rolls that file back, never leaving it
+    half-written.
+    """
 
     def __init__(self, path: str | os.PathLike):
         self.path = os.fspath(path)
         self.conn = connect(path)
-        self.conn.isolation_level = None  # explicit transactions: BEGIN .. COMMIT per group
-        self.conn.execute("BEGIN")
+
+    def _begin(self) -> None:
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN IMMEDIATE")
 
     def scored_hash(self, path: str, channel_mode: str, model_version: str) -> str | None:
         """Content hash of the file's error-free rows for this model version, if it was scored."""
         row = self.conn.execute(
             "SELECT content_hash, max(error IS NOT NULL) FROM calls "
             "WHERE path = ? AND channel_mode = ? AND model_version = ?",
-            (path, channel_mode, model_version),
+            (db_path(path), channel_mode, model_version),
         ).fetchone()
         return row[0] if row and row[0] is not None and not row[1] else None
 
     def write_file(
         self, path: str, channel_mode: str, model_version: str, meta: FileMeta, results: list, error: str | None
-    ) -> None:
+    ) -> bool:
         """Replace every row of (path, channel mode, model version) with ``results`` (Result
-        objects) or, when ``error`` is set, one error row."""
+        objects) or, when ``error`` is set, one error row. An error never replaces good rows: it
+        is recorded in ``failed_retries`` instead. Returns False in that case."""
         c = self.conn
-        key = (path, channel_mode, model_version)
+        key = (db_path(path), channel_mode, model_version)
         where = "path = ? AND channel_mode = ? AND model_version = ?"
-        c.execute(f"DELETE FROM windows WHERE call_id IN (SELECT id FROM calls WHERE {where})", key)
-        c.execute(f"DELETE FROM calls WHERE {where}", key)
+        self._begin()
+        c.execute("SAVEPOINT file")
+        try:
+            if error is not None and c.execute(f"SELECT 1 FROM calls WHERE {where} AND error IS NULL", key).fetchone():
+                c.execute("INSERT INTO failed_retries VALUES (?, ?, ?, ?, ?)", (*key, error, time.time()))
+                c.execute("RELEASE file")
+                return False
+            c.execute(f"DELETE FROM windows WHERE call_id IN (SELECT id FROM calls WHERE {where})", key)
+            c.execute(f"DELETE FROM calls WHERE {where}", key)
+            self._insert(key, meta, results, error)
+        except BaseException:
+            c.execute("ROLLBACK TO file")
+            c.execute("RELEASE file")
+            raise
+        c.execute("RELEASE file")
+        return True
+
+    def _insert(self, key: tuple, meta: FileMeta, results: list, error: str | None) -> None:
+        c = self.conn
+        path, channel_mode, model_version = key
         now = time.time()
         common = (path, channel_mode)
         file_cols = (model_version, meta.size, meta.mtime, meta.content_hash, meta.sample_rate)
@@ -166,7 +280,7 @@ class ResultStore:
                 insert,
                 (
                     *common, r.channel, role, r.party, *file_cols, r.duration_seconds, r.speech_seconds,
-                    r.robot_probability, r.label, r.threshold, r.reason, json.dumps(r.timing), json.dumps(r.cues),
+                    r.robot_probability, r.label, r.threshold, r.reason, dumps(r.timing), dumps(r.cues),
                     None, now,
                 ),
             )  # fmt: skip
@@ -179,19 +293,29 @@ class ResultStore:
             )
 
     def commit(self) -> None:
-        self.conn.execute("COMMIT")
-        self.conn.execute("BEGIN")
-
-    def close(self) -> None:
+        """Make every file written so far durable (ends the write group; the lock is released)."""
         if self.conn.in_transaction:
             self.conn.execute("COMMIT")
+
+    def abort(self) -> None:
+        """Drop the uncommitted group (after an I/O error) and close; committed files stay."""
+        with contextlib.suppress(sqlite3.Error):
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+        self.conn.close()
+
+    def close(self) -> None:
+        self.commit()
         self.conn.close()
 
     def __enter__(self) -> ResultStore:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
 
 # ---- reading ------------------------------------------------------------------------------
@@ -202,6 +326,7 @@ def iter_rows(conn: sqlite3.Connection, windows: bool = False) -> Iterator[dict]
     win = conn.cursor()
     for row in conn.execute(f"SELECT id, {cols} FROM calls ORDER BY path, channel, model_version"):
         d = dict(zip(CALL_COLUMNS, row[1:], strict=False))
+        d["path"] = fs_path(d["path"])
         d["timing"] = json.loads(d["timing"]) if d["timing"] else None
         d["cues"] = json.loads(d["cues"]) if d["cues"] else None
         if windows:
@@ -251,13 +376,14 @@ def export_results(db_path: str | os.PathLike, fmt: str, out_path: str | os.Path
     try:
         if fmt == "jsonl":
             with open(out_path, "w", encoding="utf-8") as fh:
-                for d in iter_rows(conn, windows=True):
-                    fh.write(json.dumps(d) + "\n")
+                for d in iter_rows(conn, windows=True):  # a non-UTF-8 path: \udcXX escapes (surrogateescape)
+                    fh.write(dumps(d) + "\n")
                     n += 1
             return n
         names = _timing_names(conn)
         if fmt == "csv":
-            with open(out_path, "w", newline="", encoding="utf-8") as fh:
+            # surrogateescape: a non-UTF-8 file name is written back as its original bytes
+            with open(out_path, "w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
                 writer = None
                 for d in iter_rows(conn):
                     flat = _flat(d, names)
@@ -292,11 +418,14 @@ def _export_parquet(conn: sqlite3.Connection, names: list[str], out_path: str | 
     window = pa.struct(
         [("start_seconds", pa.float64()), ("end_seconds", pa.float64()), ("robot_probability", pa.float64())]
     )
-    schema = pa.schema(fields + [pa.field("windows", pa.list_(window))])
+    # Arrow strings must be UTF-8: ``path`` shows a non-UTF-8 name with \\x.. escapes and
+    # ``path_bytes`` keeps the exact file-name bytes of every row
+    schema = pa.schema(fields + [pa.field("path_bytes", pa.binary()), pa.field("windows", pa.list_(window))])
     n, chunk = 0, []
     with pq.ParquetWriter(os.fspath(out_path), schema) as writer:
         for d in iter_rows(conn, windows=True):
             flat = _flat(d, names)
+            flat["path"], flat["path_bytes"] = display_path(d["path"]), os.fsencode(d["path"])
             flat["windows"] = d["windows"]
             chunk.append(flat)
             if len(chunk) >= 10000:
@@ -310,8 +439,11 @@ def _export_parquet(conn: sqlite3.Connection, names: list[str], out_path: str | 
 
 def error_reason(path: str, error: str) -> str:
     """The reason part of an error (``"path: reason"``), with the file name removed everywhere."""
-    reason = error[len(path) + 2 :] if error.startswith(f"{path}: ") else error
-    return re.sub(r"\s+", " ", reason.replace(path, "<file>")).strip()
+    for name in (path, display_path(path)):
+        if error.startswith(f"{name}: "):
+            error = error[len(name) + 2 :]
+        error = error.replace(name, "<file>")
+    return re.sub(r"\s+", " ", error).strip()
 
 
 def _has_column(conn: sqlite3.Connection, name: str) -> bool:
@@ -344,6 +476,7 @@ def summarize(db_path: str | os.PathLike, top: int = 10) -> dict:
         party = "party" if _has_column(conn, "party") else "NULL"
         robotic = [
             dict(zip(("path", "channel", "party", "robot_probability", "model_version", "duration_seconds"), row))
+            | {"path": fs_path(row[0])}
             for row in conn.execute(
                 f"SELECT path, channel, {party}, robot_probability, model_version, duration_seconds FROM calls "
                 f"WHERE robot_probability IS NOT NULL AND {calls} ORDER BY robot_probability DESC, path LIMIT ?",
@@ -353,11 +486,19 @@ def summarize(db_path: str | os.PathLike, top: int = 10) -> dict:
         reasons: Counter = Counter()
         examples: dict[str, str] = {}
         for path, error in conn.execute("SELECT path, error FROM calls WHERE error IS NOT NULL ORDER BY path"):
+            path = fs_path(path)
             reason = error_reason(path, error)
             reasons[reason] += 1
             examples.setdefault(reason, path)
         errors = [{"reason": r, "count": n, "example": examples[r]} for r, n in reasons.most_common()]
-        return {"counts": counts, "two_party": two_party, "most_robotic": robotic, "errors": errors}
+        retries = conn.execute("SELECT count(*) FROM failed_retries").fetchone()[0]
+        return {
+            "counts": counts,
+            "two_party": two_party,
+            "most_robotic": robotic,
+            "errors": errors,
+            "failed_retries": retries,
+        }
     finally:
         conn.close()
 
@@ -382,11 +523,18 @@ def format_summary(summary: dict) -> str:
         lines.append(f"most robotic {len(summary['most_robotic'])}:")
         for r in summary["most_robotic"]:
             ch = f" [{r['party'] or r['channel']}]" if r["channel"] not in ("mix",) else ""
-            lines.append(f"  {r['robot_probability']:.3f}  {r['path']}{ch}  ({r['duration_seconds']:.1f} s)")
+            lines.append(
+                f"  {r['robot_probability']:.3f}  {display_path(r['path'])}{ch}  ({r['duration_seconds']:.1f} s)"
+            )
     if summary["errors"]:
         lines.append(f"errors by reason ({sum(e['count'] for e in summary['errors'])} files):")
         for e in summary["errors"]:
-            lines.append(f"  {e['count']:6d}  {e['reason']}  (e.g. {e['example']})")
+            lines.append(f"  {e['count']:6d}  {e['reason']}  (e.g. {display_path(e['example'])})")
+    if summary.get("failed_retries"):
+        lines.append(
+            f"{summary['failed_retries']} rescans failed on files already scored; their good rows were kept "
+            "(table failed_retries)"
+        )
     return "\n".join(lines)
 
 

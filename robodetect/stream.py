@@ -46,7 +46,7 @@ import numpy as np
 import soxr
 
 from . import scoring
-from .audio import CHANNEL_MODES, SAMPLE_RATE, AudioError, _check_rate, _select_channels, to_float32
+from .audio import CHANNEL_MODES, SAMPLE_RATE, AudioError, _check_rate, _select_channels, to_float32, validate_block
 from .features import HOP_SAMPLES, MIN_SPEECH_SAMPLES, WINDOW_SAMPLES
 from .vad import FRAME_SAMPLES, FrameVoicer, VadConfig, VadSegmenter
 
@@ -248,8 +248,7 @@ class StreamingDetector:
             x = x.reshape(-1, self.channels)
         elif x.ndim != 2 or x.shape[1] != self.channels:
             raise AudioError(f"<stream>: chunk shape {x.shape} does not match (n, {self.channels})")
-        if not np.isfinite(x).all():
-            raise AudioError("<stream>: chunk contains NaN or infinite samples")
+        validate_block(x, "<stream>")
         return np.ascontiguousarray(_select_channels(x, self.channel, "<stream>")[:, 0], dtype=np.float32)
 
     # ---- VAD -> speech ----------------------------------------------------------------------

@@ -160,7 +160,7 @@ def test_error_rows_and_exit_code(tmp_path, speech_8k, model_stem, capsys):
         ("corrupt.wav", "cannot decode"),
         ("empty.flac", "cannot decode"),
         ("truncated.wav", "no audio samples"),
-        ("missing.wav", "cannot read"),
+        ("missing.wav", "file not found"),
         ("fifo.wav", "not a regular file"),
     ]:
         row = by_name[name]
