@@ -127,6 +127,7 @@ def test_store_from_schema_v1_is_upgraded(tmp_path):
     v1 = store.SCHEMA.replace("    role TEXT NOT NULL DEFAULT 'call',\n    party TEXT,\n", "")
     assert "role" not in v1
     conn.executescript(v1)
+    conn.execute("PRAGMA user_version=1")  # as every schema-1 store was written
     conn.execute(
         "INSERT INTO calls (path, channel_mode, channel, model_version, label, robot_probability, duration_seconds, "
         "scored_at) VALUES ('a.wav', 'mix', 'mix', 'v1', 'robot', 0.9, 3.0, 0)"
