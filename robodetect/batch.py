@@ -18,7 +18,9 @@
    (every :data:`COMMIT_SECONDS`), so a crash loses at most the last uncommitted group.
 
 Resume: a file is skipped when the store has an error-free row with the same
-(path, channel mode, model version, content hash); errors are retried; ``rescore`` forces.
+(path, channel mode, :attr:`Detector.model_key`, content hash); errors are retried; ``rescore`` forces.
+The store's ``model_version`` column holds that key: the version, a hash of the weights and the
+full model JSON, and the threshold/band when overridden.
 
 Supervision (:mod:`robodetect.workers`): a worker that dies (OOM killer, decoder crash) turns the
 file it was decoding into an error row naming the signal; a fresh worker takes over its queue.
@@ -369,7 +371,7 @@ def scan(
         paths = list(paths)  # counted and then expanded again: a generator would be used up
         total = sum(1 for _ in iter_inputs(paths))
     inputs = iter_inputs(paths)
-    version = detector.model_version
+    version = detector.model_key  # weights + config hash: rows of two models never mix
     stats = ScanStats()
     stage = stats.stage_seconds
     bar = _Progress(total, progress)

@@ -13,7 +13,6 @@ import math
 import os
 import sys
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,12 +28,10 @@ from .features import (
     speech_to_call_time,
     timing_features,
 )
-from .model import RobotNet, load_model
+from .model import DEFAULT_MODEL, RobotNet, available_models, model_digest, resolve_model
 from .scoring import Span, cut_windows, window_spans
 from .vad import VadConfig, detect_speech, speech_samples
 
-DEFAULT_MODEL = "robodetect-v2"
-MODEL_DIR_ENV = "ROBODETECT_MODEL_DIR"
 BATCH_WINDOWS = 256  # windows per forward pass
 
 
@@ -148,19 +145,6 @@ def analyze(x: np.ndarray, channel: str = "mix", vad_config: VadConfig | None = 
     return analysis
 
 
-def default_model_dir() -> Path:
-    """Where the shipped weights are: $ROBODETECT_MODEL_DIR, the source tree, or <prefix>/share."""
-    candidates = []
-    if os.environ.get(MODEL_DIR_ENV):
-        candidates.append(Path(os.environ[MODEL_DIR_ENV]))
-    candidates.append(Path(__file__).resolve().parent.parent / "models")
-    candidates.append(Path(sys.prefix) / "share" / "robodetect" / "models")
-    for c in candidates:
-        if (c / f"{DEFAULT_MODEL}.safetensors").exists():
-            return c
-    raise FileNotFoundError(f"robodetect: no shipped model found (looked in {', '.join(map(str, candidates))})")
-
-
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """``auto`` -> cuda when available else cpu; ``cuda`` without CUDA -> cpu with a warning."""
     name = str(device or "cpu")
@@ -188,11 +172,24 @@ class Detector:
         self.config = model.config
         #: threshold and uncertain band (:class:`robodetect.scoring.Decision`)
         self.decision = self.config.decision(threshold, uncertain=uncertain)
-        self.vad_config = vad_config or VadConfig()
+        self.vad_config = vad_config or self.config.vad  # the VAD the model was trained with
+        self._key: str | None = None
 
     @property
     def threshold(self) -> float:
         return self.decision.threshold
+
+    @property
+    def model_key(self) -> str:
+        """What a result store keys rows by: the version, a hash of the weights + full config, and
+        the threshold/band when they differ from the model's (rows of two models never mix)."""
+        if self._key is None:
+            key = f"{self.model_version} sha256:{model_digest(self.model)[:16]}"
+            if self.decision != self.config.decision():
+                d = self.decision
+                key += f" threshold={d.threshold:g} band={d.uncertain_low:g}-{d.uncertain_high:g}"
+            self._key = key
+        return self._key
 
     @property
     def uncertain_band(self) -> tuple[float, float]:
@@ -312,14 +309,21 @@ def load(
     threshold: float | None = None,
     uncertain: bool = True,
 ) -> Detector:
-    """Load the shipped detector offline (or a model ``<stem>`` path: stem.safetensors + stem.json)."""
-    if name_or_path is None:
-        stem = default_model_dir() / DEFAULT_MODEL
-    else:
-        stem = Path(name_or_path)
-        if stem.suffix in (".safetensors", ".json"):
-            stem = stem.with_suffix("")
-    return Detector(load_model(stem), device=device, threshold=threshold, uncertain=uncertain)
+    """Load a detector offline: a shipped model by name (None: the default; see
+    :func:`available_models`) or a model stem path (stem.safetensors + stem.json). An unknown name
+    raises :class:`robodetect.model.ModelError` listing the shipped names."""
+    return Detector(resolve_model(name_or_path), device=device, threshold=threshold, uncertain=uncertain)
 
 
-__all__ = ["load", "Detector", "Result", "WindowScore", "Analysis", "analyze", "call_verdict", "HOP_SAMPLES"]
+__all__ = [
+    "load",
+    "available_models",
+    "DEFAULT_MODEL",
+    "Detector",
+    "Result",
+    "WindowScore",
+    "Analysis",
+    "analyze",
+    "call_verdict",
+    "HOP_SAMPLES",
+]

@@ -32,8 +32,8 @@ from torch import nn
 
 from . import scoring
 from .audio import SAMPLE_RATE
-from .features import HOP_LENGTH, N_FFT, WINDOW_SAMPLES, FrontEnd
-from .model import RobotNet, load_model
+from .features import HOP_LENGTH, N_FFT, WINDOW_SAMPLES, FrontEnd, FrontEndConfig
+from .model import RobotNet, resolve_model
 
 FORMATS = ("onnx", "torchscript")
 ONNX_OPSET = 17
@@ -59,8 +59,8 @@ def dft_basis() -> np.ndarray:
 class DftFrontEnd(FrontEnd):
     """:class:`FrontEnd` with the STFT power computed as conv1d over a DFT basis (exportable)."""
 
-    def __init__(self, filterbank: str = "mel") -> None:
-        super().__init__(filterbank)
+    def __init__(self, filterbank: str = "mel", config: FrontEndConfig | None = None) -> None:
+        super().__init__(filterbank, config)
         self.register_buffer("dft", torch.from_numpy(dft_basis()), persistent=False)
 
     def power(self, wav: torch.Tensor) -> torch.Tensor:
@@ -75,7 +75,7 @@ class WindowScorer(nn.Module):
 
     def __init__(self, model: RobotNet) -> None:
         super().__init__()
-        self.frontend = DftFrontEnd(model.config.filterbank)
+        self.frontend = DftFrontEnd(model.config.filterbank, model.config.frontend)
         self.net = model.eval()
         self.calib_scale = float(model.config.calib_scale)
         self.calib_bias = float(model.config.calib_bias)
@@ -87,16 +87,7 @@ class WindowScorer(nn.Module):
 
 
 def _resolve_model(model: RobotNet | str | os.PathLike | None) -> RobotNet:
-    if isinstance(model, RobotNet):
-        return model.cpu().eval()
-    if model is None:
-        from .detector import load
-
-        return load().model.cpu().eval()
-    stem = Path(model)
-    if stem.suffix in (".safetensors", ".json"):
-        stem = stem.with_suffix("")
-    return load_model(stem)
+    return model.cpu().eval() if isinstance(model, RobotNet) else resolve_model(model)
 
 
 def export_model(
@@ -108,8 +99,8 @@ def export_model(
 
     out_path: file to write (``.onnx`` / ``.pt`` are conventional; parent folders are created).
     fmt: ``onnx`` or ``torchscript``.
-    model: a :class:`RobotNet`, a model stem (``<stem>.safetensors`` + ``<stem>.json``), or None
-    for the shipped model. Input ``wav`` (B, 8000 Hz * 2 s) float32; batch size is dynamic.
+    model: a :class:`RobotNet`, a shipped model name or a model stem (``<stem>.safetensors`` +
+    ``<stem>.json``), or None for the default shipped model. Input ``wav`` (B, 8000 Hz * 2 s) float32; batch size is dynamic.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r} (use one of {FORMATS})")

@@ -3,14 +3,15 @@
 The model sees fixed-length windows cut from the *speech-only* signal (VAD segments concatenated),
 so leading silence, pause lengths and the noise floor between words never reach the spectral model.
 
-:class:`FrontEnd` is one torch implementation (``torch.stft`` + a librosa mel filterbank) that runs
+:class:`FrontEnd` is one torch implementation (``torch.stft`` + a numpy-built filterbank) that runs
 on any device and is part of the exported graph, so CPU, GPU, batch, streaming and exported scores
 all come from the same code.
 """
 
 from __future__ import annotations
 
-import librosa
+from dataclasses import dataclass, fields
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -67,16 +68,91 @@ TIMING_FEATURES = {
 }
 
 
-def mel_filterbank() -> np.ndarray:
-    """(N_MELS, N_FFT // 2 + 1) slaney-normalised mel filterbank from librosa."""
-    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=F_MIN, fmax=F_MAX).astype(np.float32)
+@dataclass
+class FrontEndConfig:
+    """Every front-end setting a model was trained with (its JSON's ``frontend``; defaults are the
+    module constants, which is what a JSON written before these were recorded gets).
+
+    The band layout (``n_bands``, ``f_min``, ``f_max``; the band spacing is ``ModelConfig.filterbank``)
+    and ``log_eps`` are rebuilt from the JSON; the rest is recorded and must equal this code's
+    constants (:meth:`unsupported` lists what does not, and the loader refuses such a model).
+    """
+
+    sample_rate: int = SAMPLE_RATE
+    n_fft: int = N_FFT
+    hop_length: int = HOP_LENGTH
+    n_bands: int = N_MELS
+    f_min: float = F_MIN
+    f_max: float = F_MAX
+    log_eps: float = LOG_EPS
+    window_seconds: float = WINDOW_SECONDS
+    hop_seconds: float = HOP_SECONDS
+    min_speech_seconds: float = MIN_SPEECH_SECONDS
+    pitch_min_hz: float = PITCH_MIN_HZ
+    pitch_max_hz: float = PITCH_MAX_HZ
+    voicing_threshold: float = VOICING_THRESHOLD
+    active_range_db: float = ACTIVE_RANGE_DB
+
+    #: settings this code rebuilds from a model's JSON (the others are fixed)
+    REBUILT = ("n_bands", "f_min", "f_max", "log_eps")
+
+    def unsupported(self) -> list[str]:
+        """Settings this code cannot honour, as ``frontend.name=value (reason)``; empty when all can be."""
+        code = FrontEndConfig()
+        bad = [
+            f"frontend.{f.name}={getattr(self, f.name)} (this code uses {getattr(code, f.name)})"
+            for f in fields(self)
+            if f.name not in self.REBUILT and getattr(self, f.name) != getattr(code, f.name)
+        ]
+        if not (self.n_bands >= 1 and 0 <= self.f_min < self.f_max <= self.sample_rate / 2):
+            bad.append(
+                f"frontend bands n_bands={self.n_bands} f_min={self.f_min} f_max={self.f_max} (need 0 <= f_min < f_max <= sr/2)"
+            )
+        return bad
 
 
-def linear_filterbank() -> np.ndarray:
-    """(N_MELS, N_FFT // 2 + 1) triangular bands equally spaced in Hz over F_MIN..F_MAX, unit area
+_MEL_F_SP = 200.0 / 3  # slaney mel scale (librosa's default, htk=False): linear below 1 kHz ...
+_MEL_LOG_HZ = 1000.0
+_MEL_LOG_MEL = _MEL_LOG_HZ / _MEL_F_SP
+_MEL_LOG_STEP = np.log(6.4) / 27.0  # ... logarithmic above
+
+
+def _hz_to_mel(hz: float) -> float:
+    if hz >= _MEL_LOG_HZ:
+        return _MEL_LOG_MEL + np.log(hz / _MEL_LOG_HZ) / _MEL_LOG_STEP
+    return (hz - 0.0) / _MEL_F_SP
+
+
+def _mel_to_hz(mels: np.ndarray) -> np.ndarray:
+    hz = 0.0 + _MEL_F_SP * mels
+    log_t = mels >= _MEL_LOG_MEL
+    hz[log_t] = _MEL_LOG_HZ * np.exp(_MEL_LOG_STEP * (mels[log_t] - _MEL_LOG_MEL))
+    return hz
+
+
+def _fft_frequencies() -> np.ndarray:
+    return np.fft.rfftfreq(n=N_FFT, d=1.0 / SAMPLE_RATE)
+
+
+def mel_filterbank(*, n_bands: int = N_MELS, f_min: float = F_MIN, f_max: float = F_MAX) -> np.ndarray:
+    """(n_bands, N_FFT // 2 + 1) slaney-normalised mel filterbank, built in numpy with librosa's own
+    arithmetic, so it equals ``librosa.filters.mel(sr=8000, n_fft=N_FFT, n_mels=n_bands, fmin=f_min,
+    fmax=f_max)`` bit for bit (tested) without importing librosa."""
+    mel_f = _mel_to_hz(np.linspace(_hz_to_mel(f_min), _hz_to_mel(f_max), n_bands + 2))
+    fdiff = np.diff(mel_f)
+    ramps = np.subtract.outer(mel_f, _fft_frequencies())
+    weights = np.zeros((n_bands, N_FFT // 2 + 1), dtype=np.float32)
+    for i in range(n_bands):
+        weights[i] = np.maximum(0, np.minimum(-ramps[i] / fdiff[i], ramps[i + 2] / fdiff[i + 1]))
+    weights *= (2.0 / (mel_f[2 : n_bands + 2] - mel_f[:n_bands]))[:, np.newaxis]
+    return weights
+
+
+def linear_filterbank(*, n_bands: int = N_MELS, f_min: float = F_MIN, f_max: float = F_MAX) -> np.ndarray:
+    """(n_bands, N_FFT // 2 + 1) triangular bands equally spaced in Hz over f_min..f_max, unit area
     like the slaney mel bands (an LFCC-style front end: finer resolution at 2-4 kHz)."""
     freqs = np.linspace(0.0, SAMPLE_RATE / 2, N_FFT // 2 + 1)
-    edges = np.linspace(F_MIN, F_MAX, N_MELS + 2)
+    edges = np.linspace(f_min, f_max, n_bands + 2)
     lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     tri = np.maximum(0.0, np.minimum((freqs - lower) / (centre - lower), (upper - freqs) / (upper - centre)))
     return (tri * (2.0 / (upper - lower))).astype(np.float32)
@@ -113,12 +189,17 @@ class FrontEnd(nn.Module):
     cancels): loudness cannot be a cue.
     """
 
-    def __init__(self, filterbank: str = "mel") -> None:
+    def __init__(self, filterbank: str = "mel", config: FrontEndConfig | None = None) -> None:
         super().__init__()
         if filterbank not in FILTERBANKS:
             raise ValueError(f"unknown filterbank {filterbank!r} (choose from {sorted(FILTERBANKS)})")
+        config = config or FrontEndConfig()
+        if config.unsupported():
+            raise ValueError("front end cannot be built: " + "; ".join(config.unsupported()))
+        self.log_eps = float(config.log_eps)
+        bank = FILTERBANKS[filterbank](n_bands=config.n_bands, f_min=config.f_min, f_max=config.f_max)
         self.register_buffer("window", torch.hann_window(N_FFT), persistent=False)
-        self.register_buffer("mel_basis", torch.from_numpy(FILTERBANKS[filterbank]()), persistent=False)
+        self.register_buffer("mel_basis", torch.from_numpy(bank), persistent=False)
         basis, lag_min = _acf_basis()
         self.register_buffer("acf_basis", torch.from_numpy(basis), persistent=False)
         self.lag_min = lag_min
@@ -131,7 +212,7 @@ class FrontEnd(nn.Module):
     def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         power = self.power(wav)
         mel = torch.matmul(self.mel_basis, power)
-        logmel = torch.log(mel + LOG_EPS * mel.mean(dim=(1, 2), keepdim=True) + 1e-20)
+        logmel = torch.log(mel + self.log_eps * mel.mean(dim=(1, 2), keepdim=True) + 1e-20)
         logmel = logmel - logmel.mean(dim=(1, 2), keepdim=True)
         return logmel, self.prosody(power, logmel)
 

@@ -6,18 +6,28 @@ the architecture, the prosody normalisation, the calibration and the decision th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load as load_safetensors
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from . import scoring
-from .features import N_MELS, PROSODY_NAMES, FrontEnd
+from .features import N_MELS, PROSODY_NAMES, FrontEnd, FrontEndConfig
+from .vad import VadConfig
+
+DEFAULT_MODEL = "robodetect-v2"  # the shipped model robodetect.load() uses
+
+
+class ModelError(ValueError):
+    """A model's files are missing, unreadable, or ask for settings this code cannot honour."""
 
 
 @dataclass
@@ -43,13 +53,34 @@ class ModelConfig:
     # per prosody feature: human (5th, 95th) percentile on training data, for explanations
     human_ranges: dict[str, list[float]] = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)  # provenance: dev EER etc. (informational)
+    # every front-end and VAD setting the weights were trained with (a JSON without them, like
+    # robodetect-v2's, gets this code's defaults, which are what it was trained with)
+    frontend: FrontEndConfig = field(default_factory=FrontEndConfig)
+    vad: VadConfig = field(default_factory=VadConfig)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "<config>") -> ModelConfig:
+        """Rebuild from the JSON form; raises :class:`ModelError` naming ``source`` for settings
+        this code cannot honour (unknown or unsupported front-end / VAD parameters)."""
+        data = dict(data)
+        data["channels"] = tuple(data.get("channels", cls.channels))
+        parts = {}
+        for key, kind in (("frontend", FrontEndConfig), ("vad", VadConfig)):
+            given = dict(data.get(key) or {})
+            unknown = sorted(set(given) - set(kind.__dataclass_fields__))
+            if unknown:
+                raise ModelError(f"{source}: unknown {key} parameter(s) {', '.join(unknown)} (newer robodetect?)")
+            parts[key] = kind(**given)
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        config = cls(**{**known, **parts})
+        bad = config.frontend.unsupported() + config.vad.unsupported()
+        if bad:
+            raise ModelError(f"{source}: this robodetect cannot honour the model's " + "; ".join(bad))
+        return config
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> ModelConfig:
-        data = json.loads(Path(path).read_text())
-        data["channels"] = tuple(data.get("channels", cls.channels))
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+        return cls.from_dict(json.loads(Path(path).read_text()), source=os.fspath(path))
 
     def probability(self, logits) -> np.ndarray:
         """Uncalibrated logits (any shape) -> calibrated robot probabilities (float64)."""
@@ -83,7 +114,7 @@ class RobotNet(nn.Module):
         if not (self.config.use_spectral or self.config.use_prosody):
             raise ValueError("RobotNet needs spectral or prosody input (both are disabled)")
         c = self.config.channels
-        self.frontend = FrontEnd(self.config.filterbank)
+        self.frontend = FrontEnd(self.config.filterbank, self.config.frontend)
         layers: list[nn.Module] = []
         c_in = 1
         for i, c_out in enumerate(c):
@@ -147,12 +178,72 @@ def save_model(model: RobotNet, path_stem: str | os.PathLike) -> tuple[Path, Pat
 
 
 def load_model(path_stem: str | os.PathLike, device: str | torch.device = "cpu") -> RobotNet:
-    """Load ``<stem>.safetensors`` + ``<stem>.json`` (no pickle involved) in eval mode."""
+    """Load ``<stem>.safetensors`` + ``<stem>.json`` (no pickle involved) in eval mode; raises
+    :class:`ModelError` when the JSON asks for settings this code cannot honour."""
     stem = Path(path_stem)
     config = ModelConfig.from_json(stem.with_suffix(".json"))
+    return model_from_state(config, load_file(str(stem.with_suffix(".safetensors"))), device)
+
+
+def model_from_state(
+    config: ModelConfig, state: dict[str, torch.Tensor], device: str | torch.device = "cpu"
+) -> RobotNet:
+    """A :class:`RobotNet` for ``config`` with the tensors ``state``, in eval mode on ``device``."""
     model = RobotNet(config)
-    model.load_state_dict(load_file(str(stem.with_suffix(".safetensors"))))
+    model.load_state_dict(state)
     return model.to(device).eval()
 
 
-__all__ = ["ModelConfig", "RobotNet", "save_model", "load_model", "count_parameters", "N_MELS"]
+def available_models() -> list[str]:
+    """Names of the models shipped inside the package (``robodetect/models/<name>.safetensors``)."""
+    root = resources.files(__package__) / "models"
+    suffix = ".safetensors"
+    return sorted(p.name[: -len(suffix)] for p in root.iterdir() if p.name.endswith(suffix))
+
+
+def resolve_model(name_or_path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> RobotNet:
+    """A shipped model by name (None: :data:`DEFAULT_MODEL`), read from inside the package (works
+    from a wheel, a ``--user`` install or a zip), or a model stem path (``stem[.safetensors|.json]``).
+    Raises :class:`ModelError` listing the shipped names when neither exists."""
+    name = DEFAULT_MODEL if name_or_path is None else os.fspath(name_or_path)
+    if name in available_models():
+        root = resources.files(__package__) / "models"
+        source = f"robodetect/models/{name}.json"
+        config = ModelConfig.from_dict(json.loads((root / f"{name}.json").read_text()), source=source)
+        return model_from_state(config, load_safetensors((root / f"{name}.safetensors").read_bytes()), device)
+    stem = Path(name)
+    if stem.suffix in (".safetensors", ".json"):
+        stem = stem.with_suffix("")
+    missing = [p for p in (stem.with_suffix(".safetensors"), stem.with_suffix(".json")) if not p.is_file()]
+    if missing:
+        raise ModelError(
+            f"model {name!r} not found: not a shipped model (available: {', '.join(available_models())}) "
+            f"and no {' / '.join(map(str, missing))}"
+        )
+    return load_model(stem, device)
+
+
+def model_digest(model: RobotNet) -> str:
+    """sha256 (hex) of the model's tensors and its full config (front end, VAD, calibration,
+    threshold, band): two models with any difference that can change a score or a label differ."""
+    h = hashlib.sha256(json.dumps(asdict(model.config), sort_keys=True).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+__all__ = [
+    "ModelConfig",
+    "ModelError",
+    "RobotNet",
+    "save_model",
+    "load_model",
+    "model_from_state",
+    "model_digest",
+    "available_models",
+    "resolve_model",
+    "DEFAULT_MODEL",
+    "count_parameters",
+    "N_MELS",
+]

@@ -165,7 +165,7 @@ class StreamingDetector:
             if self.sample_rate == SAMPLE_RATE
             else soxr.ResampleStream(self.sample_rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
         )
-        self._voicer = FrameVoicer(self.vad_config.aggressiveness)
+        self._voicer = FrameVoicer(self.vad_config)
         self._segmenter = VadSegmenter(self.vad_config)
         self._hangover = self.vad_config.frames(self.vad_config.hangover_seconds)
         self._min_voiced = max(1, self.vad_config.frames(self.vad_config.min_speech_seconds))

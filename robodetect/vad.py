@@ -40,10 +40,26 @@ class Segment:
 
 @dataclass
 class VadConfig:
+    """Every VAD setting a model was trained with (its JSON's ``vad``; the defaults are the constants
+    above). ``frame_seconds`` is recorded but fixed: a model asking for another is refused."""
+
     aggressiveness: int = AGGRESSIVENESS
     min_speech_seconds: float = MIN_SPEECH_SECONDS
     min_silence_seconds: float = MIN_SILENCE_SECONDS
     hangover_seconds: float = HANGOVER_SECONDS
+    energy_floor_dbfs: float = ENERGY_FLOOR_DBFS
+    noise_floor_seconds: float = NOISE_FLOOR_SECONDS
+    min_snr_db: float = MIN_SNR_DB
+    frame_seconds: float = FRAME_SECONDS
+
+    def unsupported(self) -> list[str]:
+        """Settings this code cannot honour, as ``name=value (reason)``; empty when all can be."""
+        bad = []
+        if self.frame_seconds != FRAME_SECONDS:
+            bad.append(f"vad.frame_seconds={self.frame_seconds} (this code uses {FRAME_SECONDS})")
+        if self.aggressiveness not in (0, 1, 2, 3):
+            bad.append(f"vad.aggressiveness={self.aggressiveness} (webrtcvad modes are 0..3)")
+        return bad
 
     def frames(self, seconds: float) -> int:
         return max(0, int(round(seconds / FRAME_SECONDS)))
@@ -60,9 +76,10 @@ class FrameVoicer:
     a trailing noise floor (webrtcvad alone calls loud stationary noise speech). Causal, with
     bounded state, so streaming and batch decisions are identical."""
 
-    def __init__(self, aggressiveness: int = AGGRESSIVENESS) -> None:
-        self.vad = webrtcvad.Vad(aggressiveness)
-        self.history: deque[float] = deque(maxlen=int(round(NOISE_FLOOR_SECONDS / FRAME_SECONDS)))
+    def __init__(self, config: VadConfig | None = None) -> None:
+        self.config = config or VadConfig()
+        self.vad = webrtcvad.Vad(self.config.aggressiveness)
+        self.history: deque[float] = deque(maxlen=max(1, self.config.frames(self.config.noise_floor_seconds)))
 
     def push(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """frames: (n, FRAME_SAMPLES) float32 -> (voiced (n,) bool, level (n,) dBFS)."""
@@ -71,7 +88,7 @@ class FrameVoicer:
         out = np.zeros(len(frames), dtype=bool)
         for i, e in enumerate(energy.tolist()):
             self.history.append(e)
-            if e > ENERGY_FLOOR_DBFS and e > min(self.history) + MIN_SNR_DB:
+            if e > self.config.energy_floor_dbfs and e > min(self.history) + self.config.min_snr_db:
                 out[i] = self.vad.is_speech(pcm[i].tobytes(), SAMPLE_RATE)
         return out, energy
 
@@ -142,7 +159,7 @@ def detect_speech(x: np.ndarray, config: VadConfig | None = None) -> VadResult:
     """
     config = config or VadConfig()
     frames = frame_signal(x)
-    voicer, seg = FrameVoicer(config.aggressiveness), VadSegmenter(config)
+    voicer, seg = FrameVoicer(config), VadSegmenter(config)
     energy = np.empty(len(frames), dtype=np.float32)
     spans: list[tuple[int, int]] = []
     for i in range(0, len(frames), BLOCK_FRAMES):

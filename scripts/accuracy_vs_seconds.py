@@ -7,7 +7,7 @@ checkpoint -- and report the EER (and accuracy at the model's threshold) for eac
 whole call. Calls with less than N s of speech are scored on all of their speech (that is what the
 stream does when such a call ends); the ``>=N s`` column says how many calls really had N s.
 
-    python scripts/accuracy_vs_seconds.py --manifest data/dev.csv --model models/robodetect-v2
+    python scripts/accuracy_vs_seconds.py --manifest data/dev.csv --model robodetect-v2
     python scripts/accuracy_vs_seconds.py --manifest ../shared/corpora/manifest.csv --split dev \\
         --per-source 5 --model /tmp/model-stem
 
@@ -72,7 +72,7 @@ def prefix_probabilities(detector, x: np.ndarray, seconds: list[float]) -> tuple
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--manifest", required=True, type=Path, help="CSV with path,label[,source][,split]")
-    ap.add_argument("--model", default=None, help="model stem (default: the shipped model)")
+    ap.add_argument("--model", default=None, help="shipped model name or model stem (default: the shipped model)")
     ap.add_argument("--seconds", default=",".join(map(str, DEFAULT_SECONDS)), help="speech prefixes, comma-separated")
     ap.add_argument("--split", default=None, help="keep only rows whose split column equals this")
     ap.add_argument("--per-source", type=int, default=None, help="at most N calls per (source, label): quick runs")

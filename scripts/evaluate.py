@@ -21,9 +21,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from robodetect.detector import DEFAULT_MODEL, default_model_dir  # noqa: E402
 from robodetect.metrics import eer, rates_at  # noqa: E402
-from robodetect.model import load_model  # noqa: E402
+from robodetect.model import resolve_model  # noqa: E402
 from robodetect.train import CallData, score_table, truncated_call_scores  # noqa: E402
 
 SECONDS = (1, 2, 3, 4, 6, 8, None)
@@ -86,11 +85,11 @@ def evaluate(model, dev: CallData) -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=None, help="model stem (default: shipped)")
+    ap.add_argument("--model", default=None, help="shipped model name or model stem (default: the shipped model)")
     ap.add_argument("--dev", default=str(REPO / "data" / "calls" / "dev.npz"))
     ap.add_argument("--markdown", default=None, help="also write the tables to this file")
     args = ap.parse_args()
-    model = load_model(args.model or default_model_dir() / DEFAULT_MODEL)
+    model = resolve_model(args.model)
     lines = [f"# Evaluation of {model.config.version}", ""] + evaluate(model, CallData.load(Path(args.dev)))
     print("\n".join(lines))
     if args.markdown:

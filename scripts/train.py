@@ -1,7 +1,7 @@
 """Train the shipped robodetect model (and, optionally, the leave-one-out and ablation models).
 
     python scripts/build_corpus.py --out data/corpus          # robot speech from the project's engines
-    python scripts/train.py --out models/robodetect-v2        # simulated calls -> train -> calibrate
+    python scripts/train.py --out robodetect/models/robodetect-v2  # simulated calls -> train -> calibrate
     python scripts/train.py --loo --ablations --no-main       # the model card's generalisation tables
 
 Simulated-call datasets are cached in data/calls/{train,dev}.npz (rebuilt when missing); every
@@ -76,7 +76,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default=str(REPO / "data" / "corpus"))
     ap.add_argument("--calls-dir", default=str(REPO / "data" / "calls"))
-    ap.add_argument("--out", default=str(REPO / "models" / "robodetect-v2"))
+    ap.add_argument("--out", default=str(REPO / "robodetect" / "models" / "robodetect-v2"))
     ap.add_argument("--train-calls", type=int, default=3000, help="simulated train calls per label")
     ap.add_argument("--dev-calls", type=int, default=400, help="simulated dev calls per label")
     ap.add_argument("--epochs", type=int, default=10)

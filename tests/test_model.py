@@ -1,11 +1,13 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import REPO
 
-from robodetect.detector import DEFAULT_MODEL, default_model_dir
-from robodetect.model import ModelConfig, RobotNet, count_parameters, load_model, save_model
+import robodetect
+from robodetect.model import DEFAULT_MODEL, ModelConfig, RobotNet, count_parameters, load_model, save_model
 
 
 def test_small_enough():
@@ -30,13 +32,13 @@ def test_save_load_round_trip(tmp_path, speech_8k):
 
 
 def test_shipped_model_loads_and_is_documented():
-    stem = default_model_dir() / DEFAULT_MODEL
+    stem = Path(robodetect.__file__).parent / "models" / DEFAULT_MODEL  # inside the package
     model = load_model(stem)
     assert model.config.version.startswith("robodetect-v2")
     assert 0.0 < model.config.threshold < 1.0
     assert stem.with_suffix(".safetensors").stat().st_size < 4_000_000
     assert set(model.config.human_ranges)  # explanations need the human reference ranges
-    assert (stem.parent / "MODEL_CARD.md").exists()
+    assert (REPO / "models" / "MODEL_CARD.md").exists()
 
 
 def test_ablation_configs_build():

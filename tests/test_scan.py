@@ -112,7 +112,7 @@ def test_scan_matches_score_and_resumes(tmp_path, speech_8k, detector):
     for path in files:
         ref = detector.score_file(path)
         row = got[str(path)]
-        assert row["label"] == ref.label and row["model_version"] == detector.model_version
+        assert row["label"] == ref.label and row["model_version"] == detector.model_key
         assert abs(row["robot_probability"] - ref.robot_probability) < 1e-4
         assert row["content_hash"] == content_hash(str(path), path.stat().st_size)
         conn = sqlite3.connect(db)
