@@ -49,6 +49,7 @@ import torch
 from torch import nn
 
 from .audio import AUDIO_EXTENSIONS, AudioError, check_regular_file, display_path, load_audio
+from .campaigns import fingerprint_channels
 from .detector import Analysis, Detector, analyze_speech, call_verdict
 from .features import WINDOW_SAMPLES
 from .scoring import Span, cut_window
@@ -172,6 +173,9 @@ def _work(task: _Task) -> dict:
         t2 = time.perf_counter()
         msg["timing"]["decode"] = t2 - t1
         msg["meta"].sample_rate = audio.orig_sample_rate
+        t_fp = time.perf_counter()
+        msg["meta"].fingerprint = fingerprint_channels(audio.samples)  # for campaigns
+        msg["timing"]["fingerprint"] = time.perf_counter() - t_fp
         channels = []
         for row, name in zip(audio.samples, audio.channel_names, strict=False):
             analysis, speech, spans = analyze_speech(row, name, task.vad_config)

@@ -321,15 +321,23 @@ def _add_scan(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_scan)
 
 
-def _cmd_summary(args: argparse.Namespace) -> int:
+def _read_store(db: str, read):
+    """``read()`` a result store; on a missing, empty, foreign or damaged store print one line
+    naming it and return None."""
     import sqlite3
 
+    try:
+        return read()
+    except (OSError, ValueError, sqlite3.Error) as exc:
+        _error(f"{display_path(db)}: {exc}")
+        return None
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
     from .store import format_summary, summarize
 
-    try:
-        summary = summarize(args.db, top=args.top)
-    except (OSError, ValueError, sqlite3.Error) as exc:
-        _error(f"{display_path(args.db)}: {exc}")
+    summary = _read_store(args.db, lambda: summarize(args.db, top=args.top))
+    if summary is None:
         return EXIT_FAILED
     print(dumps(summary, indent=2) if args.json else format_summary(summary))
     return EXIT_OK
@@ -343,6 +351,28 @@ def _add_summary(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_summary)
 
 
+def _cmd_campaigns(args: argparse.Namespace) -> int:
+    from .campaigns import find_campaigns, format_campaigns
+
+    campaigns = _read_store(args.db, lambda: find_campaigns(args.db, min_calls=args.min_calls))
+    if campaigns is None:
+        return EXIT_FAILED
+    if args.json:
+        print(dumps([c.to_dict() for c in campaigns], indent=2))
+    else:
+        print(format_campaigns(campaigns, examples=args.examples))
+    return EXIT_OK
+
+
+def _add_campaigns(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("campaigns", help="find calls that play the same prompt audio (robocall campaigns)")
+    p.add_argument("db", metavar="RESULTS.db", help="result store written by `robodetect scan`")
+    p.add_argument("--min-calls", type=int, default=3, help="smallest campaign to report (default 3)")
+    p.add_argument("--examples", type=int, default=3, help="example files listed per campaign")
+    p.add_argument("--json", action="store_true", help="print the campaigns (every call) as JSON")
+    p.set_defaults(func=_cmd_campaigns)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -353,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(sub)
     _add_scan(sub)
     _add_summary(sub)
+    _add_campaigns(sub)
     return parser
 
 

@@ -12,6 +12,8 @@ Tables:
   ``path`` is text, or the raw file-name bytes (a BLOB) for a name that is not UTF-8.
 - ``windows``: per-window scores (call_id, idx, start_seconds, end_seconds, robot_probability).
 - ``failed_retries``: a rescan that failed on a file already scored (its good rows are kept).
+- ``fingerprints``: landmark hashes of each file's audio (call_id of its first ``call`` row, frame
+  ``t``, ``hash``), indexed by hash; see :mod:`robodetect.campaigns`.
 
 The file carries ``PRAGMA application_id`` = :data:`APPLICATION_ID`; any other SQLite file is
 refused and never modified. All rows of one file are replaced together inside one transaction, and a transaction is either
@@ -81,6 +83,13 @@ CREATE TABLE IF NOT EXISTS failed_retries (
     error TEXT NOT NULL,
     failed_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS fingerprints (
+    call_id INTEGER NOT NULL,
+    t INTEGER NOT NULL,
+    hash INTEGER NOT NULL,
+    PRIMARY KEY (call_id, t, hash)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS fingerprints_hash ON fingerprints (hash, call_id, t);
 """
 #: columns added after schema version 1, with their definitions (added to older stores on open)
 ADDED_COLUMNS = {"role": "TEXT NOT NULL DEFAULT 'call'", "party": "TEXT"}
@@ -98,6 +107,7 @@ class FileMeta:
     mtime: float | None = None
     content_hash: str | None = None
     sample_rate: int | None = None
+    fingerprint: object = None  # (n, 2) int array of (hash, frame) from campaigns.fingerprint_channels
 
 
 class StoreError(ValueError):
@@ -237,6 +247,9 @@ class ResultStore:
                 c.execute("INSERT INTO failed_retries VALUES (?, ?, ?, ?, ?)", (*key, error, time.time()))
                 c.execute("RELEASE file")
                 return False
+            old = [row[0] for row in c.execute(f"SELECT id FROM calls WHERE {where} AND error IS NULL", key)]
+            if old:
+                c.execute(f"DELETE FROM fingerprints WHERE call_id IN ({', '.join('?' * len(old))})", old)
             c.execute(f"DELETE FROM windows WHERE call_id IN (SELECT id FROM calls WHERE {where})", key)
             c.execute(f"DELETE FROM calls WHERE {where}", key)
             self._insert(key, meta, results, error)
@@ -275,7 +288,7 @@ class ResultStore:
             )
             return
         rows = [(r, "call") for r in results] + [(p, "party") for r in results for p in r.parties]
-        for r, role in rows:
+        for n, (r, role) in enumerate(rows):
             cur = c.execute(
                 insert,
                 (
@@ -291,6 +304,11 @@ class ResultStore:
                     for i, w in enumerate(r.windows)
                 ],
             )
+            if n == 0 and meta.fingerprint is not None and len(meta.fingerprint):
+                c.executemany(
+                    "INSERT OR IGNORE INTO fingerprints (call_id, t, hash) VALUES (?, ?, ?)",
+                    [(cur.lastrowid, int(t), int(h)) for h, t in meta.fingerprint],
+                )
 
     def commit(self) -> None:
         """Make every file written so far durable (ends the write group; the lock is released)."""
@@ -450,9 +468,13 @@ def _has_column(conn: sqlite3.Connection, name: str) -> bool:
     return any(row[1] == name for row in conn.execute("PRAGMA table_info(calls)"))
 
 
-def summarize(db_path: str | os.PathLike, top: int = 10) -> dict:
+def summarize(db_path: str | os.PathLike, top: int = 10, campaigns: int = 3) -> dict:
     """Call verdicts by model version and label (per-party rows of two-party calls are counted
-    under ``two_party``), the ``top`` most robotic calls, errors grouped by reason."""
+    under ``two_party``), the ``top`` most robotic calls, errors grouped by reason, and the
+    biggest ``campaigns`` (replayed prompts, see :mod:`robodetect.campaigns`)."""
+    from .campaigns import find_campaigns
+
+    found = [c.summary() for c in find_campaigns(db_path)[:campaigns]] if campaigns else []
     conn = connect(db_path, readonly=True)
     try:
         calls = "role = 'call'" if _has_column(conn, "role") else "1"
@@ -498,6 +520,7 @@ def summarize(db_path: str | os.PathLike, top: int = 10) -> dict:
             "most_robotic": robotic,
             "errors": errors,
             "failed_retries": retries,
+            "campaigns": found,
         }
     finally:
         conn.close()
@@ -526,6 +549,12 @@ def format_summary(summary: dict) -> str:
             lines.append(
                 f"  {r['robot_probability']:.3f}  {display_path(r['path'])}{ch}  ({r['duration_seconds']:.1f} s)"
             )
+    if summary.get("campaigns"):
+        lines.append("biggest campaigns (same prompt audio in many calls):")
+        for c in summary["campaigns"]:
+            prob = "n/a" if c["mean_robot_probability"] is None else f"{c['mean_robot_probability']:.3f}"
+            voice = ", human-voiced" if c["human_voiced"] else ""
+            lines.append(f"  {c['n_calls']:6d} calls  mean robot probability {prob}{voice}  (e.g. {c['examples'][0]})")
     if summary["errors"]:
         lines.append(f"errors by reason ({sum(e['count'] for e in summary['errors'])} files):")
         for e in summary["errors"]:

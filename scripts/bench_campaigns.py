@@ -1,0 +1,265 @@
+"""Benchmark campaign detection (replayed prompts) on a synthetic call archive.
+
+    python scripts/bench_campaigns.py                          # 20 prompts x 5-50 replays + 500 unrelated
+    python scripts/bench_campaigns.py --prompts 6 --unrelated 100 --max-replays 12   # quick look
+    python scripts/bench_campaigns.py --scale-calls 20000      # also time clustering at 20k calls
+
+Archive (seeded): each prompt is 3-4 utterances joined with short pauses; each of its replays is a
+separate call built by robodetect.simulate (lead-in silence, callee speech before and/or after the
+prompt, noise, gain, clipping, band-limiting, a G.711 / GSM / AMR-NB codec, packet loss). Unrelated
+calls are 2-3 other utterances through the same simulator. No utterance is used twice, so the only
+audio two calls share is a prompt. Utterances come from ../shared/corpora when present, else from
+samples/ (crops at several speeds: fewer distinct voices). File mtimes spread over 30 days.
+
+Prints pair precision / recall (pairs of calls put in one campaign vs. truly sharing a prompt), the
+fingerprint's share of scan time (worker fingerprint seconds over all stage seconds), and clustering
+time. ``--scale-calls N`` times clustering on a store of N calls whose fingerprints are drawn from
+the archive's own hash distribution (the rows per call, and how often each hash value occurs, as
+measured), with the planted campaigns kept in, at N and N/2, and extrapolates to 100k calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+REPO = Path(__file__).resolve().parent.parent
+CORPORA = Path(os.environ.get("ROBODETECT_SHARED", REPO.parent / "shared")) / "corpora"
+SR = 8000
+DAY = 86400.0
+
+
+def utterance_pool(rng: np.random.Generator, n: int) -> list[np.ndarray]:
+    """n distinct 8 kHz utterances: the shared corpus (1-8 s files), else crops of samples/."""
+    import soxr
+
+    if (CORPORA / "manifest.csv").exists():
+        rows = [r for r in csv.DictReader(open(CORPORA / "manifest.csv")) if 1.0 <= float(r["duration_s"]) <= 8.0]
+        pool = []
+        for i in rng.permutation(len(rows))[:n]:
+            x, sr = sf.read(CORPORA / rows[i]["path"], dtype="float32")
+            pool.append(soxr.resample(x, sr, SR).astype(np.float32) if sr != SR else x)
+        if len(pool) >= n:
+            return pool
+    return sample_crops(n)
+
+
+def sample_crops(n: int) -> list[np.ndarray]:
+    """n distinct utterances from samples/: 2.5 s crops of each sample, at speeds 0.80, 0.86, ... ."""
+    from robodetect.simulate import change_speed
+
+    sources = [sf.read(p, dtype="float32")[0] for p in sorted((REPO / "samples").glob("*.wav"))]
+    pool = []
+    for speed in np.arange(0.80, 1.40, 0.06):
+        for x in sources:
+            y = change_speed(x, float(speed)) if abs(speed - 1.0) > 1e-3 else x
+            for start in range(0, len(y) - int(2.5 * SR), int(2.5 * SR)):
+                pool.append(y[start : start + int(2.5 * SR)])
+                if len(pool) == n:
+                    return pool
+    raise ValueError(f"samples/ give only {len(pool)} distinct utterances, {n} asked")
+
+
+def build_archive(
+    root: Path, *, prompts: int, min_replays: int, max_replays: int, unrelated: int, seed: int = 0
+) -> dict[str, int | None]:
+    """Write the archive into root; returns {file path: prompt index or None}."""
+    from robodetect.simulate import SimConfig, simulate_call
+
+    rng = np.random.default_rng(seed)
+    replays = rng.integers(min_replays, max_replays + 1, size=prompts)
+    n_utt = 4 * prompts + 2 * int(replays.sum()) + 3 * unrelated
+    pool = iter(utterance_pool(rng, n_utt))
+    prompt_audio = []
+    for _ in range(prompts):
+        parts = [next(pool) for _ in range(int(rng.integers(3, 5)))]
+        gaps = [np.zeros(int(rng.uniform(0.2, 0.6) * SR), np.float32) for _ in parts]
+        prompt_audio.append(np.concatenate([x for pair in zip(parts, gaps, strict=True) for x in pair]))
+    jobs: list[tuple[int | None, list[np.ndarray]]] = []
+    for k, n in enumerate(replays):
+        for _ in range(int(n)):
+            before = [next(pool)] if rng.random() < 0.6 else []
+            after = [next(pool)] if rng.random() < 0.6 else []
+            jobs.append((k, [*before, prompt_audio[k], *after]))
+    jobs += [(None, [next(pool) for _ in range(int(rng.integers(2, 4)))]) for _ in range(unrelated)]
+    order = rng.permutation(len(jobs))
+    truth: dict[str, int | None] = {}
+    t0 = time.time() - 30 * DAY
+    config = SimConfig(lead_max_seconds=3.0)
+    for n, j in enumerate(order):
+        k, utterances = jobs[j]
+        x, _ = simulate_call(utterances, rng, config)
+        day = int(rng.integers(0, 30)) if k is None else int(k % 10 + rng.integers(0, 5))
+        path = root / f"day{day:02d}" / f"call{n:05d}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, x, SR, subtype="PCM_16")
+        mtime = t0 + day * DAY + float(rng.uniform(0, DAY))
+        os.utime(path, (mtime, mtime))
+        truth[str(path.resolve())] = k
+    return truth
+
+
+def pair_scores(truth: dict[str, int | None], campaigns) -> dict[str, float]:
+    """Pair precision / recall: call pairs predicted in one campaign vs. truly sharing a prompt."""
+    true_pairs = set()
+    by_prompt: dict[int, list[str]] = {}
+    for path, k in truth.items():
+        if k is not None:
+            by_prompt.setdefault(k, []).append(path)
+    for paths in by_prompt.values():
+        true_pairs.update(itertools.combinations(sorted(paths), 2))
+    predicted = set()
+    for c in campaigns:
+        predicted.update(itertools.combinations(sorted(call.path for call in c.calls), 2))
+    hit = len(true_pairs & predicted)
+    return {
+        "true_pairs": len(true_pairs),
+        "predicted_pairs": len(predicted),
+        "precision": hit / len(predicted) if predicted else 1.0,
+        "recall": hit / len(true_pairs) if true_pairs else 1.0,
+    }
+
+
+def scaled_store(src: Path, dst: Path, calls: int, seed: int = 0) -> int:
+    """A store of ``calls`` calls: the source's calls plus fake unrelated ones whose fingerprint
+    rows are drawn (with replacement) from the source's rows: same rows per call, same frequency
+    of each hash value, new times. Returns the fingerprint rows written."""
+    from robodetect.store import ResultStore
+
+    rng = np.random.default_rng(seed)
+    with ResultStore(dst):
+        pass
+    conn = sqlite3.connect(src)
+    fp = np.array(conn.execute("SELECT call_id, t, hash FROM fingerprints").fetchall(), dtype=np.int64)
+    calls_src = conn.execute(
+        "SELECT id, path, label, robot_probability, mtime FROM calls WHERE role = 'call'"
+    ).fetchall()
+    conn.close()
+    per_call = np.bincount(fp[:, 0])
+    per_call = per_call[per_call > 0]
+    out = sqlite3.connect(dst)
+    out.execute("PRAGMA synchronous=OFF")
+    cols = "(id, path, channel_mode, channel, model_version, label, robot_probability, mtime, scored_at)"
+    out.executemany(f"INSERT INTO calls {cols} VALUES (?, ?, 'auto', 'mix', 'bench', ?, ?, ?, 0)", calls_src)
+    out.executemany("INSERT INTO fingerprints (call_id, t, hash) VALUES (?, ?, ?)", fp.tolist())
+    rows = len(fp)
+    next_id = max(c[0] for c in calls_src) + 1
+    for start in range(next_id, next_id + calls - len(calls_src), 2000):
+        ids = np.arange(start, min(start + 2000, next_id + calls - len(calls_src)))
+        out.executemany(
+            f"INSERT INTO calls {cols} VALUES (?, ?, 'auto', 'mix', 'bench', 'human', 0.1, 0, 0)",
+            [(int(i), f"fake/{i}.wav") for i in ids],
+        )
+        counts = rng.choice(per_call, size=len(ids))
+        owner = np.repeat(ids, counts)
+        hashes = fp[rng.integers(0, len(fp), size=len(owner)), 2]
+        times = rng.integers(0, 3000, size=len(owner))
+        out.executemany("INSERT OR IGNORE INTO fingerprints (call_id, t, hash) VALUES (?, ?, ?)", zip(
+            owner.tolist(), times.tolist(), hashes.tolist(), strict=True))  # fmt: skip
+        rows += len(owner)
+    out.commit()
+    out.close()
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--prompts", type=int, default=20)
+    ap.add_argument("--min-replays", type=int, default=5)
+    ap.add_argument("--max-replays", type=int, default=50)
+    ap.add_argument("--unrelated", type=int, default=500)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--scale-calls", type=int, default=0, help="also time clustering on a store of this many calls")
+    ap.add_argument("--keep", type=Path, default=None, help="build the archive and store here (kept)")
+    args = ap.parse_args()
+
+    import robodetect
+    from robodetect.batch import scan
+    from robodetect.campaigns import find_campaigns
+    from robodetect.store import ResultStore
+
+    root = args.keep or Path(tempfile.mkdtemp(prefix="bench-campaigns-"))
+    root.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    truth = build_archive(
+        root / "archive",
+        prompts=args.prompts,
+        min_replays=args.min_replays,
+        max_replays=args.max_replays,
+        unrelated=args.unrelated,
+        seed=args.seed,
+    )
+    n_replays = sum(k is not None for k in truth.values())
+    print(
+        f"archive: {args.prompts} prompts replayed in {n_replays} calls + {args.unrelated} unrelated calls "
+        f"= {len(truth)} files ({'shared corpus' if (CORPORA / 'manifest.csv').exists() else 'samples/'}), "
+        f"built in {time.perf_counter() - t:.0f} s"
+    )
+    db = root / "results.db"
+    if db.exists():
+        db.unlink()
+    with ResultStore(db) as store:
+        stats = scan([str(root / "archive")], store, robodetect.load(), workers=args.workers)
+    stages = {k: v for k, v in stats.stage_seconds.items() if k != "wait_workers"}  # idle, not work
+    total = sum(stages.values())
+    print("scan stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(stages.items())))
+    fp_s = stages.get("worker_fingerprint", 0.0)
+    print(
+        f"scan: {stats.files} files, {stats.audio_seconds / 3600:.2f} h audio in {stats.wall_seconds:.1f} s wall; "
+        f"fingerprint {fp_s:.1f} s of {total:.1f} stage-seconds = {100 * fp_s / max(total, 1e-9):.1f} % "
+        f"(store stage incl. fingerprint rows: {stages.get('store', 0.0):.1f} s)"
+    )
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT count(*) FROM fingerprints").fetchone()[0]
+    conn.close()
+    print(
+        f"fingerprints: {rows} rows, {rows / max(len(truth), 1):.0f} per call, {db.stat().st_size / 2**20:.1f} MiB store"
+    )
+    t = time.perf_counter()
+    campaigns = find_campaigns(db, min_calls=2)
+    cluster_s = time.perf_counter() - t
+    s = pair_scores(truth, campaigns)
+    print(
+        f"campaigns: {len(campaigns)} found (truth {args.prompts}); pair precision {s['precision']:.4f}, "
+        f"recall {s['recall']:.4f} ({s['predicted_pairs']} predicted / {s['true_pairs']} true pairs); "
+        f"clustering {cluster_s:.2f} s for {len(truth)} calls"
+    )
+    if args.scale_calls:
+        times = {}
+        for n in (args.scale_calls // 2, args.scale_calls):
+            big = root / f"scaled-{n}.db"
+            if big.exists():
+                big.unlink()
+            t = time.perf_counter()
+            fp_rows = scaled_store(db, big, n, seed=args.seed)
+            build_s = time.perf_counter() - t
+            t = time.perf_counter()
+            found = find_campaigns(big, min_calls=2)
+            times[n] = time.perf_counter() - t
+            s = pair_scores(truth, found)
+            print(
+                f"scaled store: {n} calls, {fp_rows} fingerprint rows (built in {build_s:.0f} s): clustering "
+                f"{times[n]:.1f} s; planted campaigns still precision {s['precision']:.4f} recall {s['recall']:.4f}"
+            )
+        (n1, t1), (n2, t2) = times.items()
+        exponent = np.log(max(t2, 1e-9) / max(t1, 1e-9)) / np.log(n2 / n1)
+        print(
+            f"clustering growth exponent {exponent:.2f} between {n1} and {n2} calls; extrapolated to 100k calls: "
+            f"{t2 * (100_000 / n2) ** max(exponent, 1.0):.0f} s"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
