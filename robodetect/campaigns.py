@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import scipy.fft
 
-from .audio import SAMPLE_RATE
+from .audio import SAMPLE_RATE, display_path
 
 FINGERPRINT_VERSION = 1
 N_FFT = 512  # 64 ms at 8 kHz: 15.6 Hz bins resolve pitch harmonics
@@ -326,6 +326,8 @@ def find_campaigns(db_path: str | os.PathLike, *, min_calls: int = 3, min_matche
 
 
 def _campaign(conn: sqlite3.Connection, ids: np.ndarray, start: np.ndarray, end: np.ndarray) -> Campaign:
+    from .store import fs_path
+
     info = {}
     for i in range(0, len(ids), 500):
         chunk = [int(x) for x in ids[i : i + 500]]
@@ -342,6 +344,7 @@ def _campaign(conn: sqlite3.Connection, ids: np.ndarray, start: np.ndarray, end:
         if cid not in info:
             continue
         path, prob, label, mtime, threshold = info[cid]
+        path = fs_path(path)
         calls.append(
             CampaignCall(
                 path, round(s / FRAMES_PER_SECOND, 2), round((e + 1) / FRAMES_PER_SECOND, 2), prob, label, mtime
@@ -388,7 +391,7 @@ def format_campaigns(campaigns: list[Campaign], *, examples: int = 3) -> str:
             f"~{c.shared_seconds:.1f} s per call, mean robot probability {prob}: {voice}"
         )
         for call in c.calls[:examples]:
-            lines.append(f"    {call.path}  (shared {call.start_seconds:.1f}-{call.end_seconds:.1f} s)")
+            lines.append(f"    {display_path(call.path)}  (shared {call.start_seconds:.1f}-{call.end_seconds:.1f} s)")
         if c.n_calls > examples:
             lines.append(f"    ... and {c.n_calls - examples} more")
     return "\n".join(lines)
