@@ -12,10 +12,11 @@ per second, within :data:`FLOOR_DB` of the loudest) are chained into triplets (a
 two later peaks within :data:`MAX_DT_FRAMES`); a hash is the three quantised frequencies and two
 time gaps, mixed to 31 bits; a fixed 1 in :data:`KEEP_ONE_IN` of the hash values is kept (the same
 ones in every replay). Peaks of speech survive G.711, GSM and AMR coding, noise and gain; relative
-time gaps do not change with a lead-in or a few ms of offset (frames are 32 ms). Only the first
+time gaps do not change with a lead-in or a few ms of offset (20 ms frames, gaps in 40 ms steps). Only the first
 :data:`MAX_SECONDS` of each channel is fingerprinted (prompts play early; memory stays flat).
 
-Clustering: rows are read in hash order, range by range; every two calls in one hash bucket vote
+Clustering: SQLite returns only the rows whose hash occurs in more than one call (walking its hash
+index); every two calls in one hash bucket vote
 for their time offset (buckets of more than :data:`STAR_LIMIT` calls vote against their first
 :data:`STAR_REPS` calls only, so a 10 000-call campaign costs linear time); two calls are linked
 when at least :data:`MIN_MATCHES` hashes agree on one offset (+-1 frame); campaigns are the
@@ -35,14 +36,14 @@ from .audio import SAMPLE_RATE, display_path
 
 FINGERPRINT_VERSION = 1
 N_FFT = 512  # 64 ms at 8 kHz: 15.6 Hz bins resolve pitch harmonics
-HOP = 128  # 16 ms frames, the time unit of fingerprints (time gaps in hashes are in 32 ms steps)
+HOP = 160  # 20 ms frames, the time unit of fingerprints (time gaps in hashes are in 40 ms steps)
 FRAMES_PER_SECOND = SAMPLE_RATE / HOP
 LOW_HZ, HIGH_HZ = 250.0, 3500.0  # telephone band
-PEAK_NEIGHBOURHOOD = (15, 13)  # (bins, frames) a peak must dominate
+PEAK_NEIGHBOURHOOD = (15, 11)  # (bins, frames) a peak must dominate
 PEAKS_PER_SECOND = 7
 FLOOR_DB = 45.0  # peaks within this of the loudest bin (ignores the noise floor)
 FAN_OUT = 3  # partner peaks per anchor (and per partner, 2 more for the triplet)
-MAX_DT_FRAMES = 63  # partners within ~1 s
+MAX_DT_FRAMES = 50  # partners within 1 s
 MAX_DF_BINS = 96
 MAX_SECONDS = 120.0
 KEEP_ONE_IN = 3
@@ -52,7 +53,8 @@ T_SHIFT = 1  # time gaps in hashes: 2-frame steps
 MIN_MATCHES = 5  # hashes agreeing on one offset to link two calls
 STAR_LIMIT = 64
 STAR_REPS = 16
-HASH_RANGES = 16  # clustering reads the index in this many hash ranges
+FETCH_ROWS = 100_000
+_WINDOW = np.hanning(N_FFT).astype(np.float32)
 
 
 # ---- fingerprints (scan workers) -----------------------------------------------------------
@@ -83,8 +85,9 @@ def _peaks(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     frames = np.lib.stride_tricks.sliding_window_view(x, N_FFT)[::HOP][:n_frames]
     lo, hi = int(LOW_HZ / SAMPLE_RATE * N_FFT), int(HIGH_HZ / SAMPLE_RATE * N_FFT)
-    spec = scipy.fft.rfft(frames * np.hanning(N_FFT).astype(np.float32), axis=1)[:, lo:hi]
-    power = spec.real**2 + spec.imag**2  # (frames, bins), float32
+    spec = scipy.fft.rfft(frames * _WINDOW, axis=1)[:, lo:hi]
+    power = np.square(spec.real)
+    power += np.square(spec.imag)  # (frames, bins), float32
     top = _window_max(_window_max(power, PEAK_NEIGHBOURHOOD[1], axis=0), PEAK_NEIGHBOURHOOD[0], axis=1)
     t, f = np.nonzero((power == top) & (power > power.max() * 10 ** (-FLOOR_DB / 10)))
     level = power[t, f]
@@ -253,23 +256,31 @@ def _reduce(key, count, lo, hi) -> tuple[np.ndarray, ...]:
     )
 
 
+SHARED_ROWS = """
+SELECT f.hash, f.call_id, f.t
+FROM (SELECT hash FROM fingerprints GROUP BY hash HAVING min(call_id) < max(call_id)) AS shared
+JOIN fingerprints AS f ON f.hash = shared.hash
+"""
+
+
+def _shared_rows(conn: sqlite3.Connection) -> np.ndarray:
+    """(hash, call_id, t) rows whose hash occurs in two or more calls, sorted by hash and call:
+    SQLite walks its hash index in C; most hashes of an archive are in one call only."""
+    cursor = conn.execute(SHARED_ROWS)
+    chunks = []
+    while batch := cursor.fetchmany(FETCH_ROWS):
+        chunks.append(np.array(batch, dtype=np.int64))
+    rows = np.concatenate(chunks) if chunks else np.zeros((0, 3), np.int64)
+    return rows[np.lexsort((rows[:, 1], rows[:, 0]))]
+
+
 def _links(conn: sqlite3.Connection, min_matches: int) -> tuple[np.ndarray, ...]:
     """Linked call pairs: (a, b, offset frames, matches, first/last matching frame in a)."""
-    parts = []
-    step = (1 << HASH_BITS) // HASH_RANGES + 1
-    for lo in range(0, 1 << HASH_BITS, step):
-        rows = np.array(
-            conn.execute(
-                "SELECT hash, call_id, t FROM fingerprints WHERE hash >= ? AND hash < ? ORDER BY hash, call_id",
-                (lo, lo + step),
-            ).fetchall(),
-            dtype=np.int64,
-        ).reshape(-1, 3)
-        if len(rows):
-            parts.append(_votes(rows[:, 0], rows[:, 1], rows[:, 2]))
-    if not parts:
+    rows = _shared_rows(conn)
+    key, count, lo, hi = _votes(rows[:, 0], rows[:, 1], rows[:, 2])
+    del rows
+    if len(key) == 0:
         return tuple(np.zeros(0, np.int64) for _ in range(6))
-    key, count, lo, hi = _reduce(*(np.concatenate(p) for p in zip(*parts, strict=True)))
     # a call pair's matches at offset d, d-1 and d+1 (codec delays, frame rounding)
     near = count.copy()
     for target in (key + np.uint64(1), key - np.uint64(1)):  # offsets never reach the field's ends

@@ -373,6 +373,29 @@ def _add_campaigns(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_campaigns)
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    folder = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(folder):
+        _error(f"{display_path(args.out)}: folder {display_path(folder)} does not exist")
+        return EXIT_FAILED
+    data = _read_store(args.db, lambda: write_report(args.db, args.out, top=args.top, campaigns=args.campaigns))
+    if data is None:
+        return EXIT_FAILED
+    print(f"wrote {display_path(args.out)} ({data['files']} files, {len(data['campaigns'])} campaigns shown)")
+    return EXIT_OK
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="write a self-contained HTML report of a result store")
+    p.add_argument("db", metavar="RESULTS.db", help="result store written by `robodetect scan`")
+    p.add_argument("-o", "--out", required=True, metavar="report.html", help="HTML file to write")
+    p.add_argument("--top", type=int, default=20, help="most robotic calls shown with timelines (default 20)")
+    p.add_argument("--campaigns", type=int, default=10, help="campaigns shown (default 10)")
+    p.set_defaults(func=_cmd_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -384,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scan(sub)
     _add_summary(sub)
     _add_campaigns(sub)
+    _add_report(sub)
     return parser
 
 

@@ -13,9 +13,9 @@ samples/ (crops at several speeds: fewer distinct voices). File mtimes spread ov
 
 Prints pair precision / recall (pairs of calls put in one campaign vs. truly sharing a prompt), the
 fingerprint's share of scan time (worker fingerprint seconds over all stage seconds), and clustering
-time. ``--scale-calls N`` times clustering on a store of N calls whose fingerprints are drawn from
-the archive's own hash distribution (the rows per call, and how often each hash value occurs, as
-measured), with the planted campaigns kept in, at N and N/2, and extrapolates to 100k calls.
+time. ``--scale-calls N`` times clustering on a store of N calls: the archive's calls plus fake
+unrelated calls modelled on its unrelated ones (see :func:`scaled_store`), at N/2 and N, and
+extrapolates to 100k calls. ``--keep DIR`` reuses an archive and store already built there.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import itertools
+import json
 import os
 import sqlite3
 import sys
@@ -130,44 +131,57 @@ def pair_scores(truth: dict[str, int | None], campaigns) -> dict[str, float]:
     }
 
 
-def scaled_store(src: Path, dst: Path, calls: int, seed: int = 0) -> int:
-    """A store of ``calls`` calls: the source's calls plus fake unrelated ones whose fingerprint
-    rows are drawn (with replacement) from the source's rows: same rows per call, same frequency
-    of each hash value, new times. Returns the fingerprint rows written."""
-    from robodetect.store import ResultStore
+def scaled_store(src: Path, dst: Path, calls: int, unrelated: set[str], seed: int = 0) -> int:
+    """A store of ``calls`` calls: the source's calls, plus fake unrelated calls modelled on the
+    source's unrelated ones. A fake call copies a random unrelated call's fingerprint rows; a hash
+    value that occurs in two or more unrelated source calls (a common landmark of speech) is kept,
+    so it keeps its measured rate per call and its bucket grows with the archive; every other hash
+    becomes a fresh random value; times are random (unrelated calls share no offset). The hash index
+    is built after the rows are in. Returns the fingerprint rows written."""
+    from robodetect.campaigns import HASH_BITS
+    from robodetect.store import SCHEMA
 
     rng = np.random.default_rng(seed)
-    with ResultStore(dst):
-        pass
-    conn = sqlite3.connect(src)
-    fp = np.array(conn.execute("SELECT call_id, t, hash FROM fingerprints").fetchall(), dtype=np.int64)
-    calls_src = conn.execute(
-        "SELECT id, path, label, robot_probability, mtime FROM calls WHERE role = 'call'"
-    ).fetchall()
-    conn.close()
-    per_call = np.bincount(fp[:, 0])
-    per_call = per_call[per_call > 0]
     out = sqlite3.connect(dst)
-    out.execute("PRAGMA synchronous=OFF")
-    cols = "(id, path, channel_mode, channel, model_version, label, robot_probability, mtime, scored_at)"
-    out.executemany(f"INSERT INTO calls {cols} VALUES (?, ?, 'auto', 'mix', 'bench', ?, ?, ?, 0)", calls_src)
-    out.executemany("INSERT INTO fingerprints (call_id, t, hash) VALUES (?, ?, ?)", fp.tolist())
-    rows = len(fp)
-    next_id = max(c[0] for c in calls_src) + 1
-    for start in range(next_id, next_id + calls - len(calls_src), 2000):
-        ids = np.arange(start, min(start + 2000, next_id + calls - len(calls_src)))
+    out.executescript(
+        "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+        + SCHEMA.split("CREATE INDEX IF NOT EXISTS fingerprints_hash")[0]
+    )
+    out.execute(f"ATTACH DATABASE '{src}' AS src")
+    out.execute("INSERT INTO calls SELECT * FROM src.calls")
+    out.execute("INSERT INTO fingerprints SELECT * FROM src.fingerprints")
+    ids = {p: i for p, i in out.execute("SELECT path, id FROM calls WHERE role = 'call'")}
+    keep = np.array(sorted(ids[p] for p in unrelated if p in ids))
+    fp = np.array(out.execute("SELECT call_id, t, hash FROM fingerprints").fetchall(), dtype=np.int64)
+    fp = fp[np.isin(fp[:, 0], keep)]
+    pairs = np.unique(fp[:, [2, 0]], axis=0)
+    values, n_calls = np.unique(pairs[:, 0], return_counts=True)
+    common = np.isin(fp[:, 2], values[n_calls >= 2])
+    by_call = {int(c): np.flatnonzero(fp[:, 0] == c) for c in keep}
+    templates = list(by_call.values())
+    rows = int(out.execute("SELECT count(*) FROM fingerprints").fetchone()[0])
+    next_id = int(out.execute("SELECT max(id) FROM calls").fetchone()[0]) + 1
+    fake = range(next_id, next_id + calls - len(ids))
+    cols = "(id, path, channel_mode, channel, role, model_version, label, robot_probability, mtime, scored_at)"
+    for start in range(0, len(fake), 5000):
+        chunk = fake[start : start + 5000]
         out.executemany(
-            f"INSERT INTO calls {cols} VALUES (?, ?, 'auto', 'mix', 'bench', 'human', 0.1, 0, 0)",
-            [(int(i), f"fake/{i}.wav") for i in ids],
+            f"INSERT INTO calls {cols} VALUES (?, ?, 'auto', 'mix', 'call', 'bench', 'human', 0.1, 0, 0)",
+            [(i, f"fake/{i}.wav") for i in chunk],
         )
-        counts = rng.choice(per_call, size=len(ids))
-        owner = np.repeat(ids, counts)
-        hashes = fp[rng.integers(0, len(fp), size=len(owner)), 2]
-        times = rng.integers(0, 3000, size=len(owner))
+        picks = [templates[k] for k in rng.integers(0, len(templates), size=len(chunk))]
+        owner = np.repeat(np.array(chunk), [len(p) for p in picks])
+        idx = np.concatenate(picks)
+        hashes = np.where(common[idx], fp[idx, 2], rng.integers(0, 1 << HASH_BITS, size=len(idx)))
+        times = rng.integers(0, 7500, size=len(idx))
         out.executemany("INSERT OR IGNORE INTO fingerprints (call_id, t, hash) VALUES (?, ?, ?)", zip(
             owner.tolist(), times.tolist(), hashes.tolist(), strict=True))  # fmt: skip
-        rows += len(owner)
+        rows += len(idx)
+    out.execute("CREATE INDEX fingerprints_hash ON fingerprints (hash, call_id, t)")
+    out.execute("PRAGMA application_id=" + str(out.execute("PRAGMA src.application_id").fetchone()[0]))
+    out.execute("PRAGMA user_version=" + str(out.execute("PRAGMA src.user_version").fetchone()[0]))
     out.commit()
+    out.execute("DETACH DATABASE src")
     out.close()
     return rows
 
@@ -181,25 +195,24 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scale-calls", type=int, default=0, help="also time clustering on a store of this many calls")
-    ap.add_argument("--keep", type=Path, default=None, help="build the archive and store here (kept)")
+    ap.add_argument("--keep", type=Path, default=None, help="build the archive and store here (kept, reused)")
+    ap.add_argument("--reuse-store", action="store_true", help="with --keep: skip the scan, reuse its store")
     args = ap.parse_args()
 
     import robodetect
     from robodetect.batch import scan
-    from robodetect.campaigns import find_campaigns
     from robodetect.store import ResultStore
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-campaigns-"))
     root.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
-    truth = build_archive(
-        root / "archive",
-        prompts=args.prompts,
-        min_replays=args.min_replays,
-        max_replays=args.max_replays,
-        unrelated=args.unrelated,
-        seed=args.seed,
-    )
+    spec = {k: getattr(args, k) for k in ("prompts", "min_replays", "max_replays", "unrelated", "seed")}
+    stamp = root / "truth.json"
+    if stamp.exists() and json.loads(stamp.read_text())["spec"] == spec:
+        truth = json.loads(stamp.read_text())["truth"]
+    else:
+        truth = build_archive(root / "archive", **spec)
+        stamp.write_text(json.dumps({"spec": spec, "truth": truth}))
     n_replays = sum(k is not None for k in truth.values())
     print(
         f"archive: {args.prompts} prompts replayed in {n_replays} calls + {args.unrelated} unrelated calls "
@@ -207,10 +220,19 @@ def main() -> int:
         f"built in {time.perf_counter() - t:.0f} s"
     )
     db = root / "results.db"
-    if db.exists():
-        db.unlink()
-    with ResultStore(db) as store:
-        stats = scan([str(root / "archive")], store, robodetect.load(), workers=args.workers)
+    if args.reuse_store and db.exists():
+        print(f"store: reusing {db}")
+    else:
+        for old in root.glob("results.db*"):
+            old.unlink()
+        with ResultStore(db) as store:
+            stats = scan([str(root / "archive")], store, robodetect.load(), workers=args.workers)
+        report_scan(stats)
+    report_clustering(db, truth, args)
+    return 0
+
+
+def report_scan(stats) -> None:
     stages = {k: v for k, v in stats.stage_seconds.items() if k != "wait_workers"}  # idle, not work
     total = sum(stages.values())
     print("scan stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(stages.items())))
@@ -220,6 +242,12 @@ def main() -> int:
         f"fingerprint {fp_s:.1f} s of {total:.1f} stage-seconds = {100 * fp_s / max(total, 1e-9):.1f} % "
         f"(store stage incl. fingerprint rows: {stages.get('store', 0.0):.1f} s)"
     )
+
+
+def report_clustering(db: Path, truth: dict, args: argparse.Namespace) -> None:
+    from robodetect.campaigns import find_campaigns
+
+    root = db.parent
     conn = sqlite3.connect(db)
     rows = conn.execute("SELECT count(*) FROM fingerprints").fetchone()[0]
     conn.close()
@@ -237,12 +265,13 @@ def main() -> int:
     )
     if args.scale_calls:
         times = {}
+        unrelated = {p for p, k in truth.items() if k is None}
         for n in (args.scale_calls // 2, args.scale_calls):
             big = root / f"scaled-{n}.db"
             if big.exists():
                 big.unlink()
             t = time.perf_counter()
-            fp_rows = scaled_store(db, big, n, seed=args.seed)
+            fp_rows = scaled_store(db, big, n, unrelated, seed=args.seed)
             build_s = time.perf_counter() - t
             t = time.perf_counter()
             found = find_campaigns(big, min_calls=2)
@@ -258,7 +287,6 @@ def main() -> int:
             f"clustering growth exponent {exponent:.2f} between {n1} and {n2} calls; extrapolated to 100k calls: "
             f"{t2 * (100_000 / n2) ** max(exponent, 1.0):.0f} s"
         )
-    return 0
 
 
 if __name__ == "__main__":

@@ -156,9 +156,10 @@ def bad_stores(tmp_path: Path, good: Path) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("kind", ["missing", "empty", "foreign", "half"])
-@pytest.mark.parametrize("command", [["campaigns"], ["summary"]])
+@pytest.mark.parametrize("command", ["campaigns", "summary", "report"])
 def test_bad_store_one_line(store, tmp_path, capsys, kind, command):
     path = bad_stores(tmp_path, store)[kind]
-    assert main([*command, str(path)]) == 1
+    extra = ["-o", str(tmp_path / "r.html")] if command == "report" else []
+    assert main([command, str(path), *extra]) == 1
     out, err = capsys.readouterr()
     assert out == "" and len(err.strip().splitlines()) == 1 and str(path) in err
