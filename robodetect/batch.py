@@ -31,8 +31,8 @@ folder and raises :class:`ScanInterrupted` (the CLI exits 130 / 143).
 
 from __future__ import annotations
 
-import copy
 import hashlib
+import math
 import os
 import shutil
 import signal
@@ -46,13 +46,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch import nn
 
 from .audio import AUDIO_EXTENSIONS, AudioError, check_regular_file, display_path, load_audio
 from .campaigns import fingerprint_channels
-from .detector import Analysis, Detector, analyze_speech, call_verdict
+from .detector import CPU_BATCH_WINDOWS, CUDA_BATCH_WINDOWS, Analysis, Detector, analyze_speech, call_verdict
 from .features import WINDOW_SAMPLES
-from .scoring import Span, cut_window
+from .scoring import Span, cut_window, cut_windows
 from .store import FileMeta, ResultStore
 from .vad import (
     VadConfig,
@@ -61,8 +60,6 @@ from .workers import WorkerDied, WorkerPool, pid_alive
 
 HASH_EDGE_BYTES = 64 * 1024  # content hash = blake2b(size, first and last 64 KiB)
 SPILL_BYTES = 32 * 1024 * 1024  # speech larger than this (~17 min) goes through a temp file
-CPU_BATCH_WINDOWS = 32  # small batches are faster on CPU (cache-resident activations)
-CUDA_BATCH_WINDOWS = 1024
 COMMIT_SECONDS = 0.25  # group commits: at most this much finished work is lost in a crash
 SPILL_PREFIX = "robodetect-scan-"  # temp folder: robodetect-scan-<pid>-<random>
 
@@ -132,6 +129,24 @@ class _Task:
     vad_config: VadConfig
     spill_dir: str
     max_seconds: float | None = None
+    score: bool = False  # run the model here too (CPU scans): send back logits, not speech
+
+
+#: the fast model in a worker process that scores its own windows (set by _worker_init)
+_WORKER_MODEL: torch.nn.Module | None = None
+
+
+@torch.inference_mode()
+def _score_in_worker(speech: np.ndarray, spans: list[Span]) -> tuple[np.ndarray, np.ndarray]:
+    """(logits, prosody) of the windows ``spans`` of ``speech``, CPU_BATCH_WINDOWS at a time (one
+    thread: the process is one of ``workers`` running side by side)."""
+    logits, prosody = np.empty(len(spans), np.float32), np.empty((len(spans), 6), np.float32)
+    for i in range(0, len(spans), CPU_BATCH_WINDOWS):
+        wav = torch.from_numpy(cut_windows(speech, spans[i : i + CPU_BATCH_WINDOWS]))
+        feats, pros = _WORKER_MODEL.features(wav)
+        logits[i : i + len(wav)] = _WORKER_MODEL.head(feats, pros).numpy()
+        prosody[i : i + len(wav)] = pros.numpy()
+    return logits, prosody
 
 
 def _error(path: str, exc: BaseException) -> str:
@@ -175,11 +190,18 @@ def _work(task: _Task) -> dict:
         msg["meta"].sample_rate = audio.orig_sample_rate
         t_fp = time.perf_counter()
         msg["meta"].fingerprint = fingerprint_channels(audio.samples)  # for campaigns
-        msg["timing"]["fingerprint"] = time.perf_counter() - t_fp
+        t_vad = time.perf_counter()
+        msg["timing"]["fingerprint"] = t_vad - t_fp
         channels = []
+        model_seconds = 0.0
         for row, name in zip(audio.samples, audio.channel_names, strict=False):
             analysis, speech, spans = analyze_speech(row, name, task.vad_config)
             analysis.path, analysis.sample_rate = task.path, audio.orig_sample_rate
+            if task.score:
+                t = time.perf_counter()
+                channels.append((analysis, *_score_in_worker(speech, spans)))
+                model_seconds += time.perf_counter() - t
+                continue
             if speech.nbytes > SPILL_BYTES:
                 fd, spill = tempfile.mkstemp(suffix=".npy", dir=task.spill_dir)
                 with os.fdopen(fd, "wb") as fh:
@@ -187,16 +209,21 @@ def _work(task: _Task) -> dict:
                 speech = spill
             channels.append((analysis, speech, spans))
         del audio
-        msg["timing"]["vad_features"] = time.perf_counter() - t2
-        msg["kind"], msg["channels"] = "ok", channels
+        msg["timing"]["vad_features"] = time.perf_counter() - t_vad - model_seconds
+        if task.score:
+            msg["timing"]["model"] = model_seconds
+        msg["kind"], msg["channels"] = ("scored" if task.score else "ok"), channels
     except Exception as exc:  # one bad file never stops the scan
         msg["kind"], msg["error"] = "error", _error(task.path, exc)
     return msg
 
 
-def _worker_init(parent_pid: int) -> None:
-    """Workers exit on their own when the main process dies (even by SIGKILL)."""
+def _worker_init(parent_pid: int, model: torch.nn.Module | None = None) -> None:
+    """One torch thread per worker; ``model``: score windows here. Workers exit on their own when
+    the main process dies (even by SIGKILL)."""
+    global _WORKER_MODEL
     torch.set_num_threads(1)
+    _WORKER_MODEL = model
 
     def watch() -> None:
         while os.getppid() == parent_pid:
@@ -207,34 +234,19 @@ def _worker_init(parent_pid: int) -> None:
 
 
 # ---- stage 2 (main process) -----------------------------------------------------------------
-class _ChannelsLast(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.contiguous(memory_format=torch.channels_last)
-
-
-def inference_model(model: nn.Module, device: torch.device) -> nn.Module:
-    """A copy of ``model`` for scoring: conv+batch-norm folded, channels-last CNN, on ``device``."""
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    fast = copy.deepcopy(model).eval()
-    layers: list[nn.Module] = [_ChannelsLast()]
-    for block in fast.cnn:
-        if isinstance(block, nn.Sequential) and len(block) == 3 and isinstance(block[1], nn.BatchNorm2d):
-            layers += [fuse_conv_bn_eval(block[0], block[1]), block[2]]
-        else:
-            layers.append(block)
-    fast.cnn = nn.Sequential(*layers).to(memory_format=torch.channels_last)
-    return fast.to(device).eval()
-
-
 class _ModelRunner:
-    """Packs windows into a (pinned) buffer and scores them; on CUDA the batch in flight overlaps
-    with filling the next one (two buffers, results collected one batch late)."""
+    """Packs windows into a (pinned) buffer and scores them with the detector's fast model.
+
+    On CUDA one batch is in flight while the CPU packs the next: :meth:`submit` first collects the
+    previous batch (its device->host copies were queued right after its kernels, into pinned memory,
+    and an event marks them done), then launches the new one and returns at once. Two input buffers
+    alternate so packing never overwrites rows whose host->device copy may still be running.
+    """
 
     def __init__(self, detector: Detector, batch_windows: int, autocast: bool):
         self.device = detector.device
         self.cuda = self.device.type == "cuda"
-        self.model = inference_model(detector.model, self.device)
+        self.model = detector.fast_model
         self.batch = batch_windows
         self.amp_dtype = torch.bfloat16 if self.cuda and torch.cuda.is_bf16_supported() else torch.float16
         self.autocast = autocast and self.cuda
@@ -244,23 +256,35 @@ class _ModelRunner:
 
     @torch.inference_mode()
     def submit(self, n: int, owners: list) -> list:
-        """Score rows [:n] of the current buffer; returns the owners of the previous batch's
-        results (with logits/prosody), i.e. what is now complete."""
+        """Score rows [:n] of the current buffer; returns the results that are now complete, as
+        (owner, logits, prosody): on CPU this batch's, on CUDA the previous batch's."""
+        done = self.collect()  # before launching: waits only for the previous batch, not this one
         wav = self.buffers[self.which][:n].to(self.device, non_blocking=True)
         feats, pros = self.model.features(wav)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.autocast):
             logits = self.model.head(feats, pros)
-        done = self.collect()
-        self.in_flight = (logits, pros, owners)
+        logits, pros = logits.float(), pros.float()
+        event = None
+        if self.cuda:
+            host = [torch.empty(t.shape, dtype=t.dtype, pin_memory=True) for t in (logits, pros)]
+            host[0].copy_(logits, non_blocking=True)
+            host[1].copy_(pros, non_blocking=True)
+            logits, pros = host
+            event = torch.cuda.Event()
+            event.record()
+        self.in_flight = (logits, pros, owners, event)
         self.which = 1 - self.which if self.cuda else 0
         return done if self.cuda else self.collect()
 
     def collect(self) -> list:
+        """The batch in flight, once its results are on the host (waits for it)."""
         if self.in_flight is None:
             return []
-        logits, pros, owners = self.in_flight
+        logits, pros, owners, event = self.in_flight
         self.in_flight = None
-        logits, pros = logits.float().cpu().numpy(), pros.float().cpu().numpy()
+        if event is not None:
+            event.synchronize()
+        logits, pros = logits.numpy(), pros.numpy()
         return [(owner, logits, pros) for owner in owners]
 
     @property
@@ -358,6 +382,7 @@ def scan(
     commit_seconds: float = COMMIT_SECONDS,
     max_seconds: float | None = None,
     handle_signals: bool = True,
+    model_in_workers: bool | None = None,
 ) -> ScanStats:
     """Score every input file once into ``store``; returns :class:`ScanStats`.
 
@@ -366,9 +391,14 @@ def scan(
     for the model stage. commit_seconds: finished rows are committed at least this often (0: after
     every file). max_seconds: recordings longer than this become error rows. handle_signals: on
     SIGINT/SIGTERM (main thread only) stop cleanly and raise :class:`ScanInterrupted`.
+    model_in_workers: each worker also scores its file's windows on one thread, and the main
+    process only finalizes and stores (default on CPU: it scales with the cores, see
+    docs/benchmarks.md); False: one model stage in the main process (always on CUDA).
     """
-    workers = max(1, workers or os.cpu_count() or 1)
+    cpus = available_cpus()
+    workers = max(1, workers or cpus)
     cuda = detector.device.type == "cuda"
+    in_workers = not cuda and (model_in_workers is None or model_in_workers)
     batch_windows = batch_windows or (CUDA_BATCH_WINDOWS if cuda else CPU_BATCH_WINDOWS)
     total = None
     if progress:
@@ -381,10 +411,10 @@ def scan(
     bar = _Progress(total, progress)
     t_start = time.perf_counter()
     threads = torch.get_num_threads()
-    if not cuda:
+    if not cuda and not in_workers:
         # the model gets the cores the workers leave; never oversubscribe (intra-op threads that
         # compete with the workers or other jobs spin and make the model stage several times slower)
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) - workers))
+        torch.set_num_threads(max(1, cpus - workers))
     _remove_stale_spill_dirs()
     spill_dir = tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-")
     stop: list[int] = []  # the signal that asked us to stop
@@ -439,6 +469,12 @@ def scan(
         f = _File(msg["path"], msg["meta"])
         if msg["kind"] == "error":
             finish_file(f, msg["error"])
+            return
+        if msg["kind"] == "scored":  # the worker ran the model too
+            f.open_channels = len(msg["channels"])
+            for analysis, logits, prosody in msg["channels"]:
+                stats.windows += len(logits)
+                finalize(_Channel(f, analysis, None, [], logits, prosody))
             return
         channels = []
         for analysis, speech, spans in msg["channels"]:
@@ -496,10 +532,11 @@ def scan(
                 exhausted = True
                 break
             known = None if rescore else store.scored_hash(path, channel, version)
-            pool.submit(path, _Task(path, channel, known, detector.vad_config, spill_dir, max_seconds))
+            pool.submit(path, _Task(path, channel, known, detector.vad_config, spill_dir, max_seconds, in_workers))
 
     try:
-        pool = WorkerPool(_work, workers, initializer=_worker_init, initargs=(os.getpid(),), depth=2)
+        model = detector.fast_model if in_workers else None
+        pool = WorkerPool(_work, workers, initializer=_worker_init, initargs=(os.getpid(), model), depth=2)
         runner = _ModelRunner(detector, batch_windows, autocast)
         while not stop:
             submit_more()
@@ -572,9 +609,35 @@ def _remove_stale_spill_dirs() -> None:
             shutil.rmtree(os.path.join(root, name), ignore_errors=True)
 
 
+def available_cpus() -> int:
+    """CPUs this process may use: its affinity mask (``taskset``, batch schedulers), capped by a
+    cgroup CPU quota (containers: ``docker --cpus``), never ``os.cpu_count()``'s whole machine."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n = os.cpu_count() or 1
+    for quota_file, period_file in (
+        ("/sys/fs/cgroup/cpu.max", None),  # cgroup v2: "quota period" or "max period"
+        ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us"),  # v1
+    ):
+        try:
+            with open(quota_file) as fh:
+                fields = fh.read().split()
+            if period_file is not None:
+                with open(period_file) as fh:
+                    fields.append(fh.read().strip())
+            quota, period = fields[0], fields[1]
+            if quota not in ("max", "-1"):
+                n = min(n, max(1, math.ceil(int(quota) / int(period))))
+            break
+        except (OSError, ValueError, IndexError):
+            continue
+    return max(1, n)
+
+
 def _with_wall(stats: ScanStats, t_start: float) -> ScanStats:
     stats.wall_seconds = time.perf_counter() - t_start
     return stats
 
 
-__all__ = ["scan", "ScanStats", "ScanInterrupted", "iter_inputs", "content_hash", "inference_model"]
+__all__ = ["scan", "ScanStats", "ScanInterrupted", "iter_inputs", "content_hash", "available_cpus"]

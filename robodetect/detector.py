@@ -28,11 +28,12 @@ from .features import (
     speech_to_call_time,
     timing_features,
 )
-from .model import DEFAULT_MODEL, RobotNet, available_models, model_digest, resolve_model
+from .model import DEFAULT_MODEL, RobotNet, available_models, inference_model, model_digest, resolve_model
 from .scoring import Span, cut_windows, window_spans
 from .vad import VadConfig, detect_speech, speech_samples
 
-BATCH_WINDOWS = 256  # windows per forward pass
+CPU_BATCH_WINDOWS = 32  # windows per forward pass on CPU: small batches keep activations in cache
+CUDA_BATCH_WINDOWS = 1024
 
 
 @dataclass
@@ -169,6 +170,10 @@ class Detector:
     ) -> None:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
+        #: the scoring copy (batch-norm folded, channels-last; :func:`robodetect.model.inference_model`)
+        #: that score, stream and scan all run; ``model`` stays the eager training module
+        self.fast_model = inference_model(self.model, self.device)
+        self.batch_windows = CUDA_BATCH_WINDOWS if self.device.type == "cuda" else CPU_BATCH_WINDOWS
         self.config = model.config
         #: threshold and uncertain band (:class:`robodetect.scoring.Decision`)
         self.decision = self.config.decision(threshold, uncertain=uncertain)
@@ -205,10 +210,10 @@ class Detector:
     def window_logits(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(n, WINDOW_SAMPLES) -> (uncalibrated logits (n,), prosody (n, 6)), batched on device."""
         logits, prosody = [], []
-        for i in range(0, len(windows), BATCH_WINDOWS):
-            wav = torch.from_numpy(np.ascontiguousarray(windows[i : i + BATCH_WINDOWS])).to(self.device)
-            feats, pros = self.model.features(wav)
-            logits.append(self.model.head(feats, pros).float().cpu().numpy())
+        for i in range(0, len(windows), self.batch_windows):
+            wav = torch.from_numpy(np.ascontiguousarray(windows[i : i + self.batch_windows])).to(self.device)
+            feats, pros = self.fast_model.features(wav)
+            logits.append(self.fast_model.head(feats, pros).float().cpu().numpy())
             prosody.append(pros.float().cpu().numpy())
         if not logits:
             return np.zeros(0, np.float32), np.zeros((0, len(PROSODY_NAMES)), np.float32)

@@ -117,6 +117,7 @@ def _mem_kb(pid: int) -> tuple[int, int]:
 def run_config(args: argparse.Namespace, paths: list[str], device: str, workers: int, label: str) -> dict:
     db = Path(tempfile.mkdtemp(prefix="bench-scan-")) / "r.db"
     cmd = [sys.executable, __file__, "--child", "--device", device, "--workers", str(workers), "--db", str(db)]
+    cmd += ["--model-in-main"] if args.model_in_main else []
     cmd += ["--model", args.model or ""] + ["--paths", *paths]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     peak = {"rss": 0, "pss": 0, "main_rss": 0}
@@ -158,7 +159,7 @@ def child(args: argparse.Namespace) -> None:
         save_model(RobotNet(ModelConfig(version="bench-random")), stem)
         detector = robodetect.load(stem, device=args.device)
     with ResultStore(args.db) as store:
-        stats = scan(args.paths, store, detector, workers=args.workers)
+        stats = scan(args.paths, store, detector, workers=args.workers, model_in_workers=not args.model_in_main)
     d = {k: getattr(stats, k) for k in ("files", "errors", "rows", "windows", "audio_seconds", "wall_seconds")}
     d.update(stage_seconds=stats.stage_seconds, realtime=stats.realtime_factor, device=str(detector.device))
     d["model"] = detector.model_version
@@ -179,8 +180,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--calls", type=int, default=500)
     ap.add_argument("--dir", default=str(Path(tempfile.gettempdir()) / "robodetect-bench-archive"))
-    ap.add_argument("--model", default=None, help="model stem (default: the shipped one if present, else random)")
-    ap.add_argument("--workers", type=int, default=os.cpu_count(), help="N for the multi-worker run")
+    ap.add_argument("--model", default=None, help="model name or stem (default: the shipped model)")
+    ap.add_argument("--workers", type=int, default=None, help="N for the multi-worker run (default: usable CPUs)")
+    ap.add_argument(
+        "--model-in-main", action="store_true", help="one model stage in the main process (not in the CPU workers)"
+    )
     ap.add_argument("--long", action="store_true", help="also score one 2-hour recording")
     ap.add_argument("--skip-single", action="store_true", help="skip the 1-worker CPU run")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -191,14 +195,20 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    if args.model is None and (REPO / "models" / "robodetect-v2.safetensors").exists():
-        args.model = str(REPO / "models" / "robodetect-v2")
+    from robodetect.batch import available_cpus
+    from robodetect.model import DEFAULT_MODEL
+
+    args.model = args.model or DEFAULT_MODEL  # shipped inside the package
+    args.workers = args.workers or available_cpus()
     root = Path(args.dir) / f"calls{args.calls}"
     t = time.perf_counter()
     seconds = build_archive(root, args.calls)
     print(f"archive: {root}: {args.calls} calls + 4 corrupt files, {seconds / 3600:.2f} h of audio "
           f"(built/checked in {time.perf_counter() - t:.0f} s)")  # fmt: skip
-    print(f"machine: {os.cpu_count()} CPU cores visible; load average {os.getloadavg()[0]:.1f} at start")
+    print(
+        f"machine: {os.cpu_count()} CPU cores, {args.workers} usable; load average {os.getloadavg()[0]:.1f} at start; "
+        f"model stage {'in the main process' if args.model_in_main else 'in the workers (CPU)'}"
+    )
     configs = [] if args.skip_single else [("cpu", 1, "cpu, 1 worker")]
     configs.append(("cpu", args.workers, f"cpu, {args.workers} workers"))
     import torch

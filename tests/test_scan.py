@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import os
 import signal
 import sqlite3
@@ -12,12 +11,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 import torch
-from torch import nn
 
 from robodetect import vad
-from robodetect.batch import content_hash, inference_model, iter_inputs, scan
+from robodetect.batch import content_hash, iter_inputs, scan
 from robodetect.cli import main
 from robodetect.detector import analyze, analyze_speech
 from robodetect.store import ResultStore
@@ -84,21 +83,6 @@ def test_analyze_speech_matches_analyze(speech_8k, monkeypatch):
     assert got.speech_seconds == ref.speech_seconds and got.duration_seconds == ref.duration_seconds
     cut = np.stack([speech[a:b] for a, b in spans])
     np.testing.assert_array_equal(cut, ref.windows)
-
-
-def test_inference_model_matches_model(model_stem):
-    from robodetect.model import load_model
-
-    model = load_model(model_stem)
-    torch.manual_seed(1)
-    for m in model.modules():  # non-trivial batch-norm statistics, as a trained model has
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.normal_()
-            m.running_var.uniform_(0.5, 2.0)
-    fast = inference_model(copy.deepcopy(model), torch.device("cpu"))
-    wav = torch.randn(5, 16000) * 0.1
-    with torch.inference_mode():
-        np.testing.assert_allclose(fast(wav).numpy(), model(wav).numpy(), atol=1e-4)
 
 
 def test_scan_matches_score_and_resumes(tmp_path, speech_8k, detector):
@@ -253,3 +237,26 @@ def test_resume_after_sigkill(tmp_path, speech_8k, model_stem):
     for r in final:  # rows committed before the kill were kept, not scored again
         if r["path"] in first:
             assert r["scored_at"] == first[r["path"]]
+
+
+@pytest.mark.parametrize("in_workers", [True, False])
+def test_model_in_workers_or_main_process_scores_alike(tmp_path, speech_8k, detector, in_workers):
+    """Workers that score their own windows (the CPU default) and the main-process model stage
+    give Detector.score's numbers (the same fast model, the same windows)."""
+    files = make_archive(tmp_path / "arch", speech_8k, n=3, seconds=20.0)
+    db = tmp_path / "r.db"
+    stats = run_scan([tmp_path / "arch"], db, detector, workers=2, model_in_workers=in_workers)
+    assert stats.files == 3 and stats.windows > 3 * 10
+    assert ("worker_model" in stats.stage_seconds) == in_workers
+    got = {r["path"]: r for r in rows(db)}
+    for path in files:
+        assert got[str(path)]["robot_probability"] == pytest.approx(
+            detector.score_file(path).robot_probability, abs=2e-6
+        )
+
+
+def test_available_cpus_respects_affinity(monkeypatch):
+    from robodetect import batch
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3}, raising=False)
+    assert batch.available_cpus() == 1
