@@ -3,16 +3,19 @@
 :func:`scan` is the engine behind ``robodetect scan``. The work is split like
 :meth:`Detector.score_file`, so scores are the same (test_scan checks it):
 
-1. **workers** (``workers`` processes, CPU): stat + content hash, decode/resample
-   (:func:`load_audio`), VAD, speech extraction and timing features (:func:`analyze_speech`).
-   A worker sends back the speech-only signal and the window spans, not the cut windows (half
-   the bytes: windows overlap by half). Very long speech (> :data:`SPILL_BYTES`) travels through
+1. **workers** (``workers`` processes, one torch thread each; default: every usable CPU,
+   :func:`available_cpus`): stat + content hash, decode/resample (:func:`load_audio`), VAD,
+   speech extraction and timing features (:func:`analyze_speech`). On CPU (the default,
+   ``model_in_workers``) the worker also scores its windows with the detector's fast model and
+   sends back logits + prosody: the model stage then scales with the cores (docs/benchmarks.md).
+   Otherwise it sends back the speech-only signal and the window spans, not the cut windows (half
+   the bytes: windows overlap by half); very long speech (> :data:`SPILL_BYTES`) travels through
    a temporary ``.npy`` file that the main process memory-maps, so a 2-hour call is never pickled.
-2. **main process, model stage**: windows from many calls are copied into one batch buffer
-   (fixed-length windows, so packing is padding-free; pinned memory and non-blocking copies on
-   CUDA, bf16 autocast for the CNN) and scored with :meth:`RobotNet.features` / ``head``.
-   The CNN runs with batch-norm folded into the convolutions and channels-last memory (same
-   function, ~4x faster on CPU; scores agree to ~1e-6).
+2. **main process, model stage** (CUDA, or ``model_in_workers=False``): windows from many calls
+   are copied into one batch buffer (fixed-length windows, so packing is padding-free; pinned
+   memory and non-blocking copies on CUDA, bf16 autocast for the CNN) and scored with
+   :attr:`Detector.fast_model` (batch-norm folded, channels-last: the same fast path as
+   ``Detector.score`` and the stream; logits within 1e-5 of the eager model).
 3. **main process, finalize + store**: :meth:`Detector.finalize` per channel, then all rows of a
    file are written to the :class:`~robodetect.store.ResultStore` together; commits are grouped
    (every :data:`COMMIT_SECONDS`), so a crash loses at most the last uncommitted group.

@@ -293,7 +293,12 @@ def _add_scan(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("scan", help="score folders/lists of recordings into a resumable result store")
     p.add_argument("paths", nargs="+", metavar="PATH", help="folder (recursive), audio file, or @list.txt")
     p.add_argument("--out", required=True, metavar="DB", help="result store (SQLite), created or resumed")
-    p.add_argument("--workers", type=int, default=None, help="CPU worker processes (default: all cores)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="CPU worker processes (default: every CPU this process may use: affinity, cgroup quota)",
+    )
     p.add_argument("--device", type=_device, default="auto", help="model device: auto, cpu or cuda (default auto)")
     p.add_argument("--channel", choices=CHANNEL_MODES, default="auto", help=CHANNEL_HELP)
     p.add_argument("--threshold", type=_probability, default=None, help="robot threshold (default: the model's)")
