@@ -14,6 +14,7 @@ import errno
 import os
 import stat
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -211,29 +212,37 @@ class _Resampler:
         self.passthrough = orig_sr == SAMPLE_RATE
         if not self.passthrough:
             self.stream = soxr.ResampleStream(orig_sr, SAMPLE_RATE, channels, dtype="float32", quality="HQ")
-        self.parts: list[np.ndarray] = []
 
-    def push(self, block: np.ndarray, last: bool = False) -> None:
+    def push(self, block: np.ndarray, last: bool = False) -> np.ndarray | None:
+        """(frames, channels) in -> the (frames', channels) output it completes, or None."""
         block = np.ascontiguousarray(block, dtype=np.float32)
         out = block if self.passthrough else self.stream.resample_chunk(block, last=last)
-        if out.size:
-            self.parts.append(out.copy() if out is block else out)
-
-    def result(self, channels: int) -> np.ndarray:
-        if not self.parts:
-            return np.zeros((channels, 0), dtype=np.float32)
-        out = np.concatenate(self.parts, axis=0)
-        self.parts = []
-        return np.ascontiguousarray(out.T)
+        if not out.size:
+            return None
+        return out.copy() if out is block else out
 
 
-def load_audio(path: str | os.PathLike, channel: str = "mix", *, max_seconds: float | None = None) -> Audio:
-    """Decode a WAV/FLAC/OGG/MP3 (anything libsndfile reads) file to 8 kHz float32.
+@dataclass
+class AudioStream:
+    """A file being decoded: what :class:`Audio` says about it, and its 8 kHz samples as a
+    generator of (channels, n) float32 blocks (validated; the file closes when it is exhausted)."""
 
-    channel: ``mix`` (average of all channels, default), ``left``, ``right``, ``each``
-    (every channel kept as its own row) or ``auto`` (``each`` for 2 channels, else ``mix``).
-    max_seconds: refuse longer recordings.
-    Raises :class:`AudioError` naming the file and the reason on any failure.
+    channel_names: list[str]
+    orig_sample_rate: int
+    orig_channels: int
+    frames: int  # of the source, as its header says (MP3: an estimate)
+    blocks: Iterator[np.ndarray]
+
+    @property
+    def header_seconds(self) -> float:
+        return self.frames / self.orig_sample_rate
+
+
+def open_audio(path: str | os.PathLike, channel: str = "mix", *, max_seconds: float | None = None) -> AudioStream:
+    """Open a file for block-wise decoding to 8 kHz (what :func:`load_audio` does, without holding
+    the whole recording: a long file streams through in blocks of :data:`BLOCK_FRAMES`).
+
+    Failures to open raise :class:`AudioError` here; failures part-way raise it from the blocks.
     """
     where = display_path(path)
     if channel not in CHANNEL_MODES:
@@ -249,41 +258,64 @@ def load_audio(path: str | os.PathLike, channel: str = "mix", *, max_seconds: fl
             if "not a regular file" in reason or "Format not recognised" in reason:
                 reason = "unrecognised format or corrupt data"  # libsndfile's wording misleads here
             raise AudioError(f"{where}: cannot decode audio ({reason})") from None
-        with handle:
-            orig_sr, n_channels = int(handle.samplerate), int(handle.channels)
-            channel = resolve_channel(channel, n_channels)
-            _check_rate(orig_sr, where)
-            if n_channels < 1:
-                raise AudioError(f"{where}: file has no channels")
-            max_frames = None if max_seconds is None else int(max_seconds * orig_sr)
-            if max_frames is not None and handle.frames > max_frames:
-                raise AudioError(
-                    f"{where}: recording is {handle.frames / orig_sr:.0f} s long, over the {max_seconds:g} s limit"
-                )
-            out_channels = 1 if channel in ("mix", "left", "right") else n_channels
-            resampler = _Resampler(orig_sr, out_channels)
-            read = 0
+    try:
+        orig_sr, n_channels = int(handle.samplerate), int(handle.channels)
+        channel = resolve_channel(channel, n_channels)
+        _check_rate(orig_sr, where)
+        if n_channels < 1:
+            raise AudioError(f"{where}: file has no channels")
+        if max_seconds is not None and handle.frames > max_seconds * orig_sr:
+            raise AudioError(
+                f"{where}: recording is {handle.frames / orig_sr:.0f} s long, over the {max_seconds:g} s limit"
+            )
+    except BaseException:
+        handle.close()
+        raise
+    blocks = _decode_blocks(handle, channel, where, max_seconds)
+    return AudioStream(_names(channel, n_channels), orig_sr, n_channels, int(handle.frames), blocks)
+
+
+def _decode_blocks(handle: sf.SoundFile, channel: str, where: str, max_seconds: float | None) -> Iterator[np.ndarray]:
+    orig_sr, n_channels = int(handle.samplerate), int(handle.channels)
+    max_frames = None if max_seconds is None else int(max_seconds * orig_sr)
+    out_channels = 1 if channel in ("mix", "left", "right") else n_channels
+    resampler = _Resampler(orig_sr, out_channels)
+    read = 0
+    with handle:
+        while True:
             try:
-                while True:
+                with _quiet_stderr():
                     block = handle.read(BLOCK_FRAMES, dtype="float32", always_2d=True)
-                    read += block.shape[0]
-                    if max_frames is not None and read > max_frames:
-                        raise AudioError(f"{where}: recording is over the {max_seconds:g} s limit")
-                    validate_block(block, where)
-                    last = block.shape[0] < BLOCK_FRAMES
-                    resampler.push(_select_channels(block, channel, where), last=last)
-                    if last:
-                        break
-            except AudioError:
-                raise
             except Exception as exc:
                 reason = " ".join(str(exc).split()) or type(exc).__name__
                 raise AudioError(f"{where}: decoding failed part-way ({reason})") from None
-    samples = resampler.result(out_channels)
-    if samples.shape[1] == 0:
-        raise AudioError(f"{where}: file contains no audio samples")
-    validate_block(samples, where)
-    return Audio(samples, _names(channel, n_channels), orig_sr, n_channels)
+            read += block.shape[0]
+            if max_frames is not None and read > max_frames:
+                raise AudioError(f"{where}: recording is over the {max_seconds:g} s limit")
+            validate_block(block, where)
+            last = block.shape[0] < BLOCK_FRAMES
+            out = resampler.push(_select_channels(block, channel, where), last=last)
+            if out is not None:
+                validate_block(out, where)
+                yield np.ascontiguousarray(out.T)
+            if last:
+                return
+
+
+def load_audio(path: str | os.PathLike, channel: str = "mix", *, max_seconds: float | None = None) -> Audio:
+    """Decode a WAV/FLAC/OGG/MP3 (anything libsndfile reads) file to 8 kHz float32.
+
+    channel: ``mix`` (average of all channels, default), ``left``, ``right``, ``each``
+    (every channel kept as its own row) or ``auto`` (``each`` for 2 channels, else ``mix``).
+    max_seconds: refuse longer recordings.
+    Raises :class:`AudioError` naming the file and the reason on any failure.
+    """
+    stream = open_audio(path, channel, max_seconds=max_seconds)
+    parts = list(stream.blocks)
+    if not parts:
+        raise AudioError(f"{display_path(path)}: file contains no audio samples")
+    samples = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+    return Audio(samples, stream.channel_names, stream.orig_sample_rate, stream.orig_channels)
 
 
 def _names(channel: str, n_channels: int) -> list[str]:
@@ -329,10 +361,14 @@ def prepare_waveform(waveform: np.ndarray, sample_rate: int, channel: str = "mix
     channel = resolve_channel(channel, n_channels)
     selected = _select_channels(x, channel, name)
     resampler = _Resampler(int(sample_rate), selected.shape[1])
+    parts = []
     for start in range(0, selected.shape[0], BLOCK_FRAMES):
         block = selected[start : start + BLOCK_FRAMES]
-        resampler.push(block, last=start + BLOCK_FRAMES >= selected.shape[0])
-    return Audio(resampler.result(selected.shape[1]), _names(channel, n_channels), int(sample_rate), n_channels)
+        out = resampler.push(block, last=start + BLOCK_FRAMES >= selected.shape[0])
+        if out is not None:
+            parts.append(out)
+    samples = np.concatenate(parts, axis=0) if parts else np.zeros((0, selected.shape[1]), np.float32)
+    return Audio(np.ascontiguousarray(samples.T), _names(channel, n_channels), int(sample_rate), n_channels)
 
 
 def resample(x: np.ndarray, orig_sr: int, target_sr: int = SAMPLE_RATE) -> np.ndarray:

@@ -54,6 +54,7 @@ from .audio import AUDIO_EXTENSIONS, AudioError, check_regular_file, display_pat
 from .campaigns import fingerprint_channels
 from .detector import CPU_BATCH_WINDOWS, CUDA_BATCH_WINDOWS, Analysis, Detector, analyze_speech, call_verdict
 from .features import WINDOW_SAMPLES
+from .longaudio import SignalFile, analyze_file, is_long
 from .scoring import Span, cut_window, cut_windows
 from .store import FileMeta, ResultStore
 from .vad import (
@@ -187,31 +188,49 @@ def _work(task: _Task) -> dict:
         if task.known_hash is not None and task.known_hash == msg["meta"].content_hash:
             msg["kind"] = "skip"
             return msg
-        audio = load_audio(task.path, task.channel_mode, max_seconds=task.max_seconds)
-        t2 = time.perf_counter()
-        msg["timing"]["decode"] = t2 - t1
-        msg["meta"].sample_rate = audio.orig_sample_rate
-        t_fp = time.perf_counter()
-        msg["meta"].fingerprint = fingerprint_channels(audio.samples)  # for campaigns
-        t_vad = time.perf_counter()
-        msg["timing"]["fingerprint"] = t_vad - t_fp
         channels = []
         model_seconds = 0.0
-        for row, name in zip(audio.samples, audio.channel_names, strict=False):
-            analysis, speech, spans = analyze_speech(row, name, task.vad_config)
-            analysis.path, analysis.sample_rate = task.path, audio.orig_sample_rate
+        if is_long(task.path):  # file-backed stage 1: memory flat in recording length
+            stream, parts, head = analyze_file(
+                task.path, task.channel_mode, task.vad_config, max_seconds=task.max_seconds, tmp_dir=task.spill_dir
+            )
+            t2 = time.perf_counter()
+            msg["timing"]["decode"] = 0.0
+            rate, named = stream.orig_sample_rate, parts
+        else:
+            audio = load_audio(task.path, task.channel_mode, max_seconds=task.max_seconds)
+            t2 = time.perf_counter()
+            msg["timing"]["decode"] = t2 - t1
+            rate, head, named = audio.orig_sample_rate, audio.samples, None
+        msg["meta"].sample_rate = rate
+        t_fp = time.perf_counter()
+        msg["meta"].fingerprint = fingerprint_channels(head)  # for campaigns (a long call: its first minutes)
+        t_vad = time.perf_counter()
+        msg["timing"]["fingerprint"] = t_vad - t_fp
+        if named is None:
+            named = [
+                analyze_speech(row, name, task.vad_config) for row, name in zip(audio.samples, audio.channel_names)
+            ]
+            del audio
+        del head
+        for analysis, speech, spans in named:
+            analysis.path, analysis.sample_rate = task.path, rate
             if task.score:
                 t = time.perf_counter()
                 channels.append((analysis, *_score_in_worker(speech, spans)))
                 model_seconds += time.perf_counter() - t
+                if isinstance(speech, SignalFile):
+                    speech.close()
                 continue
-            if speech.nbytes > SPILL_BYTES:
-                fd, spill = tempfile.mkstemp(suffix=".npy", dir=task.spill_dir)
-                with os.fdopen(fd, "wb") as fh:
-                    np.save(fh, speech)
-                speech = spill
+            if isinstance(speech, SignalFile):  # the main process opens it by name
+                speech.close(unlink=False)
+                speech = (speech.path, len(speech))
+            elif speech.nbytes > SPILL_BYTES:  # never pickled: through a temp file
+                spill = SignalFile.create(task.spill_dir)
+                spill.append(speech)
+                spill.close(unlink=False)
+                speech = (spill.path, len(spill))
             channels.append((analysis, speech, spans))
-        del audio
         msg["timing"]["vad_features"] = time.perf_counter() - t_vad - model_seconds
         if task.score:
             msg["timing"]["model"] = model_seconds
@@ -481,9 +500,8 @@ def scan(
             return
         channels = []
         for analysis, speech, spans in msg["channels"]:
-            if isinstance(speech, str):  # spilled: map it, the name can go at once
-                spill, speech = speech, np.load(speech, mmap_mode="r")
-                os.unlink(spill)
+            if isinstance(speech, tuple):  # through a temp file: read back window by window
+                speech = SignalFile.open(*speech)
             n = len(spans)
             channels.append(_Channel(f, analysis, speech, spans, np.empty(n, np.float32), np.empty((n, 6), np.float32)))
         f.open_channels = len(channels)
@@ -522,6 +540,8 @@ def scan(
             ch.prosody[first : first + k] = pros[row : row + k]
             ch.scored += k
             if ch.scored == len(ch.spans):
+                if isinstance(ch.speech, SignalFile):
+                    ch.speech.close()
                 ch.speech = None
                 finalize(ch)
 

@@ -304,7 +304,12 @@ class Detector:
     def score_file(self, path: str | os.PathLike, channel: str = "auto") -> Result | list[Result]:
         """Score an audio file (``channel`` as in :meth:`score`); raises
         :class:`robodetect.AudioError` when it cannot be read."""
-        results = self.score_audio(load_audio(path, channel), path=os.fspath(path))
+        from . import longaudio
+
+        if longaudio.is_long(path):  # decoded through temp files: memory flat in recording length
+            results = longaudio.score_long_file(self, path, channel)
+        else:
+            results = self.score_audio(load_audio(path, channel), path=os.fspath(path))
         return results if channel == "each" else call_verdict(results)
 
 
