@@ -269,7 +269,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
             "rerun the same command to resume",
             file=sys.stderr,
         )
-        return 128 + exc.signum
+        _exit_now(128 + exc.signum)
     except KeyboardInterrupt:  # a second Ctrl-C: no more waiting
         store.abort()
         print(f"\nrobodetect: interrupted; committed files are in {out}, rerun to resume", file=sys.stderr)
@@ -432,6 +432,17 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `robodetect score ... | head -1`: the reader left; not an error of ours
         _silence_stdout()
         return EXIT_OK
+
+
+def _exit_now(code: int) -> None:
+    """Exit at once after an interrupt: the store is closed and the message written; tearing down
+    torch at interpreter exit would take a second or more of the 5 s a stop may take."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def _silence_stdout() -> None:
