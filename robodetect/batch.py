@@ -192,7 +192,12 @@ def _work(task: _Task) -> dict:
         model_seconds = 0.0
         if is_long(task.path):  # file-backed stage 1: memory flat in recording length
             stream, parts, head = analyze_file(
-                task.path, task.channel_mode, task.vad_config, max_seconds=task.max_seconds, tmp_dir=task.spill_dir
+                task.path,
+                task.channel_mode,
+                task.vad_config,
+                max_seconds=task.max_seconds,
+                tmp_dir=task.spill_dir,
+                keep_names=not task.score,
             )
             t2 = time.perf_counter()
             msg["timing"]["decode"] = 0.0
@@ -226,7 +231,7 @@ def _work(task: _Task) -> dict:
                 speech.close(unlink=False)
                 speech = (speech.path, len(speech))
             elif speech.nbytes > SPILL_BYTES:  # never pickled: through a temp file
-                spill = SignalFile.create(task.spill_dir)
+                spill = SignalFile.create(task.spill_dir, keep_name=True)
                 spill.append(speech)
                 spill.close(unlink=False)
                 speech = (spill.path, len(spill))

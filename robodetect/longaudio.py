@@ -42,8 +42,12 @@ class SignalFile:
         self.fd, self.path, self.n = fd, path, n
 
     @classmethod
-    def create(cls, directory: str | None = None) -> SignalFile:
+    def create(cls, directory: str | None = None, *, keep_name: bool = False) -> SignalFile:
+        """A new empty file; without ``keep_name`` its name is removed at once, so nothing is left
+        behind even if the process is killed (another process can then not open it)."""
         fd, path = tempfile.mkstemp(prefix="robodetect-", suffix=".f32", dir=directory)
+        if not keep_name:
+            os.unlink(path)
         return cls(fd, path)
 
     @classmethod
@@ -152,10 +156,12 @@ def analyze_file(
     *,
     max_seconds: float | None = None,
     tmp_dir: str | None = None,
+    keep_names: bool = False,
 ):
     """Stage 1 of a file through temp files. Returns (audio stream metadata, [(Analysis, speech
     :class:`SignalFile`, window spans) per channel], the first :data:`HEAD_SECONDS` of the 8 kHz
-    signal as a (channels, n) array, for fingerprints); the caller closes the speech files."""
+    signal as a (channels, n) array, for fingerprints); the caller closes the speech files.
+    keep_names: keep the speech files' names (for another process to open them)."""
     from .detector import Analysis
 
     stream = open_audio(path, channel, max_seconds=max_seconds)
@@ -170,7 +176,7 @@ def analyze_file(
         head = np.stack([sig.read(0, int(HEAD_SECONDS * SAMPLE_RATE)) for sig in signals])
         for sig, name in zip(signals, stream.channel_names):
             vad = detect_speech_blocks(sig.blocks(), vad_config)
-            speech = SignalFile.create(tmp_dir)
+            speech = SignalFile.create(tmp_dir, keep_name=keep_names)
             out.append(speech)
             for s in vad.segments:
                 a, b = int(round(s.start_seconds * SAMPLE_RATE)), int(round(s.end_seconds * SAMPLE_RATE))
