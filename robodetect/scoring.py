@@ -73,6 +73,17 @@ def extra_span(n_speech_samples: int) -> Span | None:
     return _plan(int(n_speech_samples))[1]
 
 
+def next_regular_end(n_speech_samples: int) -> int:
+    """End of the first regular (hop-grid) window that ends after ``n_speech_samples``: where a
+    stream that has heard n samples of speech completes its next window."""
+    n = int(n_speech_samples)
+    return (
+        WINDOW_SAMPLES
+        if n < WINDOW_SAMPLES
+        else WINDOW_SAMPLES + ((n - WINDOW_SAMPLES) // HOP_SAMPLES + 1) * HOP_SAMPLES
+    )
+
+
 def prefix_plans(n_speech_samples: int, prefix_samples: Sequence[int]) -> tuple[list[Span], list[list[int]]]:
     """Window plans of several prefixes of one speech signal, sharing windows.
 
@@ -203,6 +214,7 @@ __all__ = [
     "window_starts",
     "window_spans",
     "extra_span",
+    "next_regular_end",
     "prefix_plans",
     "cut_window",
     "cut_windows",

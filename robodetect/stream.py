@@ -176,7 +176,7 @@ class StreamingDetector:
         self._n_frames = 0  # VAD frames processed
         self._speech = np.zeros(0, np.float32)  # the last <= WINDOW_SAMPLES speech samples
         self._n_speech = 0
-        self._next_window_end = WINDOW_SAMPLES
+        self._next_window_end = scoring.next_regular_end(0)
         self._logit_sum = 0.0
         self._n_windows = 0
         self._extra_cache: tuple[int, float | None] | None = None  # (n_speech, tail/tiled logit)
@@ -308,7 +308,7 @@ class StreamingDetector:
             if self._n_speech == self._next_window_end:  # a regular window [n - 2 s, n) is complete
                 self._logit_sum += float(self._score(self._speech[None])[0])
                 self._n_windows += 1
-                self._next_window_end += HOP_SAMPLES
+                self._next_window_end = scoring.next_regular_end(self._n_speech)
             if self._n_speech == self._next_check:
                 self._checkpoint()
                 self._next_check = self._checkpoint_after(self._n_speech)

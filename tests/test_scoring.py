@@ -37,6 +37,11 @@ def test_window_plan():
         regular = [(a, b) for a, b in spans if a % HOP_SAMPLES == 0 and b - a == WINDOW_SAMPLES]
         assert regular == [(a, a + WINDOW_SAMPLES) for a in range(0, n - WINDOW_SAMPLES + 1, HOP_SAMPLES)]
         assert spans == regular + ([scoring.extra_span(n)] if scoring.extra_span(n) else [])
+        following = scoring.next_regular_end(n)  # the next regular window ends after n, on the grid
+        assert following > n and scoring.window_spans(following)[len(regular)] == (
+            following - WINDOW_SAMPLES,
+            following,
+        )
     short = np.arange(6000, dtype=np.float32)
     w = scoring.cut_windows(short, [(0, 6000)])
     assert w.shape == (1, WINDOW_SAMPLES) and w[0, 6000] == 0 and w[0, 6001] == 1  # tiled
