@@ -15,8 +15,8 @@ ones in every replay). Peaks of speech survive G.711, GSM and AMR coding, noise 
 time gaps do not change with a lead-in or a few ms of offset (20 ms frames, gaps in 40 ms steps). Only the first
 :data:`MAX_SECONDS` of each channel is fingerprinted (prompts play early; memory stays flat).
 
-Clustering: SQLite returns only the rows whose hash occurs in more than one call (walking its hash
-index); every two calls in one hash bucket vote
+Clustering: the store keeps the hashes seen in more than one call (``shared_hashes``, an index
+probe per row as a file is written), so only their rows are read; every two calls in one hash bucket vote
 for their time offset (buckets of more than :data:`STAR_LIMIT` calls vote against their first
 :data:`STAR_REPS` calls only, so a 10 000-call campaign costs linear time); two calls are linked
 when at least :data:`MIN_MATCHES` hashes agree on one offset (+-1 frame); campaigns are the
@@ -100,22 +100,24 @@ def _peaks(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return t[order].astype(np.int64), f[order].astype(np.int64)
 
 
-def _partners(t: np.ndarray, f: np.ndarray, fan: int) -> tuple[np.ndarray, np.ndarray]:
-    """Anchor/partner index pairs: each peak with its next ``fan`` peaks in the target zone."""
+def _partners(t: np.ndarray, f: np.ndarray, fan: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Anchor/partner index pairs: each peak with its next ``fan`` peaks in the target zone, and
+    each partner's rank (0 = the anchor's nearest)."""
     n = len(t)
     idx = np.arange(n)
     taken = np.zeros(n, np.int64)
-    anchors, partners = [], []
+    anchors, partners, ranks = [], [], []
     for k in range(1, 4 * fan + 1):
         i = idx[: max(n - k, 0)]
         j = i + k
         dt = t[j] - t[i]
         ok = (dt >= 1) & (dt <= MAX_DT_FRAMES) & (np.abs(f[j] - f[i]) <= MAX_DF_BINS) & (taken[i] < fan)
         i, j = i[ok], j[ok]
+        ranks.append(taken[i].copy())
         taken[i] += 1
         anchors.append(i)
         partners.append(j)
-    return np.concatenate(anchors), np.concatenate(partners)
+    return np.concatenate(anchors), np.concatenate(partners), np.concatenate(ranks)
 
 
 def _mix(raw: np.ndarray) -> np.ndarray:
@@ -131,9 +133,10 @@ def fingerprint(x: np.ndarray) -> np.ndarray:
     t, f = _peaks(x)
     if len(t) < 3:
         return np.zeros((0, 2), np.int64)
-    a, b = _partners(t, f, FAN_OUT)
-    b2, c2 = _partners(t, f, 2)
-    order = np.argsort(b2, kind="stable")
+    a, b, rank = _partners(t, f, FAN_OUT)
+    first_two = rank < 2
+    b2, c2 = a[first_two], b[first_two]
+    order = np.lexsort((rank[first_two], b2))
     b2, c2 = b2[order], c2[order]
     hashes, times = [], []
     for r in range(2):  # each (anchor, partner) pair extended by the partner's first two partners
@@ -149,9 +152,10 @@ def fingerprint(x: np.ndarray) -> np.ndarray:
         )
         hashes.append(_mix(raw))
         times.append(t[i])
-    out = np.stack([np.concatenate(hashes), np.concatenate(times)], axis=1)
-    out = out[out[:, 0] % KEEP_ONE_IN == 0]
-    return np.unique(out, axis=0) if len(out) else out
+    h, at = np.concatenate(hashes), np.concatenate(times)
+    keep = h % KEEP_ONE_IN == 0
+    key = np.unique((h[keep] << 20) | at[keep])  # frames < 2**20 (MAX_SECONDS)
+    return np.stack([key >> 20, key & ((1 << 20) - 1)], axis=1)
 
 
 def fingerprint_channels(samples: np.ndarray) -> np.ndarray:
@@ -257,16 +261,22 @@ def _reduce(key, count, lo, hi) -> tuple[np.ndarray, ...]:
 
 
 SHARED_ROWS = """
+SELECT f.hash, f.call_id, f.t FROM shared_hashes AS s JOIN fingerprints AS f ON f.hash = s.hash
+"""
+#: the same for a store written before ``shared_hashes`` existed (a full pass over the hash index)
+SHARED_ROWS_SCAN = """
 SELECT f.hash, f.call_id, f.t
-FROM (SELECT hash FROM fingerprints GROUP BY hash HAVING min(call_id) < max(call_id)) AS shared
-JOIN fingerprints AS f ON f.hash = shared.hash
+FROM (SELECT hash FROM fingerprints GROUP BY hash HAVING min(call_id) < max(call_id)) AS s
+JOIN fingerprints AS f ON f.hash = s.hash
 """
 
 
 def _shared_rows(conn: sqlite3.Connection) -> np.ndarray:
-    """(hash, call_id, t) rows whose hash occurs in two or more calls, sorted by hash and call:
-    SQLite walks its hash index in C; most hashes of an archive are in one call only."""
-    cursor = conn.execute(SHARED_ROWS)
+    """(hash, call_id, t) rows whose hash occurs in two or more calls (the store keeps that list,
+    ``shared_hashes``, as it writes), sorted by hash and call: most hashes of an archive are in one
+    call only and are never read."""
+    kept = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'shared_hashes'").fetchone()
+    cursor = conn.execute(SHARED_ROWS if kept else SHARED_ROWS_SCAN)
     chunks = []
     while batch := cursor.fetchmany(FETCH_ROWS):
         chunks.append(np.array(batch, dtype=np.int64))

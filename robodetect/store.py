@@ -13,7 +13,9 @@ Tables:
 - ``windows``: per-window scores (call_id, idx, start_seconds, end_seconds, robot_probability).
 - ``failed_retries``: a rescan that failed on a file already scored (its good rows are kept).
 - ``fingerprints``: landmark hashes of each file's audio (call_id of its first ``call`` row, frame
-  ``t``, ``hash``), indexed by hash; see :mod:`robodetect.campaigns`.
+  ``t``, ``hash``), indexed by hash; see :mod:`robodetect.campaigns`. ``shared_hashes``: every
+  hash seen in two or more calls (kept up to date as files are written, so clustering reads only
+  the rows that can link calls).
 
 The file carries ``PRAGMA application_id`` = :data:`APPLICATION_ID`; any other SQLite file is
 refused and never modified. All rows of one file are replaced together inside one transaction, and a transaction is either
@@ -90,6 +92,13 @@ CREATE TABLE IF NOT EXISTS fingerprints (
     PRIMARY KEY (call_id, t, hash)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS fingerprints_hash ON fingerprints (hash, call_id, t);
+CREATE TABLE IF NOT EXISTS shared_hashes (hash INTEGER PRIMARY KEY);
+"""
+#: after a call's fingerprint rows are in: its hashes that another call has too (index probes)
+SHARE_HASHES = """
+INSERT OR IGNORE INTO shared_hashes (hash)
+SELECT f.hash FROM fingerprints AS f WHERE f.call_id = ?
+AND EXISTS (SELECT 1 FROM fingerprints AS g WHERE g.hash = f.hash AND g.call_id != ?)
 """
 #: columns added after schema version 1, with their definitions (added to older stores on open)
 ADDED_COLUMNS = {"role": "TEXT NOT NULL DEFAULT 'call'", "party": "TEXT"}
@@ -309,6 +318,7 @@ class ResultStore:
                     "INSERT OR IGNORE INTO fingerprints (call_id, t, hash) VALUES (?, ?, ?)",
                     [(cur.lastrowid, int(t), int(h)) for h, t in meta.fingerprint],
                 )
+                c.execute(SHARE_HASHES, (cur.lastrowid, cur.lastrowid))
 
     def commit(self) -> None:
         """Make every file written so far durable (ends the write group; the lock is released)."""
@@ -381,20 +391,32 @@ def _flat(d: dict, timing_names: list[str]) -> dict:
     for name in timing_names:
         out[f"timing_{name}"] = timing.get(name)
     out["cues"] = " | ".join(d["cues"]) if d["cues"] else None
+    out["campaign"] = d.get("campaign")
     return out
+
+
+def _campaigns_by_path(db_path: str | os.PathLike) -> dict:
+    """{path: campaign number (1 = biggest)} for the calls of every campaign (robodetect.campaigns)."""
+    from .campaigns import find_campaigns
+
+    return {c.path: k for k, camp in enumerate(find_campaigns(db_path), 1) for c in camp.calls}
 
 
 def export_results(db_path: str | os.PathLike, fmt: str, out_path: str | os.PathLike) -> int:
     """Write the store's rows as ``csv`` (flat), ``jsonl`` (nested: timing dict, cues list,
-    per-window scores) or ``parquet`` (flat, plus a ``windows`` list column). Returns rows written."""
+    per-window scores) or ``parquet`` (flat, plus a ``windows`` list column). Every row carries
+    ``campaign``: the number of the campaign its file belongs to (1 = biggest), or null. Returns
+    rows written."""
     if fmt not in ("csv", "jsonl", "parquet"):
         raise ValueError(f"unknown result format {fmt!r} (use csv, jsonl or parquet)")
     conn = connect(db_path, readonly=True)
     n = 0
     try:
+        campaign = _campaigns_by_path(db_path)
         if fmt == "jsonl":
             with open(out_path, "w", encoding="utf-8") as fh:
                 for d in iter_rows(conn, windows=True):  # a non-UTF-8 path: \udcXX escapes (surrogateescape)
+                    d["campaign"] = campaign.get(d["path"])
                     fh.write(dumps(d) + "\n")
                     n += 1
             return n
@@ -404,6 +426,7 @@ def export_results(db_path: str | os.PathLike, fmt: str, out_path: str | os.Path
             with open(out_path, "w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
                 writer = None
                 for d in iter_rows(conn):
+                    d["campaign"] = campaign.get(d["path"])
                     flat = _flat(d, names)
                     if writer is None:
                         writer = csv.DictWriter(fh, fieldnames=list(flat))
@@ -413,18 +436,24 @@ def export_results(db_path: str | os.PathLike, fmt: str, out_path: str | os.Path
                 if writer is None:
                     fh.write(",".join(_flat({k: None for k in CALL_COLUMNS}, names)) + "\n")
             return n
-        return _export_parquet(conn, names, out_path)
+        return _export_parquet(conn, names, out_path, campaign)
     finally:
         conn.close()
 
 
-def _export_parquet(conn: sqlite3.Connection, names: list[str], out_path: str | os.PathLike) -> int:
+def _export_parquet(conn: sqlite3.Connection, names: list[str], out_path: str | os.PathLike, campaign: dict) -> int:
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
         raise ValueError("parquet export needs pyarrow (pip install 'robodetect[parquet]')") from None
-    types = {"size": pa.int64(), "sample_rate": pa.int64(), "mtime": pa.float64(), "scored_at": pa.float64()}
+    types = {
+        "size": pa.int64(),
+        "sample_rate": pa.int64(),
+        "mtime": pa.float64(),
+        "scored_at": pa.float64(),
+        "campaign": pa.int64(),
+    }
     fields = []
     for k in _flat({k: None for k in CALL_COLUMNS}, names):
         if k in types:
@@ -442,6 +471,7 @@ def _export_parquet(conn: sqlite3.Connection, names: list[str], out_path: str | 
     n, chunk = 0, []
     with pq.ParquetWriter(os.fspath(out_path), schema) as writer:
         for d in iter_rows(conn, windows=True):
+            d["campaign"] = campaign.get(d["path"])
             flat = _flat(d, names)
             flat["path"], flat["path_bytes"] = display_path(d["path"]), os.fsencode(d["path"])
             flat["windows"] = d["windows"]

@@ -149,7 +149,7 @@ def scaled_store(src: Path, dst: Path, calls: int, unrelated: set[str], seed: in
     )
     out.execute(f"ATTACH DATABASE '{src}' AS src")
     out.execute("INSERT INTO calls SELECT * FROM src.calls")
-    out.execute("INSERT INTO fingerprints SELECT * FROM src.fingerprints")
+    out.execute("INSERT INTO fingerprints SELECT * FROM src.fingerprints")  # (shared_hashes: rebuilt below)
     ids = {p: i for p, i in out.execute("SELECT path, id FROM calls WHERE role = 'call'")}
     keep = np.array(sorted(ids[p] for p in unrelated if p in ids))
     fp = np.array(out.execute("SELECT call_id, t, hash FROM fingerprints").fetchall(), dtype=np.int64)
@@ -178,6 +178,10 @@ def scaled_store(src: Path, dst: Path, calls: int, unrelated: set[str], seed: in
             owner.tolist(), times.tolist(), hashes.tolist(), strict=True))  # fmt: skip
         rows += len(idx)
     out.execute("CREATE INDEX fingerprints_hash ON fingerprints (hash, call_id, t)")
+    # what scan maintains file by file (store.SHARE_HASHES), in one go
+    out.execute(
+        "INSERT OR IGNORE INTO shared_hashes SELECT hash FROM fingerprints GROUP BY hash HAVING min(call_id) < max(call_id)"
+    )
     out.execute("PRAGMA application_id=" + str(out.execute("PRAGMA src.application_id").fetchone()[0]))
     out.execute("PRAGMA user_version=" + str(out.execute("PRAGMA src.user_version").fetchone()[0]))
     out.commit()

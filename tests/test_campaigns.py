@@ -140,6 +140,24 @@ def test_cli_campaigns_and_summary(store, capsys):
     assert "biggest campaigns" in capsys.readouterr().out
 
 
+def test_export_carries_campaign(archive, store, tmp_path):
+    import csv
+
+    pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    _, truth = archive
+    assert main(["export", str(store), "--format", "csv", str(tmp_path / "r.csv")]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "r.csv")))
+    got = {Path(r["path"]).name: r["campaign"] for r in rows}
+    for name, prompt in truth.items():
+        assert (got[name] != "") == (prompt is not None)
+    assert len({got[n] for n, p in truth.items() if p == PROMPTS[0]}) == 1  # one number per campaign
+    assert main(["export", str(store), "--format", "parquet", str(tmp_path / "r.parquet")]) == 0
+    table = pq.read_table(tmp_path / "r.parquet").to_pydict()
+    assert sorted(c for c in table["campaign"] if c is not None) == [1] * 4 + [2] * 4
+
+
 def bad_stores(tmp_path: Path, good: Path) -> dict[str, Path]:
     """A missing, an empty, a foreign and a half-written result store."""
     empty = tmp_path / "empty.db"
