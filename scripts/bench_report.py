@@ -92,6 +92,7 @@ def main() -> int:
         conn = sqlite3.connect(db)
         conn.execute(f"ATTACH DATABASE '{args.fingerprints_from}' AS fp")
         conn.execute("INSERT INTO fingerprints SELECT * FROM fp.fingerprints WHERE call_id <= ?", (args.calls,))
+        conn.execute("INSERT OR IGNORE INTO shared_hashes SELECT * FROM fp.shared_hashes")
         conn.commit()
         conn.close()
     print(f"store: {args.calls} calls, {args.windows} windows each, {db.stat().st_size / 2**20:.0f} MiB, "
