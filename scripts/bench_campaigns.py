@@ -145,7 +145,7 @@ def scaled_store(src: Path, dst: Path, calls: int, unrelated: set[str], seed: in
     out = sqlite3.connect(dst)
     out.executescript(
         "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-        + SCHEMA.split("CREATE INDEX IF NOT EXISTS fingerprints_hash")[0]
+        + SCHEMA.replace("CREATE INDEX IF NOT EXISTS fingerprints_hash ON fingerprints (hash, call_id, t);", "")
     )
     out.execute(f"ATTACH DATABASE '{src}' AS src")
     out.execute("INSERT INTO calls SELECT * FROM src.calls")
@@ -180,7 +180,7 @@ def scaled_store(src: Path, dst: Path, calls: int, unrelated: set[str], seed: in
     out.execute("CREATE INDEX fingerprints_hash ON fingerprints (hash, call_id, t)")
     # what scan maintains file by file (store.SHARE_HASHES), in one go
     out.execute(
-        "INSERT OR IGNORE INTO shared_hashes SELECT hash FROM fingerprints GROUP BY hash HAVING min(call_id) < max(call_id)"
+        "INSERT INTO main.shared_hashes SELECT hash FROM main.fingerprints GROUP BY hash HAVING min(call_id) < max(call_id)"
     )
     out.execute("PRAGMA application_id=" + str(out.execute("PRAGMA src.application_id").fetchone()[0]))
     out.execute("PRAGMA user_version=" + str(out.execute("PRAGMA src.user_version").fetchone()[0]))
