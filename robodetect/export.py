@@ -32,7 +32,7 @@ from torch import nn
 
 from . import scoring
 from .audio import SAMPLE_RATE
-from .features import HOP_LENGTH, N_FFT, WINDOW_SAMPLES, FrontEnd, FrontEndConfig
+from .features import HOP_LENGTH, N_FFT, PITCH_N_FFT, WINDOW_SAMPLES, FrontEnd, FrontEndConfig
 from .model import RobotNet, resolve_model
 
 FORMATS = ("onnx", "torchscript")
@@ -42,16 +42,17 @@ OUTPUT_NAMES = ("probability", "logit")
 N_BINS = N_FFT // 2 + 1
 
 
-def dft_basis() -> np.ndarray:
-    """(2 * N_BINS, 1, N_FFT) float32 conv1d kernels: Hann-windowed cosines then sines.
+def dft_basis(n_fft: int = N_FFT) -> np.ndarray:
+    """(2 * (n_fft // 2 + 1), 1, N_FFT) float32 conv1d kernels: Hann-windowed cosines then sines.
 
-    Convolving a signal with row k (stride HOP_LENGTH) gives the real (k < N_BINS) or minus the
-    imaginary part of ``torch.stft(x, N_FFT, HOP_LENGTH, window=hann_window(N_FFT), center=False)``.
+    Convolving a signal with row k (stride HOP_LENGTH) gives the real (k <= n_fft // 2) or minus the
+    imaginary part of the ``n_fft``-point DFT of each Hann-windowed N_FFT-sample frame (zero-padded
+    when ``n_fft`` > N_FFT): ``FrontEnd.power`` for N_FFT, ``FrontEnd.pitch_power`` for PITCH_N_FFT.
     """
     n = np.arange(N_FFT)
-    k = np.arange(N_BINS)[:, None]
+    k = np.arange(n_fft // 2 + 1)[:, None]
     window = torch.hann_window(N_FFT, dtype=torch.float64).numpy()  # periodic, as FrontEnd's
-    angle = 2.0 * np.pi * ((k * n) % N_FFT) / N_FFT
+    angle = 2.0 * np.pi * ((k * n) % n_fft) / n_fft
     basis = np.concatenate([window * np.cos(angle), window * np.sin(angle)])
     return basis[:, None, :].astype(np.float32)
 
@@ -62,12 +63,22 @@ class DftFrontEnd(FrontEnd):
     def __init__(self, filterbank: str = "mel", config: FrontEndConfig | None = None) -> None:
         super().__init__(filterbank, config)
         self.register_buffer("dft", torch.from_numpy(dft_basis()), persistent=False)
+        self.register_buffer("pitch_dft", torch.from_numpy(dft_basis(PITCH_N_FFT)), persistent=False)
+
+    @staticmethod
+    def _conv_power(wav: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+        y = F.conv1d(wav.float().unsqueeze(1), basis, stride=HOP_LENGTH)
+        half = basis.shape[0] // 2
+        re, im = y[:, :half], y[:, half:]
+        return re * re + im * im
 
     def power(self, wav: torch.Tensor) -> torch.Tensor:
         """(B, n) -> (B, N_BINS, frames), equal to FrontEnd.power within float32 rounding."""
-        y = F.conv1d(wav.float().unsqueeze(1), self.dft, stride=HOP_LENGTH)
-        re, im = y[:, :N_BINS], y[:, N_BINS:]
-        return re * re + im * im
+        return self._conv_power(wav, self.dft)
+
+    def pitch_power(self, wav: torch.Tensor) -> torch.Tensor:
+        """Equal to FrontEnd.pitch_power within float32 rounding."""
+        return self._conv_power(wav, self.pitch_dft)
 
 
 class WindowScorer(nn.Module):

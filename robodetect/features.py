@@ -41,6 +41,9 @@ N_FRAMES = 1 + (WINDOW_SAMPLES - N_FFT) // HOP_LENGTH  # 197 STFT frames per win
 PITCH_MIN_HZ = 70.0
 PITCH_MAX_HZ = 400.0
 VOICING_THRESHOLD = 0.5  # normalised autocorrelation peak above which a frame is voiced
+PITCH_N_FFT = 2 * N_FFT  # zero-padded FFT size for the pitch autocorrelation (linear, not circular)
+PITCH_BAND_HZ = (1000.0, 2000.0)  # the autocorrelation uses the spectrum below this (tapered)
+OCTAVE_COST = 0.02  # per octave below PITCH_MAX_HZ: favours the true period over its multiples
 ACTIVE_RANGE_DB = 35.0  # frames within this many dB of the window's loudest frame are "active"
 
 #: one line per prosody feature (computed per window, averaged per call)
@@ -161,15 +164,29 @@ def linear_filterbank(*, n_bands: int = N_MELS, f_min: float = F_MIN, f_max: flo
 FILTERBANKS = {"mel": mel_filterbank, "linear": linear_filterbank}
 
 
-def _acf_basis() -> tuple[np.ndarray, int]:
-    """Cosine basis turning a one-sided power spectrum into autocorrelation at candidate lags."""
+def _acf_basis() -> tuple[np.ndarray, np.ndarray, int]:
+    """Linear (not circular) autocorrelation of a frame from its zero-padded power spectrum.
+
+    Returns a cosine basis (PITCH_N_FFT // 2 + 1, 1 + n_lags) mapping the PITCH_N_FFT-point power
+    spectrum of a Hann-windowed N_FFT-sample frame to its autocorrelation at lag 0 and at the
+    candidate lags ``lag_min - 1 .. lag_max + 1`` (one extra each side for the parabolic peak
+    interpolation), the Hann window's own normalised autocorrelation at those lags, and lag_min.
+    PITCH_N_FFT >= 2 * N_FFT, so the autocorrelation does not wrap around."""
     lag_min = int(np.floor(SAMPLE_RATE / PITCH_MAX_HZ))
     lag_max = int(np.ceil(SAMPLE_RATE / PITCH_MIN_HZ))
-    k = np.arange(N_FFT // 2 + 1)[:, None]
-    weight = np.full((N_FFT // 2 + 1, 1), 2.0)
+    lags = np.arange(lag_min - 1, lag_max + 2)
+    k = np.arange(PITCH_N_FFT // 2 + 1)[:, None]
+    weight = np.full((PITCH_N_FFT // 2 + 1, 1), 2.0)
     weight[0] = weight[-1] = 1.0
-    lags = np.concatenate([[0], np.arange(lag_min, lag_max + 1)])[None, :]
-    return (weight * np.cos(2 * np.pi * k * lags / N_FFT)).astype(np.float32), lag_min
+    # low-pass taper (1 below PITCH_BAND_HZ[0], raised cosine to 0 at PITCH_BAND_HZ[1]): the
+    # autocorrelation peaks get wide enough for the parabolic interpolation at high pitch
+    hz = k * SAMPLE_RATE / PITCH_N_FFT
+    lo, hi = PITCH_BAND_HZ
+    taper = np.where(hz <= lo, 1.0, np.where(hz >= hi, 0.0, 0.5 + 0.5 * np.cos(np.pi * (hz - lo) / (hi - lo))))
+    basis = weight * taper * np.cos(2 * np.pi * k * np.concatenate([[0], lags])[None, :] / PITCH_N_FFT)
+    w = torch.hann_window(N_FFT, dtype=torch.float64).numpy()
+    w_acf = np.array([np.dot(w[: N_FFT - t], w[t:]) for t in lags]) / np.dot(w, w)
+    return basis.astype(np.float32), w_acf.astype(np.float32), lag_min
 
 
 def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -200,8 +217,12 @@ class FrontEnd(nn.Module):
         bank = FILTERBANKS[filterbank](n_bands=config.n_bands, f_min=config.f_min, f_max=config.f_max)
         self.register_buffer("window", torch.hann_window(N_FFT), persistent=False)
         self.register_buffer("mel_basis", torch.from_numpy(bank), persistent=False)
-        basis, lag_min = _acf_basis()
+        basis, w_acf, lag_min = _acf_basis()
         self.register_buffer("acf_basis", torch.from_numpy(basis), persistent=False)
+        self.register_buffer("window_acf", torch.from_numpy(w_acf), persistent=False)
+        n_lags = len(w_acf)
+        octave = torch.log2(torch.arange(lag_min - 1, lag_min - 1 + n_lags, dtype=torch.float32) / lag_min)
+        self.register_buffer("octave_cost", OCTAVE_COST * octave, persistent=False)
         self.lag_min = lag_min
 
     def power(self, wav: torch.Tensor) -> torch.Tensor:
@@ -209,23 +230,55 @@ class FrontEnd(nn.Module):
         spec = torch.stft(wav.float(), N_FFT, HOP_LENGTH, N_FFT, window=self.window, center=False, return_complex=True)
         return spec.real**2 + spec.imag**2
 
+    def pitch_power(self, wav: torch.Tensor) -> torch.Tensor:
+        """(B, n) -> (B, PITCH_N_FFT // 2 + 1, frames): power of the same Hann frames as
+        :meth:`power`, zero-padded to PITCH_N_FFT points (for a linear autocorrelation)."""
+        pad = (PITCH_N_FFT - N_FFT) // 2
+        spec = torch.stft(
+            F.pad(wav.float(), (pad, pad)),
+            PITCH_N_FFT,
+            HOP_LENGTH,
+            N_FFT,
+            window=self.window,
+            center=False,
+            return_complex=True,
+        )
+        return spec.real**2 + spec.imag**2
+
     def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         power = self.power(wav)
         mel = torch.matmul(self.mel_basis, power)
         logmel = torch.log(mel + self.log_eps * mel.mean(dim=(1, 2), keepdim=True) + 1e-20)
         logmel = logmel - logmel.mean(dim=(1, 2), keepdim=True)
-        return logmel, self.prosody(power, logmel)
+        return logmel, self.prosody(power, logmel, self.pitch_power(wav))
 
-    def prosody(self, power: torch.Tensor, logmel: torch.Tensor) -> torch.Tensor:
+    def pitch(self, pitch_power: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per frame (B, T): pitch in Hz and voicing strength (normalised autocorrelation peak).
+
+        Boersma (1993): the frame's autocorrelation divided by the window's own, the best
+        candidate lag (with a small octave cost against period doubling) refined by a parabola
+        through its neighbours."""
+        acf = torch.matmul(pitch_power.transpose(1, 2), self.acf_basis)  # (B, T, 1 + n_lags)
+        norm = acf[..., 1:] / acf[..., :1].clamp_min(1e-10) / self.window_acf
+        left, mid, right = norm[..., :-2], norm[..., 1:-1], norm[..., 2:]  # each candidate lag
+        curv = left - 2.0 * mid + right
+        peak = (mid >= left) & (mid >= right) & (curv < -1e-6)
+        offset = torch.where(peak, 0.5 * (left - right) / curv.clamp_max(-1e-6), torch.zeros_like(curv))
+        offset = offset.clamp(-0.5, 0.5)
+        height = torch.where(peak, mid - 0.25 * (left - right) * offset, torch.full_like(mid, -1.0))
+        idx = (height - self.octave_cost[1:-1]).argmax(-1, keepdim=True)
+        strength = height.gather(-1, idx).squeeze(-1).clamp(max=1.0)
+        lag = idx.squeeze(-1).float() + self.lag_min + offset.gather(-1, idx).squeeze(-1)
+        return SAMPLE_RATE / lag, strength
+
+    def prosody(self, power: torch.Tensor, logmel: torch.Tensor, pitch_power: torch.Tensor) -> torch.Tensor:
         energy = 10.0 * torch.log10(power.sum(1) + 1e-10)  # (B, T)
         active = energy > energy.max(-1, keepdim=True).values - ACTIVE_RANGE_DB
         energy_std = _masked_std(energy, active)
 
-        acf = torch.matmul(power.transpose(1, 2), self.acf_basis)  # (B, T, 1 + n_lags)
-        norm = acf[..., 1:] / acf[..., :1].clamp_min(1e-10)
-        peak, lag_idx = norm.max(-1)
-        voiced = active & (peak > VOICING_THRESHOLD)
-        semitones = 12.0 * torch.log2(SAMPLE_RATE / (lag_idx.float() + self.lag_min))
+        pitch_hz, strength = self.pitch(pitch_power)
+        voiced = active & (strength > VOICING_THRESHOLD)
+        semitones = 12.0 * torch.log2(pitch_hz)
         pitch_std = _masked_std(semitones, voiced)
         voiced_ratio = voiced.float().sum(-1) / active.float().sum(-1).clamp_min(1.0)
 

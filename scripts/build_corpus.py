@@ -43,7 +43,6 @@ import csv
 import hashlib
 import json
 import logging
-import math
 import multiprocessing as mp
 import os
 import random
@@ -58,13 +57,18 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import multilingual_texts  # noqa: E402
 import robocall_scripts  # noqa: E402
 
+from robodetect.audio import resample  # noqa: E402
+from robodetect.protocol import SPLITS, apply_splits, assign_identity_splits, text_split, voice_identity  # noqa: E402
+
 TARGET_SR = 8000
-ENGINES = ("espeak-ng", "flite", "festival", "piper")
+VOCODER_KINDS = ("world", "griffinlim", "lpc", "hifigan")
+ENGINES = ("espeak-ng", "flite", "festival", "piper", "hibari", "kokoro", *(f"vocoder-{k}" for k in VOCODER_KINDS))
 LICENSES = {
     "espeak-ng": "GPL-3.0-or-later (eSpeak NG)",
     "flite": "BSD-like (CMU Flite licence)",
@@ -85,8 +89,6 @@ MANIFEST_COLUMNS = [
     "license",
     "settings",
 ]
-DEV_FRACTION = 0.15
-MIN_VOICES_FOR_VOICE_SPLIT = 5
 MIN_DURATION_S = 0.2
 CHUNK_PER_WORKER = 8
 TEST_SENTENCE = "Please press one to speak with an agent."
@@ -107,6 +109,12 @@ PIPER_VOICE = "en_US-joe-medium"
 PIPER_ZH_FRACTION = 0.35
 PIPER_ZH_PHONEMIZER = "cmn"
 HUMAN_TEXT_FRACTION = 0.5
+ESPEAK_OTHER_FRACTION = 0.15  # espeak-ng reading one of multilingual_texts' other languages
+KOKORO_ZH_FRACTION = 0.35  # kokoro reads espeak's Mandarin IPA
+VOCODER_ZH_FRACTION = 0.5  # copy-synthesis: half Mandarin (the only fluent Mandarin robots we can make)
+VOCODER_MAX_SECONDS = 12.0  # longer human files are cut before vocoding
+# native-rate probe: defaults for every engine's settings
+PROBE_SETTINGS = {"rate": 175, "pitch": 50, "length_scale": 1.0, "noise_scale": 0.667, "noise_w": 0.8}
 # Text length bounds (characters) so that clips last roughly 1.5-15 s.
 TEXT_CHARS = {"en": (20, 190), "zh": (6, 55)}
 
@@ -123,7 +131,9 @@ def sha1_hex(text: str) -> str:
 
 def run_cmd(args: list[str], stdin: str | None = None, timeout: float = 120) -> None:
     """Run a command, raising ``RuntimeError`` with its stderr on failure."""
-    proc = subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
+    proc = subprocess.run(
+        args, input=stdin, capture_output=True, text=True, errors="replace", timeout=timeout, check=False
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{args[0]} exited {proc.returncode}: {proc.stderr.strip()[:300]}")
 
@@ -135,10 +145,12 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
 
 
 def to_8k_int16(audio: np.ndarray, sr: int) -> np.ndarray:
-    """Resample float audio to 8 kHz (polyphase, anti-aliased) and quantise to int16."""
+    """Resample float audio to 8 kHz and quantise to int16.
+
+    soxr HQ, the resampler of ``robodetect.audio`` and of the shared human corpora: a resampling
+    filter that differs between the classes would be a label cue (``shortcut_checks.py``)."""
     if sr != TARGET_SR:
-        g = math.gcd(TARGET_SR, sr)
-        audio = resample_poly(audio, TARGET_SR // g, sr // g)
+        audio = resample(audio, sr, TARGET_SR).astype(np.float64)
     return np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16)
 
 
@@ -257,11 +269,37 @@ def synth_piper(text: str, voice: str, settings: dict[str, Any], tmp: Path) -> t
     return np.concatenate(chunks).astype(np.float64), piper.config.sample_rate
 
 
+def synth_vocoder(text: str, voice: str, settings: dict[str, Any], tmp: Path) -> tuple[np.ndarray, int]:
+    """Copy-synthesis: a human utterance (``settings['source_path']``) analysed and resynthesised
+    by the vocoder ``settings['vocoder']``; the settings it drew are stored in ``settings``."""
+    import vocoders
+
+    x, sr = read_wav(Path(settings["source_path"]))
+    x = x[: int(VOCODER_MAX_SECONDS * sr)]
+    y, drawn = vocoders.vocode(x, settings["vocoder"], random.Random(settings["seed"]))
+    settings["vocoder_settings"] = drawn
+    return np.asarray(y, dtype=np.float64), sr
+
+
+def _extra(name: str) -> Any:
+    """``synth_hibari`` / ``synth_kokoro`` from tts_extra_engines (imported when first used)."""
+
+    def synth(text: str, voice: str, settings: dict[str, Any], tmp: Path) -> tuple[np.ndarray, int]:
+        import tts_extra_engines
+
+        return getattr(tts_extra_engines, f"synth_{name}")(text, voice, settings, tmp)
+
+    return synth
+
+
 SYNTH = {
     "espeak-ng": synth_espeak,
     "flite": synth_flite,
     "festival": synth_festival,
     "piper": synth_piper,
+    "hibari": _extra("hibari"),
+    "kokoro": _extra("kokoro"),
+    **{f"vocoder-{k}": synth_vocoder for k in VOCODER_KINDS},
 }
 
 
@@ -313,16 +351,17 @@ def espeak_voices() -> tuple[list[str], list[str]]:
     return sorted(langs), good
 
 
-def working_voices(engine: str, names: list[str], settings: dict) -> list[str]:
-    """The voices of ``names`` with which ``engine`` produces more than 1 s of audio."""
+def working_voices(engine: str, names: list[str], settings: dict, texts: dict[str, str] | None = None) -> list[str]:
+    """The voices of ``names`` with which ``engine`` produces more than 1 s of audio (each reads
+    ``texts[name]`` when given, else the English test sentence)."""
     good = []
     for name in names:
         try:
-            audio, _ = probe(engine, name, settings)
-        except (RuntimeError, subprocess.TimeoutExpired) as err:
+            audio, _ = probe(engine, name, settings, (texts or {}).get(name, TEST_SENTENCE))
+        except (RuntimeError, subprocess.TimeoutExpired, ImportError, OSError, UnicodeError) as err:
             log.warning("%s voice %s not usable: %s", engine, name, str(err)[:200])
             continue
-        if audio.size > TARGET_SR:
+        if audio.size > TARGET_SR and np.all(np.isfinite(audio)):
             good.append(name)
         else:
             log.warning("%s voice %s gives (almost) no audio; skipped", engine, name)
@@ -339,10 +378,27 @@ def flite_voices() -> list[str]:
     return working_voices("flite", names, {"duration_stretch": 1.0, "f0_mean": 110})
 
 
+FESTIVAL_PROBE = {"duration_stretch": 1.0, "f0_mean": 105, "f0_std": 14, "hts_speed": 1.0, "hts_halftone": 0.0}
+
+
 def festival_voices() -> list[str]:
-    """Installed festival voices out of ``FESTIVAL_CANDIDATES`` that work."""
-    settings = {"duration_stretch": 1.0, "f0_mean": 105, "f0_std": 14, "hts_speed": 1.0, "hts_halftone": 0.0}
-    return working_voices("festival", list(FESTIVAL_CANDIDATES), settings)
+    """Installed festival voices (English and other languages) that work."""
+    names = list(FESTIVAL_CANDIDATES) + list(multilingual_texts.FESTIVAL_VOICES)
+    texts = {v: multilingual_texts.TEXTS[lang][0] for v, lang in multilingual_texts.FESTIVAL_VOICES.items()}
+    return working_voices("festival", names, FESTIVAL_PROBE, texts)
+
+
+def extra_voices(engine: str) -> list[str]:
+    """hibari / kokoro voices that work (none when the engine's packages are missing)."""
+    try:
+        import tts_extra_engines
+
+        names = getattr(tts_extra_engines, f"{engine}_voices")()
+        probe_settings = getattr(tts_extra_engines, f"draw_{engine}_settings")(random.Random(0))
+    except Exception as err:  # noqa: BLE001 - an optional engine that cannot load is skipped
+        log.warning("%s not available: %s", engine, str(err)[:200])
+        return []
+    return working_voices(engine, names, probe_settings)
 
 
 # --------------------------------------------------------------------------- texts
@@ -350,15 +406,21 @@ def festival_voices() -> list[str]:
 
 @dataclass
 class TextPools:
-    """Human transcripts usable as TTS input."""
+    """Texts per (split, language, kind): human transcripts, robocall templates, other languages.
 
-    en: list[str]
-    zh: list[str]
+    Every text belongs to one split (:func:`robodetect.protocol.text_split`), so a voice of the
+    dev split only ever reads dev texts and templates."""
+
+    pools: dict[tuple[str, str, str], list[str]]
     zh_sources: dict[str, str] = field(default_factory=dict)
 
+    def get(self, split: str, lang: str, kind: str) -> list[str]:
+        return self.pools.get((split, lang, kind), [])
 
-def load_human_texts(shared: Path) -> TextPools:
-    """English (speechocean762, lower-cased) and Mandarin transcripts of the shared corpora."""
+
+def load_texts(shared: Path) -> TextPools:
+    """Human transcripts (speechocean762 lower-cased; aishell / commonvoice), robocall templates
+    and the other languages' sentences, each assigned to its split."""
     en: set[str] = set()
     zh: dict[str, str] = {}
     with open(shared / "manifest.csv", newline="", encoding="utf-8") as f:
@@ -372,22 +434,40 @@ def load_human_texts(shared: Path) -> TextPools:
                 text = re.sub(r"[\s。，！？、,.!?]+$", "", text)
                 if text and not re.search(r"[A-Za-z]", text):
                     zh.setdefault(text, row["source"])
-    return TextPools(en=sorted(en), zh=sorted(zh), zh_sources=zh)
+    pools: dict[tuple[str, str, str], list[str]] = {}
+
+    def add(lang: str, kind: str, texts: list[str]) -> None:
+        for t in sorted(texts):
+            pools.setdefault((text_split(t), lang, kind), []).append(t)
+
+    add("en", "human", list(en))
+    add("zh", "human", list(zh))
+    add("en", "robocall", robocall_scripts.all_en_templates())
+    add("zh", "robocall", robocall_scripts.ZH_TEMPLATES)
+    for lang, texts in multilingual_texts.TEXTS.items():
+        add(lang, "robocall", texts)
+    return TextPools(pools, zh)
 
 
-def make_text(rng: random.Random, lang: str, human: bool, pools: TextPools) -> tuple[str, dict[str, Any]]:
-    """Draw a text of 1-3 sentences (length-bounded) and a description of it."""
-    lo, hi = TEXT_CHARS[lang]
+def make_text(
+    rng: random.Random, lang: str, human: bool, pools: TextPools, split: str
+) -> tuple[str, dict[str, Any]] | None:
+    """Draw a text of 1-3 sentences (length-bounded) of ``split``; None when the split has none."""
+    lo, hi = TEXT_CHARS.get(lang, TEXT_CHARS["en"])
+    if lang not in ("en", "zh"):
+        human = False  # other languages: the project's own sentences only
+    kind = "human" if human else "robocall"
+    pool = pools.get(split, lang, kind)
+    if not pool:
+        return None
     # Human transcripts carry no punctuation; robocall sentences end with their own.
-    sep = {("en", True): ". ", ("en", False): " ", ("zh", True): "，", ("zh", False): ""}[(lang, human)]
+    sep = {("en", True): ". ", ("zh", True): "，", ("zh", False): ""}.get((lang, human), " ")
 
     def sentence() -> str:
-        if human:
-            return rng.choice(pools.en if lang == "en" else pools.zh)
-        if lang == "en":
-            template = rng.choice(robocall_scripts.all_en_templates())
-            return robocall_scripts.render_en(template, rng)
-        return robocall_scripts.render_zh(rng.choice(robocall_scripts.ZH_TEMPLATES), rng)
+        template = rng.choice(pool)
+        if human or lang not in ("en", "zh"):
+            return template
+        return robocall_scripts.render_en(template, rng) if lang == "en" else robocall_scripts.render_zh(template, rng)
 
     parts = [sentence() for _ in range(rng.choice([1, 1, 2, 2, 3]))]
     while len(sep.join(parts)) < lo and len(parts) < 5:
@@ -395,7 +475,7 @@ def make_text(rng: random.Random, lang: str, human: bool, pools: TextPools) -> t
     while len(sep.join(parts)) > hi and len(parts) > 1:
         parts.pop()
     if not human:
-        source = "robocall-script"
+        source = "robocall-script" if lang in ("en", "zh") else "multilingual-script"
     elif lang == "en":
         source = "speechocean762"
     else:
@@ -403,6 +483,7 @@ def make_text(rng: random.Random, lang: str, human: bool, pools: TextPools) -> t
     info = {
         "text_kind": "human-transcript" if human else "robocall",
         "text_source": source,
+        "text_split": split,
         "n_sentences": len(parts),
     }
     return sep.join(parts), info
@@ -422,29 +503,73 @@ class Job:
     text: str
     settings: dict[str, Any]
     path: str
+    split: str
 
     @property
     def speaker(self) -> str:
-        """Voice id used in the manifest (``<engine>:<voice>``)."""
-        return f"{self.engine}:{self.voice}"
+        """Voice id used in the manifest (``<engine>:<voice>``; vocoded copies: the human)."""
+        return self.voice if self.engine.startswith("vocoder") else f"{self.engine}:{self.voice}"
 
 
 @dataclass
 class Voices:
-    """Voices available per engine."""
+    """Voices available per engine, the split of each voice identity, and vocoder sources."""
 
     espeak_langs: list[str]
     espeak_variants: list[str]
     flite: list[str]
     festival: list[str]
+    extra: dict[str, list[str]] = field(default_factory=dict)
+    splits: dict[str, str] = field(default_factory=dict)  # voice identity -> split
+    # vocoder sources: lang -> source -> speaker identity -> [(path, text)] (train speakers only)
+    human_utts: dict[str, dict[str, dict[str, list[tuple[str, str]]]]] = field(default_factory=dict)
+
+    def identity(self, engine: str, voice: str) -> str:
+        speaker = voice if engine.startswith("vocoder") else f"{engine}:{voice}"
+        return voice_identity({"label": "robot", "engine": engine, "speaker": speaker, "source": f"tts-{engine}"})
+
+    def split_of(self, engine: str, voice: str) -> str:
+        return self.splits[self.identity(engine, voice)]
+
+    def assign(self) -> None:
+        """Split every synthetic voice identity (per pool, :func:`assign_identity_splits`)."""
+        idents = [self.identity("espeak-ng", f"x+{v}") for v in self.espeak_variants]
+        idents.append(self.identity("espeak-ng", "x"))
+        idents += [self.identity("flite", v) for v in self.flite]
+        idents += [self.identity("festival", v) for v in self.festival]
+        idents.append(self.identity("piper", PIPER_VOICE))
+        for engine, names in self.extra.items():
+            idents += [self.identity(engine, v) for v in names]
+        self.splits.update(assign_identity_splits(idents))
+
+
+def load_vocoder_sources(shared: Path) -> dict[str, dict[str, dict[str, list[tuple[str, str]]]]]:
+    """Human utterances of train-split speakers (the protocol's split), for copy-synthesis."""
+    with open(shared / "manifest.csv", newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["label"] == "human"]
+    apply_splits(rows)
+    tree: dict[str, dict[str, dict[str, list[tuple[str, str]]]]] = {}
+    for r in rows:
+        if r["split"] != "train" or float(r["duration_s"]) < 1.0:
+            continue
+        path = str((shared / r["path"]).resolve())
+        tree.setdefault(r["lang"], {}).setdefault(r["source"], {}).setdefault(r["identity"], []).append(
+            (path, r["text"])
+        )
+    return tree
 
 
 def draw_voice_settings(engine: str, rng: random.Random, voices: Voices) -> tuple[str, str, dict[str, Any]]:
     """Draw (voice, lang, settings) for one clip of ``engine``."""
     if engine == "espeak-ng":
-        zh = rng.random() < ESPEAK_ZH_FRACTION
-        lang = "zh" if zh else "en"
-        base = ESPEAK_ZH_VOICE if zh else rng.choice(voices.espeak_langs)
+        u = rng.random()
+        if u < ESPEAK_ZH_FRACTION:
+            lang, base = "zh", ESPEAK_ZH_VOICE
+        elif u < ESPEAK_ZH_FRACTION + ESPEAK_OTHER_FRACTION:
+            lang = rng.choice(sorted(multilingual_texts.ESPEAK_VOICES))
+            base = multilingual_texts.ESPEAK_VOICES[lang]
+        else:
+            lang, base = "en", rng.choice(voices.espeak_langs)
         voice = base if rng.random() < 0.1 else f"{base}+{rng.choice(voices.espeak_variants)}"
         return voice, lang, {"rate": rng.randint(120, 210), "pitch": rng.randint(25, 75)}
     if engine == "flite":
@@ -453,6 +578,7 @@ def draw_voice_settings(engine: str, rng: random.Random, voices: Voices) -> tupl
         return voice, "en", {"duration_stretch": round(rng.uniform(0.8, 1.25), 2), "f0_mean": f0}
     if engine == "festival":
         voice = rng.choice(voices.festival)
+        lang = multilingual_texts.FESTIVAL_VOICES.get(voice, "en")
         if voice.endswith("_hts"):
             settings: dict[str, Any] = {
                 "hts_speed": round(rng.uniform(0.8, 1.25), 2),
@@ -464,7 +590,7 @@ def draw_voice_settings(engine: str, rng: random.Random, voices: Voices) -> tupl
                 "f0_mean": rng.randint(85, 140),
                 "f0_std": rng.randint(8, 25),
             }
-        return voice, "en", settings
+        return voice, lang, settings
     if engine == "piper":
         zh = rng.random() < PIPER_ZH_FRACTION
         settings = {
@@ -475,22 +601,48 @@ def draw_voice_settings(engine: str, rng: random.Random, voices: Voices) -> tupl
         if zh:
             settings["phonemizer"] = PIPER_ZH_PHONEMIZER
         return PIPER_VOICE, "zh" if zh else "en", settings
+    if engine in ("hibari", "kokoro"):
+        import tts_extra_engines
+
+        voice = rng.choice(voices.extra[engine])
+        settings = getattr(tts_extra_engines, f"draw_{engine}_settings")(rng)
+        lang = "en" if engine == "hibari" or rng.random() >= KOKORO_ZH_FRACTION else "zh"
+        return voice, lang, {**settings, "lang": lang}
     raise ValueError(engine)
 
 
+def draw_vocoder_job(engine: str, rng: random.Random, voices: Voices) -> tuple[str, str, str, dict[str, Any]]:
+    """(speaker identity, lang, transcript, settings) for one copy-synthesised utterance."""
+    lang = "zh" if rng.random() < VOCODER_ZH_FRACTION else "en"
+    sources = voices.human_utts[lang]
+    source = rng.choice(sorted(sources))
+    speaker = rng.choice(sorted(sources[source]))
+    path, text = rng.choice(sources[source][speaker])
+    settings = {"vocoder": engine.split("-", 1)[1], "source_path": path, "seed": rng.randrange(2**31)}
+    return speaker, lang, text, settings
+
+
 def plan_engine(engine: str, n: int, seed: int, voices: Voices, pools: TextPools, out: Path) -> list[Job]:
-    """Deterministic list of ``n`` candidate clips for ``engine`` (taken in order)."""
+    """Deterministic list of up to ``n`` candidate clips for ``engine`` (taken in order)."""
     rng = random.Random(f"{seed}:{engine}")
     jobs = []
     for i in range(n):
-        voice, lang, settings = draw_voice_settings(engine, rng, voices)
-        human = rng.random() < HUMAN_TEXT_FRACTION
-        text, text_info = make_text(rng, lang, human, pools)
-        settings = {**settings, **text_info}
+        if engine.startswith("vocoder"):
+            voice, lang, text, settings = draw_vocoder_job(engine, rng, voices)
+            split = "train"
+        else:
+            voice, lang, settings = draw_voice_settings(engine, rng, voices)
+            split = voices.split_of(engine, voice)
+            human = rng.random() < HUMAN_TEXT_FRACTION
+            drawn = make_text(rng, lang, human, pools, split)
+            if drawn is None:
+                continue
+            text, text_info = drawn
+            settings = {**settings, **text_info}
         key = json.dumps([voice, text, settings], sort_keys=True, ensure_ascii=False)
         clip_id = f"{engine}_{i:05d}_{sha1_hex(key)[:8]}"
         path = out / "tts" / engine / f"{clip_id}.flac"
-        jobs.append(Job(clip_id, engine, voice, lang, text, settings, str(path.resolve())))
+        jobs.append(Job(clip_id, engine, voice, lang, text, settings, str(path.resolve()), split))
     return jobs
 
 
@@ -507,14 +659,19 @@ def run_job(job: Job) -> dict[str, Any]:
         "duration_s": 0.0,
         "orig_sr": 0,
         "existed": path.exists(),
+        "settings": job.settings,
     }
+    sidecar = path.with_suffix(".json")
     try:
         if result["existed"]:
             info = sf.info(str(path))
+            if sidecar.exists():
+                result["settings"] = json.loads(sidecar.read_text(encoding="utf-8"))
             result.update(ok=True, duration_s=info.frames / info.samplerate)
             return result
+        settings = json.loads(json.dumps(job.settings))  # the engine may record what it drew
         with tempfile.TemporaryDirectory() as td:
-            audio, sr = SYNTH[job.engine](job.text, job.voice, job.settings, Path(td))
+            audio, sr = SYNTH[job.engine](job.text, job.voice, settings, Path(td))
         pcm = to_8k_int16(audio, sr)
         result["orig_sr"] = sr
         if pcm.size < MIN_DURATION_S * TARGET_SR or not np.any(pcm):
@@ -523,8 +680,9 @@ def run_job(job: Job) -> dict[str, Any]:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.stem + ".part.flac")
         sf.write(str(tmp), pcm, TARGET_SR, subtype="PCM_16", format="FLAC")
+        sidecar.write_text(json.dumps(settings, sort_keys=True, ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, path)
-        result.update(ok=True, duration_s=pcm.size / TARGET_SR)
+        result.update(ok=True, duration_s=pcm.size / TARGET_SR, settings=settings)
     except Exception as err:  # noqa: BLE001 - any engine failure: log and skip the clip
         result["error"] = f"{type(err).__name__}: {err}"[:400]
     return result
@@ -546,12 +704,13 @@ def generate_engine(
                 # Beyond the target: drop clips made in this batch so the folder matches the plan.
                 if res["ok"] and not res["existed"]:
                     Path(job.path).unlink(missing_ok=True)
+                    Path(job.path).with_suffix(".json").unlink(missing_ok=True)
                 continue
             if not res["ok"]:
                 log.warning("FAILED %s (%s, %r): %s", job.clip_id, job.speaker, job.text[:60], res["error"])
                 continue
             if res["orig_sr"]:
-                native_sr[job.speaker] = res["orig_sr"]
+                native_sr[f"{job.engine}:{job.voice}"] = res["orig_sr"]
             total += res["duration_s"]
             done.append((job, res))
         log.info("%s: %d clips, %.1f/%.1f min (%.0f s)", engine, len(done), total / 60, target_s / 60, time.time() - t0)
@@ -565,51 +724,13 @@ def generate_engine(
 # --------------------------------------------------------------------------- manifest
 
 
-def assign_splits(rows: list[dict[str, Any]]) -> None:
-    """Set ``split`` per engine: by voice (lowest sha1 digests), or by text for few voices."""
-    engines = sorted({r["engine"] for r in rows})
-    for engine in engines:
-        erows = [r for r in rows if r["engine"] == engine]
-        n_voices = len({r["speaker"] for r in erows})
-        if n_voices < MIN_VOICES_FOR_VOICE_SPLIT:
-            for r in erows:
-                r["split"] = "dev" if int(sha1_hex(r["text"]), 16) % 100 < 15 else "train"
-            continue
-        # Voice split, done per language so that dev holds every language of the engine.
-        for lang in sorted({r["lang"] for r in erows}):
-            lrows = [r for r in erows if r["lang"] == lang]
-            speakers = sorted({r["speaker"] for r in lrows}, key=sha1_hex)
-            if len(speakers) < 2:
-                for r in lrows:
-                    r["split"] = "dev" if int(sha1_hex(r["text"]), 16) % 100 < 15 else "train"
-                continue
-            n_dev = min(len(speakers) - 1, max(1, round(DEV_FRACTION * len(speakers))))
-            dev = set(speakers[:n_dev])
-            for r in lrows:
-                r["split"] = "dev" if r["speaker"] in dev else "train"
-    for engine in engines:
-        splits = {r["split"] for r in rows if r["engine"] == engine}
-        if splits != {"dev", "train"}:
-            log.warning("engine %s has splits %s only", engine, sorted(splits))
-
-
-def native_rate(engine: str, voice: str, native_sr: dict[str, int]) -> int:
+def native_rate(job: Job, native_sr: dict[str, int]) -> int:
     """Native sample rate of a voice (from this run, else probed)."""
-    key = f"{engine}:{voice}"
+    key = f"{job.engine}:{job.voice}"
     if key not in native_sr:
-        settings = {
-            "rate": 175,
-            "pitch": 50,
-            "duration_stretch": 1.0,
-            "f0_mean": 110,
-            "f0_std": 14,
-            "hts_speed": 1.0,
-            "hts_halftone": 0.0,
-            "length_scale": 1.0,
-            "noise_scale": 0.667,
-            "noise_w": 0.8,
-        }
-        native_sr[key] = probe(engine, voice, settings)[1]
+        if job.engine.startswith("vocoder"):
+            return TARGET_SR
+        native_sr[key] = probe(job.engine, job.voice, {**FESTIVAL_PROBE, **PROBE_SETTINGS, **job.settings})[1]
     return native_sr[key]
 
 
@@ -619,6 +740,7 @@ def write_manifest(
     """Write ``tts_manifest.csv`` and return its rows."""
     rows = []
     for job, res in done:
+        license_key = "vocoder" if job.engine.startswith("vocoder") else job.engine
         rows.append(
             {
                 "path": job.path,
@@ -629,13 +751,13 @@ def write_manifest(
                 "lang": job.lang,
                 "text": job.text,
                 "duration_s": f"{res['duration_s']:.3f}",
-                "orig_sr": native_rate(job.engine, job.voice, native_sr),
-                "split": "",
-                "license": LICENSES[job.engine],
-                "settings": json.dumps(job.settings, sort_keys=True, ensure_ascii=False),
+                "orig_sr": native_rate(job, native_sr),
+                "split": job.split,
+                "license": license_for(license_key, job),
+                "settings": json.dumps(res["settings"], sort_keys=True, ensure_ascii=False),
             }
         )
-    assign_splits(rows)
+    check_splits(rows)
     tmp = out / "tts_manifest.csv.part"
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
@@ -645,19 +767,44 @@ def write_manifest(
     return rows
 
 
+def license_for(key: str, job: Job) -> str:
+    """Licence string of the engine (and for copies, of the human recording too)."""
+    if key == "vocoder":
+        import vocoders
+
+        return f"{vocoders.LICENSES[job.settings['vocoder']]}; source audio: see ../shared/corpora licence"
+    if key in ("hibari", "kokoro"):
+        import tts_extra_engines
+
+        return tts_extra_engines.LICENSES[key]
+    return LICENSES[key]
+
+
+def check_splits(rows: list[dict[str, Any]]) -> None:
+    """Each voice identity and each text in one split only (raises otherwise)."""
+    seen: dict[tuple[str, str], str] = {}
+    for r in rows:
+        ident = voice_identity(r)
+        for key in (("voice", ident), ("text", r["text"])):
+            if r["engine"].startswith("vocoder") and key[0] == "text":
+                continue  # copies read their human's own transcript (all train)
+            if seen.setdefault(key, r["split"]) != r["split"]:
+                raise AssertionError(f"{key} appears in splits {seen[key]} and {r['split']}")
+
+
 def summary(rows: list[dict[str, Any]]) -> str:
-    """Summary table: engine, clips, minutes, voices, dev clips."""
+    """Summary table: engine, clips, minutes, voices, clips per split, Mandarin and other languages."""
     lines = [
-        f"{'engine':<10} {'clips':>6} {'minutes':>8} {'voices':>7} {'dev clips':>10} {'dev min':>8} {'zh clips':>9}"
+        f"{'engine':<20} {'clips':>6} {'minutes':>8} {'voices':>7} {'train':>6} {'cal':>5} {'dev':>5} "
+        f"{'zh':>5} {'other':>6}"
     ]
     for engine in sorted({r["engine"] for r in rows}):
         er = [r for r in rows if r["engine"] == engine]
-        dev = [r for r in er if r["split"] == "dev"]
+        n = {s: sum(r["split"] == s for r in er) for s in SPLITS}
         lines.append(
-            f"{engine:<10} {len(er):>6} {sum(float(r['duration_s']) for r in er) / 60:>8.1f} "
-            f"{len({r['speaker'] for r in er}):>7} {len(dev):>10} "
-            f"{sum(float(r['duration_s']) for r in dev) / 60:>8.1f} "
-            f"{sum(r['lang'] == 'zh' for r in er):>9}"
+            f"{engine:<20} {len(er):>6} {sum(float(r['duration_s']) for r in er) / 60:>8.1f} "
+            f"{len({voice_identity(r) for r in er}):>7} {n['train']:>6} {n['cal']:>5} {n['dev']:>5} "
+            f"{sum(r['lang'] == 'zh' for r in er):>5} {sum(r['lang'] not in ('en', 'zh') for r in er):>6}"
         )
     return "\n".join(lines)
 
@@ -669,7 +816,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("data/corpus"))
-    p.add_argument("--minutes-per-engine", type=float, default=50.0)
+    p.add_argument("--minutes-per-engine", type=float, default=40.0)
+    p.add_argument(
+        "--minutes", nargs="*", default=[], metavar="ENGINE=MIN", help="per-engine overrides, e.g. vocoder-hifigan=15"
+    )
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--shared", type=Path, default=Path(__file__).resolve().parent.parent.parent / "shared" / "corpora")
@@ -688,8 +838,8 @@ def main(argv: list[str] | None = None) -> int:
         handlers=[logging.StreamHandler(), logging.FileHandler(out / "tts_build.log")],
     )
     t0 = time.time()
-    pools = load_human_texts(args.shared)
-    log.info("human texts: %d English, %d Mandarin", len(pools.en), len(pools.zh))
+    pools = load_texts(args.shared)
+    log.info("texts per (split, lang, kind): %s", {k: len(v) for k, v in sorted(pools.pools.items())})
 
     langs, variants = espeak_voices() if "espeak-ng" in args.engines else ([], [])
     voices = Voices(
@@ -697,20 +847,31 @@ def main(argv: list[str] | None = None) -> int:
         espeak_variants=variants,
         flite=flite_voices() if "flite" in args.engines else [],
         festival=festival_voices() if "festival" in args.engines else [],
+        extra={e: extra_voices(e) for e in ("hibari", "kokoro") if e in args.engines},
+        human_utts=load_vocoder_sources(args.shared),
     )
+    voices.assign()
     log.info("espeak-ng languages: %s + %s", langs, ESPEAK_ZH_VOICE)
     log.info("espeak-ng variants (%d): %s", len(variants), " ".join(variants))
     log.info("flite voices: %s", voices.flite)
     log.info("festival voices: %s", voices.festival)
+    log.info("extra voices: %s", voices.extra)
+    log.info("voice identity splits: %s", json.dumps(voices.splits, sort_keys=True))
 
-    target_s = args.minutes_per_engine * 60
-    n_plan = max(200, int(target_s))  # clips last > 1 s on average, so this never runs out
+    minutes = {e: args.minutes_per_engine for e in args.engines}
+    for item in args.minutes:
+        engine, _, value = item.partition("=")
+        minutes[engine] = float(value)
     done: list[tuple[Job, dict[str, Any]]] = []
     native_sr: dict[str, int] = {}
     ctx = mp.get_context("fork")
     with ctx.Pool(args.workers) as pool:
         for engine in args.engines:
-            jobs = plan_engine(engine, n_plan, args.seed, voices, pools, out)
+            if engine in ("hibari", "kokoro") and not voices.extra.get(engine):
+                log.warning("%s: no working voice; skipped", engine)
+                continue
+            target_s = minutes[engine] * 60
+            jobs = plan_engine(engine, max(200, int(target_s)), args.seed, voices, pools, out)
             done += generate_engine(engine, jobs, target_s, pool, args.workers, native_sr)
 
     rows = write_manifest(out, done, native_sr)

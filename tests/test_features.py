@@ -96,3 +96,22 @@ def test_timing_features():
     assert t["pause_mean_seconds"] == pytest.approx(0.75) and t["pause_max_seconds"] == pytest.approx(1.0)
     assert t["noise_floor_dbfs"] == pytest.approx(-70.0)
     assert t["segments_per_minute"] == pytest.approx(22.5)
+
+
+@pytest.mark.parametrize("f0", [70.0, 80.0, 100.0, 130.0, 180.0, 250.0, 330.0, 400.0])
+def test_pitch_and_voicing_on_harmonic_tones(f0):
+    """A perfect harmonic signal is voiced at its own pitch across the whole 70-400 Hz range
+    (the old circular, un-normalised autocorrelation called 80 Hz unvoiced)."""
+    fe = FrontEnd()
+    t = np.arange(WINDOW_SAMPLES) / SR
+    x = sum(np.sin(2 * np.pi * f0 * k * t + k) / k for k in range(1, int(3800 / f0) + 1))
+    w = torch.from_numpy((0.5 * x / np.abs(x).max())[None].astype(np.float32))
+    hz, strength = fe.pitch(fe.pitch_power(w))
+    assert abs(float(hz.median()) / f0 - 1) < 0.01
+    p = dict(zip(PROSODY_NAMES, fe(w)[1][0].tolist()))
+    assert p["voiced_ratio"] > 0.95 and p["pitch_std_semitones"] < 0.1
+
+
+def test_noise_is_unvoiced():
+    x = np.random.default_rng(0).standard_normal(WINDOW_SAMPLES).astype(np.float32) * 0.1
+    assert prosody_of(x)["voiced_ratio"] < 0.1
