@@ -22,6 +22,7 @@ from .audio import SAMPLE_RATE
 CODECS = ("none", "mulaw", "alaw", "gsm", "amr-nb")
 CODEC_WEIGHTS = (0.15, 0.25, 0.2, 0.2, 0.2)
 NOISE_TYPES = ("white", "pink", "brown", "hum", "office")
+SPEECH_RMS = 0.05  # every utterance is set to this level before the channel
 
 
 @dataclass
@@ -42,6 +43,14 @@ class SimConfig:
     # classes: more apparent voices from engines with few of them, and from human speakers alike
     p_speed: float = 0.0
     speed: tuple[float, float] = (0.9, 1.1)
+    # a low white-noise floor under every call, relative to the speech level (before any other
+    # noise): no source, human or robot, keeps digital zeros inside or between its utterances
+    dither_db: float = -50.0
+    # two-party calls (simulate_two_party): the callee answers after a lognormal gap; a share of
+    # the turns overlap (barge-in) by up to overlap_max_seconds
+    turn_gap_median_seconds: float = 0.5
+    p_overlap: float = 0.15
+    overlap_max_seconds: float = 0.4
 
 
 def trim_silence(x: np.ndarray, top_db: float = 40.0) -> np.ndarray:
@@ -135,6 +144,19 @@ def change_speed(x: np.ndarray, factor: float) -> np.ndarray:
     return soxr.resample(x, SAMPLE_RATE * factor, SAMPLE_RATE, quality="HQ").astype(np.float32)
 
 
+def _level(u: np.ndarray, rng: np.random.Generator, c: SimConfig, speed: float) -> np.ndarray:
+    """One utterance trimmed, speed-changed and set to the common speech level (RMS 0.05) with a
+    small per-utterance jitter."""
+    u = trim_silence(np.asarray(u, dtype=np.float32))
+    if speed != 1.0:
+        u = change_speed(u, speed)
+    return u / (_rms(u) + 1e-9) * SPEECH_RMS * 10 ** (rng.uniform(-1, 1) * c.utterance_gain_jitter_db / 20)
+
+
+def _pause(rng: np.random.Generator, c: SimConfig) -> int:
+    return int(float(np.clip(rng.lognormal(np.log(c.pause_median_seconds), c.pause_sigma), 0.1, 3.0)) * SAMPLE_RATE)
+
+
 def simulate_call(
     utterances: list[np.ndarray], rng: np.random.Generator, config: SimConfig | None = None
 ) -> tuple[np.ndarray, dict]:
@@ -146,19 +168,62 @@ def simulate_call(
     parts = [np.zeros(int(rng.uniform(0, c.lead_max_seconds) * SAMPLE_RATE), np.float32)]
     speed = float(rng.uniform(*c.speed)) if rng.random() < c.p_speed else 1.0
     for i, u in enumerate(utterances):
-        u = trim_silence(np.asarray(u, dtype=np.float32))
-        if speed != 1.0:
-            u = change_speed(u, speed)
-        u = u / (_rms(u) + 1e-9) * 0.05 * 10 ** (rng.uniform(-1, 1) * c.utterance_gain_jitter_db / 20)
         if i:
-            pause = float(np.clip(rng.lognormal(np.log(c.pause_median_seconds), c.pause_sigma), 0.1, 3.0))
-            parts.append(np.zeros(int(pause * SAMPLE_RATE), np.float32))
-        parts.append(u)
+            parts.append(np.zeros(_pause(rng, c), np.float32))
+        parts.append(_level(u, rng, c, speed))
     parts.append(np.zeros(int(rng.uniform(0, c.trail_max_seconds) * SAMPLE_RATE), np.float32))
-    x = np.concatenate(parts).astype(np.float64)
+    x, meta = telephone_channel(np.concatenate(parts), rng, c)
+    if speed != 1.0:
+        meta["speed"] = round(speed, 3)
+    return x, meta
 
-    meta: dict = {"speed": round(speed, 3)} if speed != 1.0 else {}
-    speech_rms = 0.05
+
+def simulate_two_party(
+    caller: list[np.ndarray], callee: list[np.ndarray], rng: np.random.Generator, config: SimConfig | None = None
+) -> tuple[np.ndarray, dict]:
+    """A call between two parties, one per channel: (2, n) float32, row 0 the caller.
+
+    The caller speaks first; after each caller turn (one utterance) the callee may answer with
+    one of its utterances after a lognormal gap, sometimes barging in (overlap). Each party's leg
+    goes through its own random telephone channel (noise, gain, codec, ...). ``mono = x.mean(0)``
+    is the same call recorded on one channel."""
+    c = config or SimConfig()
+    lead = int(rng.uniform(0, c.lead_max_seconds) * SAMPLE_RATE)
+    turns: list[tuple[int, int, np.ndarray]] = []  # (party, start sample, signal)
+    t, callee_left = lead, list(callee)
+    for u in caller:
+        u = _level(u, rng, c, 1.0)
+        turns.append((0, t, u))
+        t += len(u)
+        if callee_left and rng.random() < 0.8:
+            v = _level(callee_left.pop(0), rng, c, 1.0)
+            gap = int(float(np.clip(rng.lognormal(np.log(c.turn_gap_median_seconds), 0.5), 0.1, 2.5)) * SAMPLE_RATE)
+            if rng.random() < c.p_overlap:
+                gap = -int(rng.uniform(0.05, c.overlap_max_seconds) * SAMPLE_RATE)
+            start = max(0, t + gap)
+            turns.append((1, start, v))
+            t = start + len(v)
+        t += _pause(rng, c)
+    n = t + int(rng.uniform(0, c.trail_max_seconds) * SAMPLE_RATE)
+    legs = np.zeros((2, n), np.float64)
+    for party, start, u in turns:
+        legs[party, start : start + len(u)] += u
+    out, metas = [], []
+    for leg in legs:
+        y, m = telephone_channel(leg, rng, c)
+        out.append(y)
+        metas.append(m)
+    speech = [round(sum(len(u) for p, _, u in turns if p == k) / SAMPLE_RATE, 2) for k in (0, 1)]
+    return np.stack(out), {"caller": metas[0], "callee": metas[1], "speech_seconds": speech}
+
+
+def telephone_channel(x: np.ndarray, rng: np.random.Generator, c: SimConfig) -> tuple[np.ndarray, dict]:
+    """Dither, background noise, gain, clipping, band-limiting, a codec and packet loss, drawn
+    at random (speech in ``x`` at RMS :data:`SPEECH_RMS`)."""
+    x = np.asarray(x, dtype=np.float64)
+    meta: dict = {}
+    x = x + rng.standard_normal(len(x)) * SPEECH_RMS * 10 ** (c.dither_db / 20)
+    speech_rms = SPEECH_RMS
     if rng.random() >= c.p_clean:
         kind = str(rng.choice(NOISE_TYPES))
         snr = float(rng.uniform(*c.snr_db))

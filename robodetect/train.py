@@ -26,33 +26,40 @@ from .audio import SAMPLE_RATE
 from .detector import analyze
 from .metrics import eer, threshold_for_false_alarm
 from .model import ModelConfig, RobotNet
-from .simulate import SimConfig, simulate_call, trim_silence
+from .protocol import apply_splits, family_of, voice_identity
+from .simulate import SimConfig, simulate_call, simulate_two_party, trim_silence
 
 ZH_SHARE = 0.35  # share of Mandarin calls within each label (balanced across labels)
 SPEECH_SECONDS = (2.0, 12.0)  # speech per simulated call, uniform
 UTTERANCE_SECONDS = (1.5, 6.0)  # every source utterance is cropped to a length drawn from here (both labels)
 MAX_UTTERANCES = 24
-
-
-def engine_group(row: dict) -> str:
-    """The unit held out in leave-one-out: the robot engine family or the human source."""
-    if row["label"] == "human":
-        return row["source"]
-    engine = row["engine"]
-    return "zs-tts" if engine.startswith("zs-tts") else engine
+TWO_PARTY_VIEWS = ("caller", "callee", "mono")  # rows of a two-party call in a dataset
 
 
 def read_manifests(paths: list[Path]) -> list[dict]:
-    """Rows of the shared manifest (paths made absolute) and of generated TTS manifests."""
+    """Rows of the shared manifest and of generated TTS manifests (paths made absolute), each with
+    the protocol's ``identity``, ``family`` (= ``group``, the leave-one-out unit) and ``split``.
+
+    The shared corpus is re-split by :func:`robodetect.protocol.apply_splits` (train / cal / dev,
+    by voice identity across corpora); generated manifests carry the split their builder chose
+    (voice and text disjoint) and are only checked against it."""
     rows = []
     for path in paths:
         base = Path(path).resolve().parent
         with open(path, newline="") as fh:
             table = list(csv.DictReader(fh))
+        generated = "settings" in (table[0] if table else {})
+        if not generated:
+            apply_splits(table)
         for r in table:
             r["path"] = str(Path(r["path"]) if Path(r["path"]).is_absolute() else base / r["path"])
-            r["group"] = engine_group(r)
+            r["identity"] = voice_identity(r)
+            r["group"] = r["family"] = family_of(r)
             rows.append(r)
+    splits: dict[str, str] = {}
+    for r in rows:
+        if splits.setdefault(r["identity"], r["split"]) != r["split"]:
+            raise ValueError(f"voice identity {r['identity']} is in splits {splits[r['identity']]} and {r['split']}")
     return rows
 
 
@@ -68,12 +75,23 @@ class CallPlan:
     paths: list[str]
     speech_seconds: float
     seed: int
+    identity: str = ""
+    mode: str = "call"  # "call" (one party), "clip" (one utterance, no channel), "two-party"
+    callee_paths: list[str] | None = None  # two-party: the human callee's utterances
 
 
-def plan_calls(rows: list[dict], split: str, calls_per_label: int, seed: int) -> list[CallPlan]:
+def plan_calls(rows: list[dict], split: str, calls_per_label: int, seed: int, *, mode: str = "call") -> list[CallPlan]:
     """Speaker-weighted plan: per label, languages get fixed shares; within a label and language
-    every group (engine/source) gets an equal share, and every speaker in it an equal share."""
+    every group (engine/source) gets an equal share, and every speaker in it an equal share.
+
+    ``mode="clip"``: one source utterance, no telephone channel (clips vs calls);
+    ``mode="two-party"``: each call gets a human callee of the same split and language (another
+    speaker), simulated by :func:`simulate_two_party`."""
     rng = np.random.default_rng(seed)
+    humans: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        if r["split"] == split and r["label"] == "human":
+            humans[r["lang"]][r["identity"]].append(r)
     tree: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for r in rows:
         if r["split"] == split:
@@ -95,6 +113,11 @@ def plan_calls(rows: list[dict], split: str, calls_per_label: int, seed: int) ->
                 order = np.concatenate([rng.permutation(len(utts)) for _ in range(-(-MAX_UTTERANCES // len(utts)))])
                 chosen = [utts[i] for i in order[:MAX_UTTERANCES]]  # long single files get cropped repeatedly
                 first = chosen[0]
+                callee = None
+                if mode == "two-party":
+                    others = sorted(i for i in humans[lang] if i != first["identity"])
+                    pick = humans[lang][others[int(rng.integers(len(others)))]]
+                    callee = [pick[int(i)]["path"] for i in rng.integers(0, len(pick), 8)]
                 plans.append(
                     CallPlan(
                         len(plans),
@@ -107,6 +130,9 @@ def plan_calls(rows: list[dict], split: str, calls_per_label: int, seed: int) ->
                         [u["path"] for u in chosen],
                         target,
                         int(rng.integers(2**31)),
+                        first["identity"],
+                        mode,
+                        callee,
                     )
                 )
     return plans
@@ -120,11 +146,10 @@ def _crop(x: np.ndarray, seconds: float, rng: np.random.Generator) -> np.ndarray
     return x[start : start + n]
 
 
-def build_call(plan: CallPlan, sim: SimConfig | None = None) -> tuple[np.ndarray, dict]:
-    """Simulate one planned call and cut its windows. Returns (int16 windows, meta)."""
-    rng = np.random.default_rng(plan.seed)
-    utts, left = [], plan.speech_seconds
-    for p in plan.paths:
+def _read_utterances(paths: list[str], seconds: float, rng: np.random.Generator) -> list[np.ndarray]:
+    """Trimmed source utterances, each cropped to a drawn length, until ``seconds`` of speech."""
+    utts, left = [], seconds
+    for p in paths:
         x, sr = sf.read(p, dtype="float32", always_2d=False)
         assert sr == SAMPLE_RATE, f"{p}: expected 8 kHz"
         x = _crop(trim_silence(x), max(0.5, min(left, rng.uniform(*UTTERANCE_SECONDS))), rng)
@@ -132,12 +157,37 @@ def build_call(plan: CallPlan, sim: SimConfig | None = None) -> tuple[np.ndarray
         left -= len(x) / SAMPLE_RATE
         if left <= 0.25:
             break
-    call, meta = simulate_call(utts, rng, sim)
-    a = analyze(call)
+    return utts
+
+
+def _windows_int16(signal: np.ndarray) -> tuple[np.ndarray, float, float]:
+    a = analyze(signal)
     windows = np.clip(np.round(a.windows * 32767), -32768, 32767).astype(np.int16)
-    meta.update(
-        speech_samples=int(round(a.speech_seconds * SAMPLE_RATE)), duration_seconds=round(a.duration_seconds, 2)
-    )
+    return windows, a.speech_seconds, a.duration_seconds
+
+
+def build_call(plan: CallPlan, sim: SimConfig | None = None) -> tuple[np.ndarray, dict]:
+    """Simulate one planned call and cut its windows. Returns (int16 windows, meta).
+
+    Two-party plans return the windows of three views, told apart by ``meta["view_windows"]``
+    (counts in order): the caller's channel, the callee's channel, and the mono mix."""
+    rng = np.random.default_rng(plan.seed)
+    utts = _read_utterances(plan.paths, plan.speech_seconds, rng)
+    if plan.mode == "clip":
+        x = utts[0] / (np.max(np.abs(utts[0])) + 1e-9) * 0.5
+        windows, speech, duration = _windows_int16(x.astype(np.float32))
+        meta = {"codec": "clip"}
+    elif plan.mode == "two-party":
+        callee = _read_utterances(plan.callee_paths or [], plan.speech_seconds / 3, rng)
+        stereo, meta = simulate_two_party(utts, callee, rng, sim)
+        views = [_windows_int16(v) for v in (stereo[0], stereo[1], stereo.mean(0))]
+        windows = np.concatenate([v[0] for v in views])
+        speech, duration = views[0][1], views[2][2]
+        meta = {"codec": meta["caller"]["codec"], "view_windows": [len(v[0]) for v in views]}
+    else:
+        call, meta = simulate_call(utts, rng, sim)
+        windows, speech, duration = _windows_int16(call)
+    meta.update(speech_samples=int(round(speech * SAMPLE_RATE)), duration_seconds=round(duration, 2))
     return windows, meta
 
 
@@ -162,9 +212,23 @@ def build_dataset(plans: list[CallPlan], out: Path, workers: int = 2, sim: SimCo
     windows, call_of_window, calls = [], [], []
     for p in plans:
         w, meta = results[p.call_id]
-        calls.append({**p.__dict__, "paths": len(p.paths), **meta, "n_windows": len(w)})
-        windows.append(w)
-        call_of_window.append(np.full(len(w), p.call_id, np.int32))
+        row = {**p.__dict__, "paths": len(p.paths), "callee_paths": None, **meta}
+        views = meta.pop("view_windows", None)
+        if views is None:
+            calls.append({**row, "n_windows": len(w)})
+            windows.append(w)
+            call_of_window.append(np.full(len(w), p.call_id, np.int32))
+            continue
+        # two-party: three rows per call (caller channel, callee channel, mono mix), ids 3k + v
+        edges = np.cumsum([0, *views])
+        for v, view in enumerate(TWO_PARTY_VIEWS):
+            cid = 3 * p.call_id + v
+            label = "human" if view == "callee" else p.label
+            calls.append(
+                {**row, "call_id": cid, "pair": p.call_id, "view": view, "label": label, "n_windows": views[v]}
+            )
+            windows.append(w[edges[v] : edges[v + 1]])
+            call_of_window.append(np.full(views[v], cid, np.int32))
     np.savez(
         out,
         windows=np.concatenate(windows),
@@ -363,18 +427,37 @@ def fit_calibration(scores: np.ndarray, labels: np.ndarray) -> tuple[float, floa
     return float(a.detach()), float(b.detach())
 
 
-def calibrate(model: RobotNet, dev: CallData, max_false_alarm: float = 0.01) -> dict:
-    """Fit calibration on dev calls and set the threshold for a human false-alarm rate <= target."""
-    s, y, _ = score_table(call_scores(model, dev)[0], dev)
+def calibrate(
+    model: RobotNet,
+    cal: CallData,
+    max_false_alarm: float = 0.01,
+    band_false_alarms: tuple[float, float] = (0.05, 0.005),
+) -> dict:
+    """Fit Platt scaling on the calibration split, the threshold for a human false-alarm rate
+    <= ``max_false_alarm`` and the uncertain band, all from calibration calls (never dev).
+
+    The band runs from the probability that flags ``band_false_alarms[0]`` of calibration humans
+    (below: ``human``) to the one that flags ``band_false_alarms[1]`` (at or above: ``robot``);
+    the threshold lies inside it (the forced robot/human choice of a screening app)."""
+    cal = cal.subset(lambda c: c.get("view") is None and c.get("mode", "call") == "call")
+    s, y, _ = score_table(call_scores(model, cal)[0], cal)
     model.config.calib_scale, model.config.calib_bias = fit_calibration(s, y.astype(float))
     p = model.config.probability(s)
-    model.config.threshold = max(0.5, threshold_for_false_alarm(p[y == 0], max_false_alarm))
+    human = p[y == 0]
+    model.config.threshold = max(0.5, threshold_for_false_alarm(human, max_false_alarm))
+    lo = threshold_for_false_alarm(human, band_false_alarms[0])
+    hi = threshold_for_false_alarm(human, band_false_alarms[1])
+    model.config.uncertain_low = float(min(lo, model.config.threshold))
+    model.config.uncertain_high = float(max(hi, model.config.threshold))
     e, _ = eer(s, y)
     return {
-        "dev_eer": e,
+        "cal_eer": e,
         "calib_scale": model.config.calib_scale,
         "calib_bias": model.config.calib_bias,
         "threshold": model.config.threshold,
+        "uncertain_low": model.config.uncertain_low,
+        "uncertain_high": model.config.uncertain_high,
+        "cal_calls": len(y),
     }
 
 

@@ -109,7 +109,8 @@ PIPER_VOICE = "en_US-joe-medium"
 PIPER_ZH_FRACTION = 0.35
 PIPER_ZH_PHONEMIZER = "cmn"
 HUMAN_TEXT_FRACTION = 0.5
-ESPEAK_OTHER_FRACTION = 0.15  # espeak-ng reading one of multilingual_texts' other languages
+ESPEAK_OTHER_FRACTION = 0.15
+FESTIVAL_OTHER_FRACTION = 0.3  # festival clips read by its Finnish, Czech, Catalan and Russian voices  # espeak-ng reading one of multilingual_texts' other languages
 KOKORO_ZH_FRACTION = 0.35  # kokoro reads espeak's Mandarin IPA
 VOCODER_ZH_FRACTION = 0.5  # copy-synthesis: half Mandarin (the only fluent Mandarin robots we can make)
 VOCODER_MAX_SECONDS = 12.0  # longer human files are cut before vocoding
@@ -577,7 +578,9 @@ def draw_voice_settings(engine: str, rng: random.Random, voices: Voices) -> tupl
         f0 = rng.randint(150, 230) if voice in FLITE_FEMALE else rng.randint(85, 140)
         return voice, "en", {"duration_stretch": round(rng.uniform(0.8, 1.25), 2), "f0_mean": f0}
     if engine == "festival":
-        voice = rng.choice(voices.festival)
+        english = [v for v in voices.festival if v not in multilingual_texts.FESTIVAL_VOICES]
+        foreign = [v for v in voices.festival if v in multilingual_texts.FESTIVAL_VOICES]
+        voice = rng.choice(foreign if foreign and rng.random() < FESTIVAL_OTHER_FRACTION else english)
         lang = multilingual_texts.FESTIVAL_VOICES.get(voice, "en")
         if voice.endswith("_hts"):
             settings: dict[str, Any] = {

@@ -1,19 +1,21 @@
-"""Evaluate a model on the simulated-telephone dev calls (never trained on).
+"""Evaluate a model on the dev split: simulated calls, clean clips and two-party calls.
 
-    python scripts/evaluate.py                      # shipped model, data/calls/dev.npz
-    python scripts/evaluate.py --model STEM --markdown docs/eval.md
+    python scripts/evaluate.py                        # shipped model, newest data/calls/dev*.npz
+    python scripts/evaluate.py --model STEM --markdown docs/eval.md --json data/results/dev.json
 
-Prints call-level EER, accuracy, human false-alarm rate and robot detection at the model's
-threshold, then per group (robot engine / human source), per language, per codec and by the
-amount of speech heard (first 1, 2, 3, 4, 6, 8 s and the whole call).
-Note: calibration and the threshold were fitted on this same dev split, so the at-threshold
-rates are tuned-on; EERs are threshold-free. Leave-one-out numbers come from scripts/train.py --loo.
+Dev voices, texts and speakers are disjoint from train and calibration (robodetect.protocol), and
+nothing here is chosen on dev: calibration, threshold and uncertain band come from the model JSON
+(fitted on the calibration split). Every rate has a 95 % confidence interval from a bootstrap over
+voices/speakers (the unit that repeats across calls), so a handful of voices cannot pass for a
+precise number.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -21,79 +23,237 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from robodetect.metrics import eer, rates_at  # noqa: E402
-from robodetect.model import resolve_model  # noqa: E402
-from robodetect.train import CallData, score_table, truncated_call_scores  # noqa: E402
+from robodetect.detector import load  # noqa: E402
+from robodetect.metrics import eer  # noqa: E402
+from robodetect.protocol import bootstrap_ci  # noqa: E402
+from robodetect.train import CallData, call_scores, truncated_call_scores  # noqa: E402
 
 SECONDS = (1, 2, 3, 4, 6, 8, None)
+SUSTAINED_WINDOWS = 3  # "sustained" aggregation: best mean of this many consecutive windows
 
 
-def fmt(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.2f}%"
+def pct(x: float) -> str:
+    return f"{100 * x:.2f} %"
 
 
-def evaluate(model, dev: CallData) -> list[str]:
-    out = []
-    whole = truncated_call_scores(model, dev, None)
-    s, y, rows = score_table(whole, dev)
-    p = model.config.probability(s)
-    thr = model.config.threshold
-    e = eer(s, y)[0]
-    r = rates_at(p, y, thr)
+def ci(v: tuple[float, float, float]) -> str:
+    return f"{pct(v[0])} [{pct(v[1])}, {pct(v[2])}]"
+
+
+def _eer(s, y) -> float:
+    return eer(s, y)[0]
+
+
+def latest(calls_dir: Path, name: str) -> Path | None:
+    found = sorted(calls_dir.glob(f"{name}-*.npz"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
+class Scored:
+    """Per-call logits (mean and sustained aggregation) of a dataset, with labels and rows."""
+
+    def __init__(self, model, data: CallData) -> None:
+        means, window_logits = call_scores(model, data)
+        per_call = defaultdict(list)
+        for cid, z in zip(data.call_of_window, window_logits):
+            per_call[int(cid)].append(float(z))
+        self.rows = [c for c in data.calls if c["call_id"] in means]
+        self.mean = np.array([means[c["call_id"]] for c in self.rows])
+        self.sustained = np.array([sustained(per_call[c["call_id"]]) for c in self.rows])
+        self.y = np.array([c["label"] == "robot" for c in self.rows], int)
+        self.cluster = np.array([c.get("identity") or c["speaker"] for c in self.rows])
+
+    def select(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.mean[mask], self.y[mask], self.cluster[mask]
+
+    def field(self, key: str) -> np.ndarray:
+        return np.array([str(c.get(key)) for c in self.rows])
+
+
+def sustained(logits: list[float], k: int = SUSTAINED_WINDOWS) -> float:
+    """Highest mean over ``k`` consecutive windows (the mean when there are fewer): a robot that
+    speaks for a few seconds is not averaged away by the other party's speech."""
+    z = np.asarray(logits)
+    if len(z) <= k:
+        return float(z.mean())
+    return float(np.convolve(z, np.ones(k) / k, mode="valid").max())
+
+
+def at_threshold(p: np.ndarray, y: np.ndarray, clusters: np.ndarray, thr: float) -> dict:
+    def fa(s, yy):
+        return float((s[yy == 0] >= thr).mean())
+
+    def caught(s, yy):
+        return float((s[yy == 1] >= thr).mean())
+
+    return {"false_alarm": bootstrap_ci(fa, p, y, clusters), "caught": bootstrap_ci(caught, p, y, clusters)}
+
+
+def evaluate(model, data: dict[str, CallData]) -> tuple[list[str], dict]:
+    cfg = model.config
+    thr, lo, hi = cfg.threshold, cfg.uncertain_low or cfg.threshold, cfg.uncertain_high or cfg.threshold
+    out: list[str] = []
+    res: dict = {"model": cfg.version, "threshold": thr, "uncertain_low": lo, "uncertain_high": hi}
+    dev = Scored(model, data["dev"])
+    s, y, cl = dev.mean, dev.y, dev.cluster
+    p = cfg.probability(s)
+    e = bootstrap_ci(_eer, s, y, cl)
+    rates = at_threshold(p, y, cl, thr)
+    res["dev"] = {"calls": len(y), "eer": e, **rates}
     out += [
-        f"## Dev split: {len(rows)} simulated calls ({int(y.sum())} robot, {int((1 - y).sum())} human)",
+        f"## Dev split: {len(y)} simulated one-party calls ({int(y.sum())} robot, {int((1 - y).sum())} human), "
+        f"{len(set(cl[y == 1]))} robot voices, {len(set(cl[y == 0]))} human speakers",
         "",
-        "| metric | value |",
+        "95 % intervals: bootstrap over voices / speakers.",
+        "",
+        "| metric | value [95 % CI] |",
         "|---|---|",
-        f"| call EER | {fmt(e)} |",
-        f"| accuracy at threshold {thr:.3f} | {fmt(r['accuracy'])} |",
-        f"| human false alarms at threshold | {fmt(r['human_false_alarm'])} |",
-        f"| robots caught at threshold | {fmt(r['robot_detection'])} |",
+        f"| call EER | {ci(e)} |",
+        f"| humans flagged at threshold {thr:.3f} (chosen on cal for ≤ 1 %) | {ci(rates['false_alarm'])} |",
+        f"| robots caught at threshold | {ci(rates['caught'])} |",
         "",
-        "### Per group (robot groups: EER vs all dev humans; human sources: EER vs all dev robots)",
+        f"Verdict bands (uncertain from {lo:.3f} to {hi:.3f}, chosen on cal):",
         "",
-        "| group | label | calls | EER | at threshold: caught (robots) / false alarms (humans) |",
-        "|---|---|---|---|---|",
+        "| class | human | uncertain | robot |",
+        "|---|---|---|---|",
     ]
-    groups = sorted({(c["label"], c["group"]) for c in rows})
-    for label, g in groups:
-        sel = np.array([c["group"] == g for c in rows])
-        other = y != (label == "robot")
-        m = sel | other
-        eg = eer(s[m], y[m])[0]
-        at = p[sel] >= thr
-        out.append(f"| {g} | {label} | {int(sel.sum())} | {fmt(eg)} | {fmt(float(at.mean()))} |")
-    for key, title in (("lang", "language"), ("codec", "codec")):
+    bands = {}
+    for cls, name in ((0, "human calls"), (1, "robot calls")):
+        q = p[y == cls]
+        share = [float((q < lo).mean()), float(((q >= lo) & (q < hi)).mean()), float((q >= hi).mean())]
+        bands[name] = share
+        out.append(f"| {name} | {pct(share[0])} | {pct(share[1])} | {pct(share[2])} |")
+    res["dev"]["bands"] = bands
+
+    out += ["", "### Per robot family (vs all dev humans) and per human source (vs all dev robots)", ""]
+    out += ["| group | label | calls | voices | EER [95 % CI] | flagged at threshold |", "|---|---|---|---|---|---|"]
+    groups = dev.field("group")
+    res["groups"] = {}
+    for g in sorted(set(groups)):
+        sel = groups == g
+        label = int(y[sel][0])
+        m = sel | (y != label)
+        eg = bootstrap_ci(_eer, s[m], y[m], cl[m])
+        flagged = float((p[sel] >= thr).mean())
+        res["groups"][g] = {"eer": eg, "flagged": flagged, "calls": int(sel.sum())}
+        out.append(
+            f"| {g} | {'robot' if label else 'human'} | {int(sel.sum())} | {len(set(cl[sel]))} | {ci(eg)} | "
+            f"{pct(flagged)} |"
+        )
+
+    langs = dev.field("lang")
+    out += ["", "### Per language", "", "| robots | humans | calls | EER [95 % CI] |", "|---|---|---|---|"]
+    res["languages"] = {}
+    for name, rob, hum in (
+        ("English robots vs English humans", langs == "en", langs == "en"),
+        ("Mandarin robots vs Mandarin humans", langs == "zh", langs == "zh"),
+        ("other-language robots vs all humans", ~np.isin(langs, ["en", "zh"]), np.ones_like(y, bool)),
+    ):
+        m = ((y == 1) & rob) | ((y == 0) & hum)
+        if len(set(y[m])) < 2:
+            continue
+        v = bootstrap_ci(_eer, s[m], y[m], cl[m])
+        res["languages"][name] = v
+        r, h = name.split(" vs ")
+        out.append(f"| {r} | {h} | {int(m.sum())} | {ci(v)} |")
+
+    codecs = dev.field("codec")
+    out += ["", "### Per codec (both classes)", "", "| codec | calls | EER |", "|---|---|---|"]
+    for c in sorted(set(codecs)):
+        sel = codecs == c
+        if len(set(y[sel])) == 2:
+            out.append(f"| {c} | {int(sel.sum())} | {pct(_eer(s[sel], y[sel]))} |")
+
+    if "dev_clips" in data:
+        clips = Scored(model, data["dev_clips"])
+        v = bootstrap_ci(_eer, clips.mean, clips.y, clips.cluster)
+        res["clips_vs_calls"] = {"clips": v, "calls": e}
         out += [
             "",
-            f"### Per {title} (both classes of that {title})",
+            "### Clips vs calls (same dev voices and speakers)",
             "",
-            f"| {title} | calls | EER |",
+            "| input | items | EER [95 % CI] |",
             "|---|---|---|",
+            f"| clean clips (one utterance, no channel) | {len(clips.y)} | {ci(v)} |",
+            f"| simulated telephone calls | {len(y)} | {ci(e)} |",
         ]
-        for v in sorted({str(c.get(key)) for c in rows}):
-            sel = np.array([str(c.get(key)) == v for c in rows])
-            if len(set(y[sel])) == 2:
-                out.append(f"| {v} | {int(sel.sum())} | {fmt(eer(s[sel], y[sel])[0])} |")
+
+    if "dev_2party" in data:
+        out += two_party(model, Scored(model, data["dev_2party"]), e, res)
+
     out += ["", "### By seconds of speech heard", "", "| speech | calls | EER |", "|---|---|---|"]
+    one = data["dev"]
+    res["seconds"] = {}
     for sec in SECONDS:
-        sc = truncated_call_scores(model, dev, sec)
-        ss, yy, rr = score_table(sc, dev)
-        out.append(f"| {'whole call' if sec is None else f'first {sec} s'} | {len(rr)} | {fmt(eer(ss, yy)[0])} |")
+        sc = truncated_call_scores(model, one, sec)
+        rows = [c for c in one.calls if c["call_id"] in sc]
+        ss = np.array([sc[c["call_id"]] for c in rows])
+        yy = np.array([c["label"] == "robot" for c in rows], int)
+        res["seconds"][str(sec)] = _eer(ss, yy)
+        out.append(f"| {'whole call' if sec is None else f'first {sec} s'} | {len(rows)} | {pct(_eer(ss, yy))} |")
+    return out, res
+
+
+def two_party(model, tp: Scored, one_party_eer, res: dict) -> list[str]:
+    """Two-party calls: stereo (a verdict per channel; the call is robot when either party is) and
+    the mono mix (mean vs sustained aggregation), against one-party calls."""
+    views = tp.field("view")
+    pair = np.array([c.get("pair") for c in tp.rows])
+    caller = {int(pr): i for i, (v, pr) in enumerate(zip(views, pair)) if v == "caller"}
+    callee = {int(pr): i for i, (v, pr) in enumerate(zip(views, pair)) if v == "callee"}
+    mono = {int(pr): i for i, (v, pr) in enumerate(zip(views, pair)) if v == "mono"}
+    pairs = sorted(set(caller) & set(callee) & set(mono))
+    y = np.array([tp.y[caller[k]] for k in pairs])
+    cl = np.array([tp.cluster[caller[k]] for k in pairs])
+    stereo = np.array([max(tp.mean[caller[k]], tp.mean[callee[k]]) for k in pairs])
+    caller_only = np.array([tp.mean[caller[k]] for k in pairs])
+    mono_mean = np.array([tp.mean[mono[k]] for k in pairs])
+    mono_sus = np.array([tp.sustained[mono[k]] for k in pairs])
+    rows = {
+        "caller channel alone": caller_only,
+        "stereo, call = either party robot (max over channels)": stereo,
+        "mono mix, mean of windows": mono_mean,
+        "mono mix, sustained (best 3-window run)": mono_sus,
+    }
+    res["two_party"] = {"calls": len(y), "one_party_eer": one_party_eer}
+    out = [
+        "",
+        f"### Two-party calls: caller (robot or human) + human callee, {len(y)} dev calls",
+        "",
+        f"One-party dev calls for comparison: {ci(one_party_eer)}.",
+        "",
+        "| view / call rule | EER [95 % CI] |",
+        "|---|---|",
+    ]
+    for name, scores in rows.items():
+        v = bootstrap_ci(_eer, scores, y, cl)
+        res["two_party"][name] = v
+        out.append(f"| {name} | {ci(v)} |")
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=None, help="shipped model name or model stem (default: the shipped model)")
-    ap.add_argument("--dev", default=str(REPO / "data" / "calls" / "dev.npz"))
+    ap.add_argument("--model", default=None, help="model name or stem (default: shipped)")
+    ap.add_argument("--calls-dir", default=str(REPO / "data" / "calls"))
     ap.add_argument("--markdown", default=None, help="also write the tables to this file")
+    ap.add_argument("--json", default=None, help="also write the figures as JSON")
     args = ap.parse_args()
-    model = resolve_model(args.model)
-    lines = [f"# Evaluation of {model.config.version}", ""] + evaluate(model, CallData.load(Path(args.dev)))
+    model = load(args.model).model if args.model else load().model
+    data = {}
+    for name in ("dev", "dev_clips", "dev_2party"):
+        path = latest(Path(args.calls_dir), name)
+        if path is not None:
+            data[name] = CallData.load(path)
+    if "dev" not in data:
+        sys.exit(f"evaluate: no dev calls in {args.calls_dir} (run scripts/train.py first)")
+    lines, res = evaluate(model, data)
+    lines = [f"# Evaluation of {model.config.version}", ""] + lines
     print("\n".join(lines))
     if args.markdown:
         Path(args.markdown).write_text("\n".join(lines) + "\n")
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=2))
 
 
 if __name__ == "__main__":

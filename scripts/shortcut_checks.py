@@ -1,14 +1,22 @@
 """Shortcut checks: does the score move when only the channel (not the voice) changes?
 
-    python scripts/shortcut_checks.py [--model STEM] [--calls 120]
+    python scripts/shortcut_checks.py [--model STEM] [--calls 120] [--max-dlogit 0.1]
 
-Builds calls from dev utterances of both classes (clean channel: digital-zero pauses, no codec),
+Builds calls from dev utterances of both classes (clean channel: dithered pauses, no codec),
 then scores each call and variants of it through the public API:
   * 2 s of extra leading and trailing silence,
   * +12 dB and -12 dB gain (clipped at full scale),
-  * pauses filled with noise (pink noise, 30 dB below speech) instead of digital zero,
+  * pauses filled with noise (pink noise, 30 dB below speech),
   * the same call delivered at 16 kHz (upsampled) instead of 8 kHz,
-and prints the mean absolute change in robot probability and the share of flipped verdicts.
+  * the resampler: the call taken to 22.05 kHz and back to 8 kHz with scipy's resample_poly (the
+    filter that once marked every synthesised robot) instead of soxr HQ,
+  * digital silence: every 30 ms frame more than 45 dB below the loudest set to exact zero (as
+    formant synthesisers leave inside utterances),
+  * extra dither: white noise 55 dB below the speech.
+Prints, per variation, the mean signed and absolute change of the calibrated call logit (|dp|
+saturates near 0 and 1; the logit does not), the mean |dp|, the share of verdicts flipped
+overall and among calls within 0.1 of the threshold. Exits 1 when a mean |dlogit| exceeds
+--max-dlogit: a channel property that moves the score is a shortcut the model learnt.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import soxr
+from scipy.signal import resample_poly
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -29,18 +38,37 @@ from robodetect.simulate import SimConfig, _colored_noise, simulate_call  # noqa
 from robodetect.train import plan_calls, read_manifests  # noqa: E402
 
 
+def _digital_silence(x: np.ndarray, below_db: float = 45.0) -> np.ndarray:
+    n = 240
+    y = x.copy()
+    frames = y[: len(y) // n * n].reshape(-1, n)
+    level = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-20)
+    frames[level < level.max() - below_db] = 0.0
+    return y
+
+
 def variants(x: np.ndarray, rng: np.random.Generator) -> dict[str, tuple[np.ndarray, int]]:
     sil = np.zeros(2 * 8000, np.float32)
     rms = float(np.sqrt(np.mean(x[np.abs(x) > 1e-4] ** 2))) if np.any(np.abs(x) > 1e-4) else 0.01
     noise = _colored_noise(len(x), "pink", rng)
     noise = (noise / np.sqrt(np.mean(noise**2)) * rms * 10 ** (-30 / 20)).astype(np.float32)
+    up = soxr.resample(x, 8000, 22050, quality="HQ")
+    dither = rng.standard_normal(len(x)).astype(np.float32) * rms * 10 ** (-55 / 20)
     return {
         "+2 s silence both ends": (np.concatenate([sil, x, sil]), 8000),
         "+12 dB gain": (np.clip(x * 10 ** (12 / 20), -1, 1), 8000),
         "-12 dB gain": (x * 10 ** (-12 / 20), 8000),
-        "noisy pauses vs digital zero": (x + noise, 8000),
+        "noisy pauses": (x + noise, 8000),
         "16 kHz source vs 8 kHz": (soxr.resample(x, 8000, 16000), 16000),
+        "resample_poly vs soxr (via 22.05 kHz)": (resample_poly(up, 320, 882).astype(np.float32), 8000),
+        "digital silence (frames < -45 dB zeroed)": (_digital_silence(x), 8000),
+        "extra dither (-55 dB white)": (x + dither, 8000),
     }
+
+
+def logit(p: float) -> float:
+    p = min(max(p, 1e-12), 1 - 1e-12)
+    return float(np.log(p / (1 - p)))
 
 
 def main() -> None:
@@ -48,6 +76,7 @@ def main() -> None:
     ap.add_argument("--model", default=None)
     ap.add_argument("--calls", type=int, default=120, help="calls per label")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--max-dlogit", type=float, default=0.1, help="fail above this mean |dlogit|")
     args = ap.parse_args()
     det = robodetect.load(args.model)
     rows = read_manifests(
@@ -64,8 +93,8 @@ def main() -> None:
         lead_max_seconds=0.0,
         trail_max_seconds=0.0,
     )
-    deltas: dict[str, list[float]] = {}
-    flips: dict[str, list[bool]] = {}
+    thr = det.decision.threshold if hasattr(det, "decision") else det.threshold
+    rows_out: dict[str, list[tuple[float, float, bool, bool]]] = {}
     for plan in plans:
         rng = np.random.default_rng(plan.seed)
         utts, left = [], plan.speech_seconds
@@ -76,22 +105,35 @@ def main() -> None:
             if left <= 0.25:
                 break
         call, _ = simulate_call(utts, rng, clean)
-        base = det.score(call, 8000)
-        if base.robot_probability is None:
+        base = det.score(call, 8000).robot_probability
+        if base is None:
             continue
+        near = abs(base - thr) <= 0.1
         for name, (y, sr) in variants(call, rng).items():
-            r = det.score(y, sr)
-            p = r.robot_probability if r.robot_probability is not None else 0.5
-            deltas.setdefault(name, []).append(abs(p - base.robot_probability))
-            flips.setdefault(name, []).append(r.label != base.label)
-    print(f"model {det.model_version}; {len(plans)} dev calls (both labels), clean channel\n")
-    print("| variation | calls | mean abs change in probability | 95th pct | verdicts flipped |")
-    print("|---|---|---|---|---|")
-    for name in deltas:
-        d = np.array(deltas[name])
+            p = det.score(y, sr).robot_probability
+            p = 0.5 if p is None else p
+            flip = (p >= thr) != (base >= thr)
+            rows_out.setdefault(name, []).append((logit(p) - logit(base), p - base, flip, near))
+    print(f"model {det.model_version}; {len(plans)} dev calls (both labels), clean channel, threshold {thr:.3f}\n")
+    print(
+        "| variation | calls | mean dlogit | mean abs dlogit | mean abs dp | verdicts flipped | "
+        "flipped within 0.1 of threshold |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    failed = []
+    for name, vals in rows_out.items():
+        dl, dp, flip, near = (np.array(v) for v in zip(*vals))
+        near_flip = f"{100 * flip[near].mean():.1f} % of {int(near.sum())}" if near.any() else "-"
         print(
-            f"| {name} | {len(d)} | {d.mean():.4f} | {np.percentile(d, 95):.4f} | {100 * np.mean(flips[name]):.1f}% |"
+            f"| {name} | {len(dl)} | {dl.mean():+.3f} | {np.abs(dl).mean():.3f} | {np.abs(dp).mean():.4f} | "
+            f"{100 * flip.mean():.1f} % | {near_flip} |"
         )
+        if np.abs(dl).mean() > args.max_dlogit:
+            failed.append(name)
+    if failed:
+        print(f"\nFAIL: mean |dlogit| above {args.max_dlogit} for: {', '.join(failed)}")
+        sys.exit(1)
+    print(f"\nOK: every mean |dlogit| is within {args.max_dlogit}")
 
 
 if __name__ == "__main__":

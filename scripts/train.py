@@ -1,17 +1,21 @@
 """Train the shipped robodetect model (and, optionally, the leave-one-out and ablation models).
 
     python scripts/build_corpus.py --out data/corpus          # robot speech from the project's engines
-    python scripts/train.py --out robodetect/models/robodetect-v2  # simulated calls -> train -> calibrate
-    python scripts/train.py --loo --ablations --no-main       # the model card's generalisation tables
+    python scripts/train.py                                   # simulated calls -> train -> calibrate
+    python scripts/train.py --loo --loo-humans --no-main      # the model card's generalisation tables
 
-Simulated-call datasets are cached in data/calls/{train,dev}.npz (rebuilt when missing); every
-step is seeded. Leave-one-out models are trained without one robot engine (or human source) and
-scored on all of that group's calls against the dev calls of the other class.
+Splits (robodetect.protocol): train fits the weights, cal fits Platt scaling, the threshold and
+the uncertain band, dev is only reported (scripts/evaluate.py). Simulated-call datasets are cached
+in data/calls/<name>-<key>.npz, the key a hash of the manifest rows, the plan and the simulator
+settings; every step is seeded. Leave-one-family-out models are trained (and calibrated) without
+one robot family (or human source) and scored on all of that group's calls against the dev calls
+of the other class.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -38,71 +42,94 @@ from robodetect.train import (  # noqa: E402
     train_model,
 )
 
+FAMILY_GROUPS = ("festvox", "vits", "espeak-ng", "zs-tts", "kokoro", "neural-vocoder", "dsp-vocoder")
+
 SHARED_MANIFEST = REPO.parent / "shared" / "corpora" / "manifest.csv"
+#: simulated datasets: name -> (split, plan mode, calls per label, seed offset)
+DATASETS = {
+    "train": ("train", "call", None, 0),
+    "cal": ("cal", "call", None, 1),
+    "dev": ("dev", "call", None, 2),
+    "dev_clips": ("dev", "clip", None, 3),
+    "dev_2party": ("dev", "two-party", None, 4),
+    "cal_2party": ("cal", "two-party", None, 5),
+}
 
 
-def datasets(args) -> tuple[CallData, CallData]:
-    calls_dir = Path(args.calls_dir)
-    calls_dir.mkdir(parents=True, exist_ok=True)
-    rows = read_manifests([SHARED_MANIFEST, Path(args.corpus) / "tts_manifest.csv"])
-    out = []
-    for split, n, seed in (("train", args.train_calls, args.seed), ("dev", args.dev_calls, args.seed + 1)):
-        path = calls_dir / f"{split}.npz"
-        if not path.exists() or args.rebuild:
-            plans = plan_calls(rows, split, n, seed)
-            print(f"building {split}: {len(plans)} calls", flush=True)
-            # speed perturbation is a training augmentation: dev calls stay as a real call would be
-            sim = SimConfig(p_speed=args.speed_perturb) if split == "train" else None
-            build_dataset(plans, path, workers=args.workers, sim=sim)
-        out.append(CallData.load(path))
-    return out[0], out[1]
+def dataset(args, rows: list[dict], name: str) -> CallData:
+    """The simulated dataset ``name``, cached in --calls-dir under a key of everything that
+    makes it (manifest rows, plan, simulator settings): a changed recipe never reuses old calls."""
+    split, mode, n, offset = DATASETS[name]
+    n = n or {"train": args.train_calls}.get(split, args.eval_calls)
+    sim = SimConfig(p_speed=args.speed_perturb) if split == "train" else SimConfig()
+    key = json.dumps(
+        [name, n, args.seed, sim.__dict__, sorted((r["path"], r["split"], r["label"]) for r in rows)], default=str
+    )
+    path = Path(args.calls_dir) / f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.npz"
+    if not path.exists() or args.rebuild:
+        plans = plan_calls(rows, split, n, args.seed + offset, mode=mode)
+        print(f"building {name}: {len(plans)} {mode} plans -> {path.name}", flush=True)
+        build_dataset(plans, path, workers=args.workers, sim=sim)
+    return CallData.load(path)
 
 
-def held_out_eer(model, train_data: CallData, dev: CallData, group: str) -> tuple[float, int]:
-    """EER of a model trained without ``group``: all of that group's calls (both splits) against the
-    dev calls of the other class."""
-    label = next(c["label"] for c in dev.calls + train_data.calls if c["group"] == group)
-    held = [d.subset(lambda c: c["group"] == group) for d in (train_data, dev)]
-    other = dev.subset(lambda c: c["label"] != label)
-    s, y = [], []
+def held_out_eer(model, data: list[CallData], dev: CallData, group: str) -> dict:
+    """A model trained without ``group``: all of that group's one-party calls (every split)
+    against the dev calls of the other class; also its Mandarin-only EER and, at the model's own
+    threshold (fitted on calibration calls without the group), how many of them it flags."""
+    label = next(c["label"] for d in data for c in d.calls if c["group"] == group)
+    held = [d.subset(lambda c: c["group"] == group and c.get("view") is None) for d in data]
+    other = dev.subset(lambda c: c["label"] != label and c.get("view") is None)
+    s, y, rows = [], [], []
     for d in held + [other]:
-        scores, labels, _ = score_table(call_scores(model, d)[0], d)
+        scores, labels, r = score_table(call_scores(model, d)[0], d)
         s.append(scores)
         y.append(labels)
-    return eer(np.concatenate(s), np.concatenate(y))[0], sum(len(h.calls) for h in held)
+        rows += r
+    s, y = np.concatenate(s), np.concatenate(y)
+    out = {"eer": eer(s, y)[0], "held_out_calls": int(sum(len(h.calls) for h in held))}
+    zh = np.array([r["lang"] == "zh" for r in rows])
+    if len(set(y[zh])) == 2:
+        out["eer_zh"] = eer(s[zh], y[zh])[0]
+        out["held_out_zh_calls"] = int((zh & (y == (label == "robot"))).sum())
+    p = model.config.probability(s)
+    flagged = p[y == (label == "robot")] >= model.config.threshold
+    out["flagged_at_threshold"] = float(flagged.mean())
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default=str(REPO / "data" / "corpus"))
     ap.add_argument("--calls-dir", default=str(REPO / "data" / "calls"))
-    ap.add_argument("--out", default=str(REPO / "robodetect" / "models" / "robodetect-v2"))
+    ap.add_argument("--out", default=str(REPO / "robodetect" / "models" / "robodetect-v3"))
+    ap.add_argument("--version", default="robodetect-v3")
     ap.add_argument("--train-calls", type=int, default=3000, help="simulated train calls per label")
-    ap.add_argument("--dev-calls", type=int, default=400, help="simulated dev calls per label")
+    ap.add_argument("--eval-calls", type=int, default=500, help="simulated cal and dev calls per label")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rebuild", action="store_true", help="re-simulate the call datasets")
     ap.add_argument("--no-main", action="store_true", help="skip training the shipped model")
-    ap.add_argument("--loo", action="store_true", help="leave-one-engine/source-out models")
+    ap.add_argument("--loo", action="store_true", help="leave-one-family-out models (robot families)")
+    ap.add_argument("--loo-humans", action="store_true", help="also leave each human source out")
     ap.add_argument("--ablations", action="store_true", help="spectral-only and prosody-only models")
-    ap.add_argument("--loo-epochs", type=int, default=4)
+    ap.add_argument("--loo-epochs", type=int, default=None, help="default: --epochs (the full recipe)")
     ap.add_argument("--loo-groups", nargs="+", default=None, help="only these groups in --loo")
     ap.add_argument("--eq-augment", action="store_true", help="random spectral-tilt/EQ augmentation")
     ap.add_argument("--lang-adversary", type=float, default=0.0, help="language-adversarial weight (0: off)")
     ap.add_argument("--filterbank", choices=("mel", "linear"), default="linear", help="spectral band spacing")
     ap.add_argument("--no-prosody", action="store_true", help="spectral CNN only (no prosody features)")
     ap.add_argument("--speed-perturb", type=float, default=0.0, help="share of train calls sped up/slowed by 0.9-1.1x")
-    ap.add_argument("--loo-windows", type=int, default=12000, help="windows drawn per epoch for loo/ablation models")
+    ap.add_argument("--loo-windows", type=int, default=None, help="windows per epoch for loo/ablation (default: all)")
     ap.add_argument("--results", default=str(REPO / "data" / "results"))
     args = ap.parse_args()
     t0 = time.time()
-    train_data, dev = datasets(args)
-    print(
-        f"train: {len(train_data.calls)} calls / {len(train_data.windows)} windows; "
-        f"dev: {len(dev.calls)} calls / {len(dev.windows)} windows",
-        flush=True,
-    )
+    Path(args.calls_dir).mkdir(parents=True, exist_ok=True)
+    rows = read_manifests([SHARED_MANIFEST, Path(args.corpus) / "tts_manifest.csv"])
+    train_data, cal, dev = (dataset(args, rows, n) for n in ("train", "cal", "dev"))
+    for name, d in (("train", train_data), ("cal", cal), ("dev", dev)):
+        print(f"{name}: {len(d.calls)} calls / {len(d.windows)} windows", flush=True)
     results_dir = Path(args.results)
     results_dir.mkdir(parents=True, exist_ok=True)
 
@@ -113,7 +140,7 @@ def main() -> None:
         return train_model(
             data,
             ModelConfig(version=version, **config),
-            epochs=args.loo_epochs if reduced else args.epochs,
+            epochs=(args.loo_epochs or args.epochs) if reduced else args.epochs,
             seed=args.seed,
             max_windows_per_epoch=args.loo_windows if reduced else None,
             eq_augment=args.eq_augment,
@@ -121,11 +148,13 @@ def main() -> None:
         )
 
     if not args.no_main:
-        model = fit(train_data, f"robodetect-v2 ({date.today().isoformat()})", reduced=False)
-        info = calibrate(model, dev)
+        model = fit(train_data, f"{args.version} ({date.today().isoformat()})", reduced=False)
+        info = calibrate(model, cal)
         model.config.human_ranges = human_ranges(train_data, model)
+        s, y, _ = score_table(call_scores(model, dev)[0], dev)
         model.config.metrics = {
-            "dev_call_eer": round(info["dev_eer"], 4),
+            "dev_call_eer": round(eer(s, y)[0], 4),
+            "cal_call_eer": round(info["cal_eer"], 4),
             "parameters": count_parameters(model),
             "train_calls": len(train_data.calls),
             "train_windows": int(len(train_data.windows)),
@@ -135,7 +164,10 @@ def main() -> None:
         weights, _ = save_model(model, args.out)
         print(
             f"saved {weights} ({weights.stat().st_size / 1e6:.2f} MB, {count_parameters(model)} parameters); "
-            f"dev call EER {info['dev_eer']:.4f}, threshold {info['threshold']:.3f} ({time.time() - t0:.0f} s)"
+            f"cal EER {info['cal_eer']:.4f}, dev EER {model.config.metrics['dev_call_eer']:.4f}, "
+            f"threshold {info['threshold']:.3f}, band {info['uncertain_low']:.3f}-{info['uncertain_high']:.3f} "
+            f"({time.time() - t0:.0f} s)",
+            flush=True,
         )
 
     if args.ablations:
@@ -152,16 +184,22 @@ def main() -> None:
             print(f"ablation {name}: dev call EER {table[name]:.4f}", flush=True)
         (results_dir / "ablations.json").write_text(json.dumps(table, indent=2))
 
-    if args.loo:
-        groups = args.loo_groups or sorted({c["group"] for c in train_data.calls})
-        table = {}
+    if args.loo or args.loo_humans:
+        groups = list(args.loo_groups or [])
+        present = {c["group"] for c in train_data.calls + dev.calls + cal.calls}
+        if not groups:
+            groups = [g for g in FAMILY_GROUPS if g in present] if args.loo else []
+            if args.loo_humans:
+                groups += sorted({c["group"] for c in train_data.calls if c["label"] == "human"})
+        path = results_dir / "loo.json"
+        table = json.loads(path.read_text()) if path.exists() else {}
         for g in groups:
-            sub = train_data.subset(lambda c, g=g: c["group"] != g)
-            m = fit(sub, f"loo-{g}", reduced=True)
-            e, n = held_out_eer(m, train_data, dev, g)
-            table[g] = {"eer": e, "held_out_calls": n}
-            print(f"leave-out {g}: EER {e:.4f} on {n} held-out calls ({time.time() - t0:.0f} s)", flush=True)
-            (results_dir / "loo.json").write_text(json.dumps(table, indent=2))
+            m = fit(train_data.subset(lambda c, g=g: c["group"] != g), f"loo-{g}", reduced=True)
+            calibrate(m, cal.subset(lambda c, g=g: c["group"] != g))
+            table[g] = held_out_eer(m, [train_data, cal, dev], dev, g)
+            table[g]["epochs"] = args.loo_epochs or args.epochs
+            print(f"leave-out {g}: {json.dumps(table[g])} ({time.time() - t0:.0f} s)", flush=True)
+            path.write_text(json.dumps(table, indent=2))
 
 
 if __name__ == "__main__":

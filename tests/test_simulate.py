@@ -2,7 +2,15 @@ import numpy as np
 import pytest
 
 from robodetect.metrics import eer, rates_at, threshold_for_false_alarm
-from robodetect.simulate import SimConfig, apply_codec, change_speed, g711, simulate_call, trim_silence
+from robodetect.simulate import (
+    SimConfig,
+    apply_codec,
+    change_speed,
+    g711,
+    simulate_call,
+    simulate_two_party,
+    trim_silence,
+)
 
 
 def test_trim_strips_leading_and_trailing_silence(speech_8k):
@@ -65,3 +73,35 @@ def test_speed_perturbation_scales_pitch_and_length():
     assert 0.9 <= meta["speed"] <= 1.1
     _, meta = simulate_call([tone], np.random.default_rng(3), SimConfig(codec="none"))
     assert "speed" not in meta  # off by default: dev calls are never perturbed
+
+
+def test_no_digital_silence_inside_or_between_utterances(speech_8k):
+    """An utterance with digital zeros inside (as espeak makes) and a clean, noiseless channel:
+    the dither floor leaves no run of exact zeros anywhere in the call."""
+    u = speech_8k[:16000].copy()
+    u[6000:8000] = 0.0
+    cfg = SimConfig(p_clean=1.0, codec="none", p_packet_loss=0.0, p_clip=0.0, gain_db=(0.0, 0.0))
+    x, _ = simulate_call([u, speech_8k[16000:32000]], np.random.default_rng(1), cfg)
+    pcm = np.round(x * 32767).astype(np.int16)
+    frames = pcm[: len(pcm) // 240 * 240].reshape(-1, 240)
+    assert not np.any(np.all(frames == 0, axis=1))
+    off, _ = simulate_call([u], np.random.default_rng(1), SimConfig(**{**cfg.__dict__, "dither_db": -200.0}))
+    pcm_off = np.round(off * 32767).astype(np.int16)
+    assert np.any(np.all(pcm_off[: len(pcm_off) // 240 * 240].reshape(-1, 240) == 0, axis=1))
+
+
+def test_two_party_call_keeps_each_party_on_its_channel(speech_8k):
+    caller = [speech_8k[:16000], speech_8k[16000:32000]]
+    callee = [np.sin(2 * np.pi * 150 * np.arange(8000) / 8000).astype(np.float32) * 0.1] * 2
+    cfg = SimConfig(p_clean=1.0, codec="none", p_packet_loss=0.0, p_clip=0.0, p_bandlimit=0.0, p_overlap=0.0)
+    x, meta = simulate_two_party(caller, callee, np.random.default_rng(3), cfg)
+    assert x.shape[0] == 2 and x.dtype == np.float32
+    assert meta["speech_seconds"][0] == pytest.approx(4.0, abs=0.6) and meta["speech_seconds"][1] > 0
+    # the callee's channel carries the 150 Hz tone, the caller's does not
+    spec = [np.abs(np.fft.rfft(ch)) for ch in x]
+    f = np.fft.rfftfreq(x.shape[1], 1 / 8000)
+    band = (f > 145) & (f < 155)
+    tone = [s[band].sum() / s.sum() for s in spec]
+    assert tone[1] > 5 * tone[0]
+    y, meta_y = simulate_two_party(caller, callee, np.random.default_rng(3), cfg)
+    np.testing.assert_array_equal(x, y)
