@@ -71,6 +71,24 @@ def logit(p: float) -> float:
     return float(np.log(p / (1 - p)))
 
 
+def measure(det, calls: list[tuple[np.ndarray, int]], thr: float) -> dict[str, list[tuple[float, float, bool, bool]]]:
+    """Score each (8 kHz call, seed) and its variants with ``det``; per variation a list of
+    (dlogit, dp, verdict flipped, base within 0.1 of the threshold)."""
+    out: dict[str, list[tuple[float, float, bool, bool]]] = {}
+    for call, seed in calls:
+        rng = np.random.default_rng(seed)
+        base = det.score(call, 8000).robot_probability
+        if base is None:
+            continue
+        near = abs(base - thr) <= 0.1
+        for name, (y, sr) in variants(call, rng).items():
+            p = det.score(y, sr).robot_probability
+            p = 0.5 if p is None else p
+            flip = (p >= thr) != (base >= thr)
+            out.setdefault(name, []).append((logit(p) - logit(base), p - base, flip, near))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None)
@@ -93,8 +111,8 @@ def main() -> None:
         lead_max_seconds=0.0,
         trail_max_seconds=0.0,
     )
-    thr = det.decision.threshold if hasattr(det, "decision") else det.threshold
-    rows_out: dict[str, list[tuple[float, float, bool, bool]]] = {}
+    thr = det.decision.threshold
+    calls = []
     for plan in plans:
         rng = np.random.default_rng(plan.seed)
         utts, left = [], plan.speech_seconds
@@ -104,16 +122,8 @@ def main() -> None:
             left -= len(utts[-1]) / 8000
             if left <= 0.25:
                 break
-        call, _ = simulate_call(utts, rng, clean)
-        base = det.score(call, 8000).robot_probability
-        if base is None:
-            continue
-        near = abs(base - thr) <= 0.1
-        for name, (y, sr) in variants(call, rng).items():
-            p = det.score(y, sr).robot_probability
-            p = 0.5 if p is None else p
-            flip = (p >= thr) != (base >= thr)
-            rows_out.setdefault(name, []).append((logit(p) - logit(base), p - base, flip, near))
+        calls.append((simulate_call(utts, rng, clean)[0], plan.seed))
+    rows_out = measure(det, calls, thr)
     print(f"model {det.model_version}; {len(plans)} dev calls (both labels), clean channel, threshold {thr:.3f}\n")
     print(
         "| variation | calls | mean dlogit | mean abs dlogit | mean abs dp | verdicts flipped | "

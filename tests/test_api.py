@@ -7,8 +7,10 @@ from robodetect import AudioError
 
 def test_score_result_fields(detector, speech_8k):
     r = detector.score(speech_8k, 8000)
-    assert r.label in ("robot", "human") and 0.0 <= r.robot_probability <= 1.0
-    assert r.label == ("robot" if r.robot_probability >= r.threshold else "human")
+    assert 0.0 <= r.robot_probability <= 1.0
+    p, lo, hi = r.robot_probability, r.uncertain_low, r.uncertain_high
+    assert lo <= r.threshold <= hi
+    assert r.label == ("robot" if p >= hi else "human" if p < lo else "uncertain")
     assert 2.0 < r.speech_seconds <= r.duration_seconds == pytest.approx(len(speech_8k) / 8000, abs=0.01)
     assert r.model_version == "test-random" and r.channel == "mix"
     assert len(r.windows) >= 3

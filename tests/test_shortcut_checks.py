@@ -1,0 +1,55 @@
+"""scripts/shortcut_checks.py must catch a model that keys on the channel, not the voice."""
+
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import soxr
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+import shortcut_checks  # noqa: E402
+
+
+class BandEdgeDetector:
+    """A 'model' that scores the energy share at 3.85-4 kHz (what a resample_poly robot corpus
+    once taught) and one that scores the share of digital-zero frames."""
+
+    def __init__(self, cue: str) -> None:
+        self.cue = cue
+
+    def score(self, x: np.ndarray, sr: int) -> SimpleNamespace:
+        if sr != 8000:
+            x = soxr.resample(x, sr, 8000)
+        if self.cue == "band-edge":
+            spec = np.abs(np.fft.rfft(x)) ** 2
+            f = np.fft.rfftfreq(len(x), 1 / 8000)
+            z = 2.0 * np.log10(spec[f > 3850].sum() / spec.sum() + 1e-12) + 8.0
+        else:
+            frames = x[: len(x) // 240 * 240].reshape(-1, 240)
+            z = 20.0 * np.mean(np.all(frames == 0, axis=1)) - 1.0
+        return SimpleNamespace(robot_probability=float(1 / (1 + np.exp(-z))))
+
+
+def calls(speech_8k):
+    rng = np.random.default_rng(0)
+    out = []
+    for k in range(3):
+        x = speech_8k[k * 8000 : k * 8000 + 24000].astype(np.float32)
+        out.append((x + rng.standard_normal(len(x)).astype(np.float32) * 1e-5, k))
+    return out
+
+
+def mean_abs_dlogit(table, name):
+    return float(np.mean([abs(r[0]) for r in table[name]]))
+
+
+def test_resampler_cue_is_caught(speech_8k):
+    table = shortcut_checks.measure(BandEdgeDetector("band-edge"), calls(speech_8k), thr=0.5)
+    assert mean_abs_dlogit(table, "resample_poly vs soxr (via 22.05 kHz)") > 0.1
+
+
+def test_digital_silence_cue_is_caught(speech_8k):
+    table = shortcut_checks.measure(BandEdgeDetector("zeros"), calls(speech_8k), thr=0.5)
+    assert mean_abs_dlogit(table, "digital silence (frames < -45 dB zeroed)") > 0.1
+    assert mean_abs_dlogit(table, "+12 dB gain") < 0.1  # gain alone makes no zero frames
