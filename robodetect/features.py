@@ -41,6 +41,8 @@ N_FRAMES = 1 + (WINDOW_SAMPLES - N_FFT) // HOP_LENGTH  # 197 STFT frames per win
 PITCH_MIN_HZ = 70.0
 PITCH_MAX_HZ = 400.0
 VOICING_THRESHOLD = 0.5  # normalised autocorrelation peak above which a frame is voiced
+PITCH_METHOD = "linear-acf"
+LEGACY_PITCH_METHOD = "circular-acf"  # what a model JSON without frontend.pitch was trained with
 PITCH_N_FFT = 2 * N_FFT  # zero-padded FFT size for the pitch autocorrelation (linear, not circular)
 PITCH_BAND_HZ = (1000.0, 2000.0)  # the autocorrelation uses the spectrum below this (tapered)
 OCTAVE_COST = 0.02  # per octave below PITCH_MAX_HZ: favours the true period over its multiples
@@ -95,6 +97,9 @@ class FrontEndConfig:
     pitch_max_hz: float = PITCH_MAX_HZ
     voicing_threshold: float = VOICING_THRESHOLD
     active_range_db: float = ACTIVE_RANGE_DB
+    # pitch/voicing estimator: "linear-acf" (zero-padded, window-normalised, interpolated; since
+    # robodetect-v3); JSON written before it was recorded used "circular-acf", which this code lacks
+    pitch: str = PITCH_METHOD
 
     #: settings this code rebuilds from a model's JSON (the others are fixed)
     REBUILT = ("n_bands", "f_min", "f_max", "log_eps")

@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from . import scoring
-from .features import N_MELS, PROSODY_NAMES, FrontEnd, FrontEndConfig
+from .features import LEGACY_PITCH_METHOD, N_MELS, PROSODY_NAMES, FrontEnd, FrontEndConfig
 from .vad import VadConfig
 
 DEFAULT_MODEL = "robodetect-v2"  # the shipped model robodetect.load() uses
@@ -68,6 +68,8 @@ class ModelConfig:
         parts = {}
         for key, kind in (("frontend", FrontEndConfig), ("vad", VadConfig)):
             given = dict(data.get(key) or {})
+            if key == "frontend":
+                given.setdefault("pitch", LEGACY_PITCH_METHOD)  # JSON from before the pitch was recorded
             unknown = sorted(set(given) - set(kind.__dataclass_fields__))
             if unknown:
                 raise ModelError(f"{source}: unknown {key} parameter(s) {', '.join(unknown)} (newer robodetect?)")

@@ -3,37 +3,39 @@
 Usage::
 
     python scripts/build_corpus.py --out data/corpus \
-        [--minutes-per-engine 50] [--workers 2] [--seed 0] \
-        [--shared ../shared/corpora] [--engines espeak-ng flite festival piper]
+        [--minutes-per-engine 40] [--minutes ENGINE=MIN ...] [--workers 2] [--seed 0] \
+        [--shared ../shared/corpora] [--engines espeak-ng flite festival piper ...]
 
-For each engine (``espeak-ng``, ``flite``, ``festival``, ``piper``) about
-``--minutes-per-engine`` minutes of speech are synthesised, spread over the
-engine's voices and prosody settings (rate, pitch, length/noise scales).  About
-half the texts are transcripts of the human corpora in ``--shared`` (English:
-speechocean762, lower-cased; Mandarin: aishell / commonvoice, read by espeak-ng's
-Mandarin voice and, through espeak's ``cmn`` phonemiser, by piper's joe voice),
-the other half robocall scripts from ``scripts/robocall_scripts.py``; one to
-three sentences are joined per clip so clip lengths vary (~1.5-15 s).
+Engines (only those the project may train on): espeak-ng (its own voices and variants, no
+mbrola; English, Mandarin and 16 other languages), flite, festival (English diphone/HTS voices and
+the Finnish, Czech, Catalan and Russian Debian festvox voices), piper (joe, also reading Mandarin
+through espeak's ``cmn`` phonemiser), hibari and Kokoro-82M int8 (``scripts/tts_extra_engines.py``;
+Kokoro's Japanese voices read espeak IPA of English and Mandarin), and copy-synthesis of human
+train-split utterances through four vocoders (``scripts/vocoders.py``: WORLD, Griffin-Lim, LPC,
+HiFi-GAN): Mandarin and English robots with a human's own fluency, whose only difference from
+the human is the vocoder. Minutes per engine: ``DEFAULT_MINUTES``, else ``--minutes-per-engine``.
+
+Texts: human transcripts of the shared corpora, robocall scripts (``robocall_scripts.py``) and
+``multilingual_texts.py``; one to three sentences per clip (~1.5-15 s).
 
 Output:
 
-* ``<out>/tts/<engine>/<clip_id>.flac``: mono, 8000 Hz, 16-bit FLAC, resampled
-  from the engine's native rate with ``scipy.signal.resample_poly``.  The
-  engine output is otherwise left untouched (no trimming, normalisation or
-  added silence; piper is run with ``normalize_audio=False``).
-* ``<out>/tts_manifest.csv``: one row per clip (columns in ``MANIFEST_COLUMNS``).
+* ``<out>/tts/<engine>/<clip_id>.flac``: mono, 8000 Hz, 16-bit FLAC, resampled from the
+  engine's native rate with soxr HQ, the resampler of ``robodetect.audio`` and of the shared
+  human corpora (a filter that differs by class is a label cue). The engine output is otherwise
+  untouched (no trimming, normalisation or added silence). A ``.json`` beside each clip keeps
+  the settings the engine drew.
+* ``<out>/tts_manifest.csv``: one row per clip (columns in ``MANIFEST_COLUMNS``) with its split.
 * ``<out>/tts_build.log``: log, including clips that failed or came out empty.
 
-Split rule: per engine (and language), the ~15% of voices whose
-``sha1("<engine>:<voice>")`` hex digest sorts lowest are ``dev``; engines with
-fewer than 5 voices are split by text instead (``dev`` when
-``int(sha1(text), 16) % 100 < 15``).
+Splits (``robodetect.protocol``): every voice identity (shared across engines: festival's and
+flite's kal are one) is train, cal or dev; a clip reads only texts and robocall templates of its
+voice's split; vocoded copies come from train-split human speakers only and stay in train.
 
-The whole plan (texts, voices, settings) is drawn up front from
-``random.Random`` seeded with ``--seed``, so reruns give the same clips; clips
-whose file already exists are not synthesised again (resumable).  For each
-engine the clips of the plan are taken in order until their total duration
-reaches the target.
+The whole plan (texts, voices, settings) is drawn up front from ``random.Random`` seeded with
+``--seed``, so reruns give the same clips; clips whose file already exists are not synthesised
+again (resumable). For each engine the clips of the plan are taken in order until their total
+duration reaches the target.
 """
 
 from __future__ import annotations
@@ -68,6 +70,17 @@ from robodetect.protocol import SPLITS, apply_splits, assign_identity_splits, te
 
 TARGET_SR = 8000
 VOCODER_KINDS = ("world", "griffinlim", "lpc", "hifigan")
+# minutes of speech per engine where it differs from --minutes-per-engine (the recipe of
+# robodetect-v3; kokoro and HiFi-GAN cost ~2.5 CPU-seconds per second of audio)
+DEFAULT_MINUTES = {
+    "flite": 30.0,
+    "hibari": 30.0,
+    "kokoro": 4.5,
+    "vocoder-world": 10.0,
+    "vocoder-griffinlim": 8.0,
+    "vocoder-lpc": 8.0,
+    "vocoder-hifigan": 4.0,
+}
 ENGINES = ("espeak-ng", "flite", "festival", "piper", "hibari", "kokoro", *(f"vocoder-{k}" for k in VOCODER_KINDS))
 LICENSES = {
     "espeak-ng": "GPL-3.0-or-later (eSpeak NG)",
@@ -819,7 +832,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("data/corpus"))
-    p.add_argument("--minutes-per-engine", type=float, default=40.0)
+    p.add_argument("--minutes-per-engine", type=float, default=40.0, help="engines not in DEFAULT_MINUTES")
     p.add_argument(
         "--minutes", nargs="*", default=[], metavar="ENGINE=MIN", help="per-engine overrides, e.g. vocoder-hifigan=15"
     )
@@ -861,7 +874,7 @@ def main(argv: list[str] | None = None) -> int:
     log.info("extra voices: %s", voices.extra)
     log.info("voice identity splits: %s", json.dumps(voices.splits, sort_keys=True))
 
-    minutes = {e: args.minutes_per_engine for e in args.engines}
+    minutes = {e: DEFAULT_MINUTES.get(e, args.minutes_per_engine) for e in args.engines}
     for item in args.minutes:
         engine, _, value = item.partition("=")
         minutes[engine] = float(value)

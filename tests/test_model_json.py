@@ -54,14 +54,17 @@ def test_json_carries_frontend_and_vad(tmp_path):
     assert load_model(stem).config == ModelConfig.from_json(stem + ".json")
 
 
-def test_old_json_gets_the_current_defaults(tmp_path):
-    """robodetect-v2's JSON predates the fields: it loads with the defaults it was trained with."""
-    shipped = json.loads((REPO / "robodetect" / "models" / f"{DEFAULT_MODEL}.json").read_text())
-    assert "frontend" not in shipped and "vad" not in shipped
-    config = ModelConfig.from_dict(shipped)
-    assert config.frontend == FrontEndConfig() and config.vad == VadConfig()
+def test_json_without_pitch_method_is_refused(tmp_path):
+    """A JSON written before the front end was recorded (robodetect-v2) was trained with the old
+    circular pitch autocorrelation, which this code no longer has: refused, not silently rescored."""
     stem = _saved(tmp_path, frontend=None, vad=None)
-    assert load_model(stem).config.frontend == FrontEndConfig()
+    with pytest.raises(ModelError, match="frontend.pitch=circular-acf"):
+        load_model(stem)
+    stem = _saved(tmp_path, name="n", frontend={"pitch": "circular-acf"})
+    with pytest.raises(ModelError, match="frontend.pitch"):
+        load_model(stem)
+    ok = _saved(tmp_path, name="o", vad=None)  # frontend recorded (linear-acf), vad from defaults
+    assert load_model(ok).config.frontend == FrontEndConfig() and load_model(ok).config.vad == VadConfig()
 
 
 @pytest.mark.parametrize(
