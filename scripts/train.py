@@ -52,7 +52,6 @@ DATASETS = {
     "dev": ("dev", "call", None, 2),
     "dev_clips": ("dev", "clip", None, 3),
     "dev_2party": ("dev", "two-party", None, 4),
-    "cal_2party": ("cal", "two-party", None, 5),
 }
 
 
@@ -169,6 +168,9 @@ def main() -> None:
             f"({time.time() - t0:.0f} s)",
             flush=True,
         )
+
+    for name in ("dev_clips", "dev_2party"):  # for scripts/evaluate.py
+        dataset(args, rows, name)
 
     if args.ablations:
         table = {}

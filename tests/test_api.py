@@ -3,6 +3,7 @@ import pytest
 
 import robodetect
 from robodetect import AudioError
+from robodetect.model import DEFAULT_MODEL
 
 
 def test_score_result_fields(detector, speech_8k):
@@ -77,4 +78,4 @@ def test_unreadable_file_raises(detector, tmp_path):
 def test_default_load_is_offline_and_works(speech_8k):
     det = robodetect.load()
     r = det.score(speech_8k, 8000)
-    assert r.model_version.startswith("robodetect-v2") and r.label in ("robot", "human")
+    assert r.model_version.startswith(DEFAULT_MODEL) and r.label in ("robot", "human", "uncertain")

@@ -34,7 +34,7 @@ def test_save_load_round_trip(tmp_path, speech_8k):
 def test_shipped_model_loads_and_is_documented():
     stem = Path(robodetect.__file__).parent / "models" / DEFAULT_MODEL  # inside the package
     model = load_model(stem)
-    assert model.config.version.startswith("robodetect-v2")
+    assert model.config.version.startswith(DEFAULT_MODEL)
     assert 0.0 < model.config.threshold < 1.0
     assert stem.with_suffix(".safetensors").stat().st_size < 4_000_000
     assert set(model.config.human_ranges)  # explanations need the human reference ranges
