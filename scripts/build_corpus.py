@@ -79,7 +79,7 @@ DEFAULT_MINUTES = {
     "vocoder-world": 10.0,
     "vocoder-griffinlim": 8.0,
     "vocoder-lpc": 8.0,
-    "vocoder-hifigan": 4.0,
+    "vocoder-hifigan": 1.5,
 }
 ENGINES = ("espeak-ng", "flite", "festival", "piper", "hibari", "kokoro", *(f"vocoder-{k}" for k in VOCODER_KINDS))
 LICENSES = {
