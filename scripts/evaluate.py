@@ -232,12 +232,32 @@ def two_party(model, tp: Scored, one_party_eer, res: dict) -> list[str]:
     return out
 
 
+def loo_table(table: dict) -> list[str]:
+    """Markdown for scripts/train.py --loo's results (data/results/loo.json)."""
+    robots = table
+    out = [
+        "",
+        "### Leave one family out (trained and calibrated without it; its calls vs dev calls of the other class)",
+        "",
+        "| held out | calls | EER | Mandarin EER (its zh calls vs zh dev) | flagged at its threshold | epochs |",
+        "|---|---|---|---|---|---|",
+    ]
+    for g, v in robots.items():
+        zh = pct(v["eer_zh"]) if "eer_zh" in v else "-"
+        out.append(
+            f"| {g} | {v['held_out_calls']} | {pct(v['eer'])} | {zh} | {pct(v['flagged_at_threshold'])} | "
+            f"{v.get('epochs', '-')} |"
+        )
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None, help="model name or stem (default: shipped)")
     ap.add_argument("--calls-dir", default=str(REPO / "data" / "calls"))
     ap.add_argument("--markdown", default=None, help="also write the tables to this file")
     ap.add_argument("--json", default=None, help="also write the figures as JSON")
+    ap.add_argument("--loo", default=str(REPO / "data" / "results" / "loo.json"), help="leave-out results to add")
     args = ap.parse_args()
     model = load(args.model).model if args.model else load().model
     data = {}
@@ -249,6 +269,8 @@ def main() -> None:
         sys.exit(f"evaluate: no dev calls in {args.calls_dir} (run scripts/train.py first)")
     lines, res = evaluate(model, data)
     lines = [f"# Evaluation of {model.config.version}", ""] + lines
+    if Path(args.loo).exists():
+        lines += loo_table(json.loads(Path(args.loo).read_text()))
     print("\n".join(lines))
     if args.markdown:
         Path(args.markdown).write_text("\n".join(lines) + "\n")

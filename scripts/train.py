@@ -169,8 +169,8 @@ def main() -> None:
             flush=True,
         )
 
-    for name in ("dev_clips", "dev_2party"):  # for scripts/evaluate.py
-        dataset(args, rows, name)
+        for name in ("dev_clips", "dev_2party"):  # for scripts/evaluate.py
+            dataset(args, rows, name)
 
     if args.ablations:
         table = {}
