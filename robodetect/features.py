@@ -43,6 +43,7 @@ PITCH_MAX_HZ = 400.0
 VOICING_THRESHOLD = 0.5  # normalised autocorrelation peak above which a frame is voiced
 PITCH_METHOD = "linear-acf"
 LEGACY_PITCH_METHOD = "circular-acf"  # what a model JSON without frontend.pitch was trained with
+PITCH_METHODS = (PITCH_METHOD, LEGACY_PITCH_METHOD)
 PITCH_N_FFT = 2 * N_FFT  # zero-padded FFT size for the pitch autocorrelation (linear, not circular)
 PITCH_BAND_HZ = (1000.0, 2000.0)  # the autocorrelation uses the spectrum below this (tapered)
 OCTAVE_COST = 0.02  # per octave below PITCH_MAX_HZ: favours the true period over its multiples
@@ -98,11 +99,12 @@ class FrontEndConfig:
     voicing_threshold: float = VOICING_THRESHOLD
     active_range_db: float = ACTIVE_RANGE_DB
     # pitch/voicing estimator: "linear-acf" (zero-padded, window-normalised, interpolated; since
-    # robodetect-v3); JSON written before it was recorded used "circular-acf", which this code lacks
+    # robodetect-v3) or "circular-acf" (v2's: wrong for low voices, kept so old models score as
+    # they were trained); a JSON written before this was recorded used "circular-acf"
     pitch: str = PITCH_METHOD
 
     #: settings this code rebuilds from a model's JSON (the others are fixed)
-    REBUILT = ("n_bands", "f_min", "f_max", "log_eps")
+    REBUILT = ("n_bands", "f_min", "f_max", "log_eps", "pitch")
 
     def unsupported(self) -> list[str]:
         """Settings this code cannot honour, as ``frontend.name=value (reason)``; empty when all can be."""
@@ -112,6 +114,8 @@ class FrontEndConfig:
             for f in fields(self)
             if f.name not in self.REBUILT and getattr(self, f.name) != getattr(code, f.name)
         ]
+        if self.pitch not in PITCH_METHODS:
+            bad.append(f"frontend.pitch={self.pitch} (this code has {', '.join(PITCH_METHODS)})")
         if not (self.n_bands >= 1 and 0 <= self.f_min < self.f_max <= self.sample_rate / 2):
             bad.append(
                 f"frontend bands n_bands={self.n_bands} f_min={self.f_min} f_max={self.f_max} (need 0 <= f_min < f_max <= sr/2)"
@@ -204,6 +208,18 @@ def _masked_std(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return _masked_mean((x - mean.unsqueeze(-1)) ** 2, mask).clamp_min(0).sqrt()
 
 
+def _circular_acf_basis() -> np.ndarray:
+    """robodetect-v2's pitch basis: circular autocorrelation of the N_FFT-point power spectrum at
+    lag 0 and lag_min..lag_max (kept only so v2 scores as it was trained)."""
+    lag_min = int(np.floor(SAMPLE_RATE / PITCH_MAX_HZ))
+    lag_max = int(np.ceil(SAMPLE_RATE / PITCH_MIN_HZ))
+    k = np.arange(N_FFT // 2 + 1)[:, None]
+    weight = np.full((N_FFT // 2 + 1, 1), 2.0)
+    weight[0] = weight[-1] = 1.0
+    lags = np.concatenate([[0], np.arange(lag_min, lag_max + 1)])[None, :]
+    return (weight * np.cos(2 * np.pi * k * lags / N_FFT)).astype(np.float32)
+
+
 class FrontEnd(nn.Module):
     """Raw 8 kHz windows (B, WINDOW_SAMPLES) -> (log-mel (B, N_MELS, N_FRAMES), prosody (B, 6)).
 
@@ -229,6 +245,9 @@ class FrontEnd(nn.Module):
         octave = torch.log2(torch.arange(lag_min - 1, lag_min - 1 + n_lags, dtype=torch.float32) / lag_min)
         self.register_buffer("octave_cost", OCTAVE_COST * octave, persistent=False)
         self.lag_min = lag_min
+        self.legacy_pitch = config.pitch == LEGACY_PITCH_METHOD
+        if self.legacy_pitch:
+            self.register_buffer("circular_acf_basis", torch.from_numpy(_circular_acf_basis()), persistent=False)
 
     def power(self, wav: torch.Tensor) -> torch.Tensor:
         """(B, n) -> (B, N_FFT // 2 + 1, frames) power spectrogram (no centering/padding)."""
@@ -255,14 +274,19 @@ class FrontEnd(nn.Module):
         mel = torch.matmul(self.mel_basis, power)
         logmel = torch.log(mel + self.log_eps * mel.mean(dim=(1, 2), keepdim=True) + 1e-20)
         logmel = logmel - logmel.mean(dim=(1, 2), keepdim=True)
-        return logmel, self.prosody(power, logmel, self.pitch_power(wav))
+        return logmel, self.prosody(power, logmel, power if self.legacy_pitch else self.pitch_power(wav))
 
     def pitch(self, pitch_power: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per frame (B, T): pitch in Hz and voicing strength (normalised autocorrelation peak).
 
         Boersma (1993): the frame's autocorrelation divided by the window's own, the best
         candidate lag (with a small octave cost against period doubling) refined by a parabola
-        through its neighbours."""
+        through its neighbours. (A legacy "circular-acf" model passes :meth:`power` and gets v2's
+        estimator: circular, un-normalised, integer lags.)"""
+        if self.legacy_pitch:
+            acf = torch.matmul(pitch_power.transpose(1, 2), self.circular_acf_basis)
+            peak, lag_idx = (acf[..., 1:] / acf[..., :1].clamp_min(1e-10)).max(-1)
+            return SAMPLE_RATE / (lag_idx.float() + self.lag_min), peak
         acf = torch.matmul(pitch_power.transpose(1, 2), self.acf_basis)  # (B, T, 1 + n_lags)
         norm = acf[..., 1:] / acf[..., :1].clamp_min(1e-10) / self.window_acf
         left, mid, right = norm[..., :-2], norm[..., 1:-1], norm[..., 2:]  # each candidate lag

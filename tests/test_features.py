@@ -115,3 +115,16 @@ def test_pitch_and_voicing_on_harmonic_tones(f0):
 def test_noise_is_unvoiced():
     x = np.random.default_rng(0).standard_normal(WINDOW_SAMPLES).astype(np.float32) * 0.1
     assert prosody_of(x)["voiced_ratio"] < 0.1
+
+
+def test_legacy_circular_pitch_keeps_v2_behaviour():
+    """robodetect-v2's estimator (kept for its JSON) still calls an 80 Hz voice unvoiced: the bug
+    the linear estimator fixes, preserved only so v2 scores exactly as it was trained."""
+    from robodetect.features import FrontEndConfig
+
+    t = np.arange(WINDOW_SAMPLES) / SR
+    x = sum(np.sin(2 * np.pi * 80.0 * k * t) / k for k in range(1, 48))
+    w = torch.from_numpy((0.5 * x / np.abs(x).max())[None].astype(np.float32))
+    legacy = FrontEnd(config=FrontEndConfig(pitch="circular-acf"))
+    voiced = dict(zip(PROSODY_NAMES, legacy(w)[1][0].tolist()))["voiced_ratio"]
+    assert voiced < 0.2 and prosody_of(w[0].numpy())["voiced_ratio"] > 0.95

@@ -54,17 +54,20 @@ def test_json_carries_frontend_and_vad(tmp_path):
     assert load_model(stem).config == ModelConfig.from_json(stem + ".json")
 
 
-def test_json_without_pitch_method_is_refused(tmp_path):
+def test_json_without_pitch_method_keeps_its_estimator(tmp_path):
     """A JSON written before the front end was recorded (robodetect-v2) was trained with the old
-    circular pitch autocorrelation, which this code no longer has: refused, not silently rescored."""
-    stem = _saved(tmp_path, frontend=None, vad=None)
-    with pytest.raises(ModelError, match="frontend.pitch=circular-acf"):
-        load_model(stem)
-    stem = _saved(tmp_path, name="n", frontend={"pitch": "circular-acf"})
-    with pytest.raises(ModelError, match="frontend.pitch"):
-        load_model(stem)
-    ok = _saved(tmp_path, name="o", vad=None)  # frontend recorded (linear-acf), vad from defaults
-    assert load_model(ok).config.frontend == FrontEndConfig() and load_model(ok).config.vad == VadConfig()
+    circular pitch autocorrelation: it loads with that estimator, never silently with the new one;
+    an estimator this code lacks is refused."""
+    shipped = json.loads((REPO / "robodetect" / "models" / "robodetect-v2.json").read_text())
+    assert "frontend" not in shipped
+    assert ModelConfig.from_dict(shipped).frontend.pitch == "circular-acf"
+    old = load_model(_saved(tmp_path, frontend=None, vad=None))
+    assert old.config.frontend.pitch == "circular-acf" and old.frontend.legacy_pitch
+    assert old.config.vad == VadConfig()
+    new = load_model(_saved(tmp_path, name="n"))
+    assert new.config.frontend == FrontEndConfig() and not new.frontend.legacy_pitch
+    with pytest.raises(ModelError, match="frontend.pitch=yin"):
+        load_model(_saved(tmp_path, name="y", frontend={"pitch": "yin"}))
 
 
 @pytest.mark.parametrize(
