@@ -139,7 +139,7 @@ def test_error_rows_and_exit_code(tmp_path, speech_8k, model_stem, capsys):
     assert "5 errors" in err
     by_name = {Path(r["path"]).name: r for r in rows(db)}
     assert set(by_name) == {good.name, "corrupt.wav", "empty.flac", "truncated.wav", "missing.wav", "fifo.wav"}
-    assert by_name[good.name]["error"] is None and by_name[good.name]["label"] in ("robot", "human")
+    assert by_name[good.name]["error"] is None and by_name[good.name]["label"] in ("robot", "human", "uncertain")
     for name, reason in [
         ("corrupt.wav", "cannot decode"),
         ("empty.flac", "cannot decode"),
