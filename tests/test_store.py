@@ -113,7 +113,8 @@ def test_summary(db, capsys):
     s = summarize(db, top=2)
     counts = s["counts"]["v1"]
     assert list(s["counts"]) == ["v1"] and sum(counts.values()) == 7
-    assert counts["error"] == 3 and counts["no_speech"] == 1 and counts.get("robot", 0) + counts.get("human", 0) == 3
+    scored = sum(counts.get(k, 0) for k in ("robot", "human", "uncertain"))
+    assert counts["error"] == 3 and counts["no_speech"] == 1 and scored == 3
     assert len(s["most_robotic"]) == 2
     assert s["errors"][0] == {
         "reason": "cannot decode audio (Error opening '<file>': Format not recognised.)",
