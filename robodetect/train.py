@@ -30,6 +30,10 @@ from .protocol import apply_splits, family_of, voice_identity
 from .simulate import SimConfig, simulate_call, simulate_two_party, trim_silence
 
 ZH_SHARE = 0.35  # share of Mandarin calls within each label (balanced across labels)
+# share of robot calls in languages other than English and Mandarin (taken from English; humans in
+# the corpora speak only those two, so this share exists for robots only; see the model card)
+OTHER_SHARE = 0.08
+PLAN_VERSION = 2  # part of the simulated-dataset cache key (scripts/train.py): bump when plans change
 SPEECH_SECONDS = (2.0, 12.0)  # speech per simulated call, uniform
 UTTERANCE_SECONDS = (1.5, 6.0)  # every source utterance is cropped to a length drawn from here (both labels)
 MAX_UTTERANCES = 24
@@ -95,10 +99,12 @@ def plan_calls(rows: list[dict], split: str, calls_per_label: int, seed: int, *,
     tree: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for r in rows:
         if r["split"] == split:
-            tree[(r["label"], r["lang"])][r["group"]][r["speaker"]].append(r)
+            lang_key = r["lang"] if r["lang"] in ("en", "zh") else "other"
+            tree[(r["label"], lang_key)][r["group"]][r["speaker"]].append(r)
     plans: list[CallPlan] = []
     for label in ("human", "robot"):
-        for lang, share in (("en", 1 - ZH_SHARE), ("zh", ZH_SHARE)):
+        other = OTHER_SHARE if tree.get((label, "other")) and mode != "two-party" else 0.0
+        for lang, share in (("en", 1 - ZH_SHARE - other), ("zh", ZH_SHARE), ("other", other)):
             groups = tree.get((label, lang), {})
             if not groups:
                 continue
@@ -115,8 +121,8 @@ def plan_calls(rows: list[dict], split: str, calls_per_label: int, seed: int, *,
                 first = chosen[0]
                 callee = None
                 if mode == "two-party":
-                    others = sorted(i for i in humans[lang] if i != first["identity"])
-                    pick = humans[lang][others[int(rng.integers(len(others)))]]
+                    others = sorted(i for i in humans[first["lang"]] if i != first["identity"])
+                    pick = humans[first["lang"]][others[int(rng.integers(len(others)))]]
                     callee = [pick[int(i)]["path"] for i in rng.integers(0, len(pick), 8)]
                 plans.append(
                     CallPlan(
@@ -126,7 +132,7 @@ def plan_calls(rows: list[dict], split: str, calls_per_label: int, seed: int, *,
                         group,
                         first["engine"],
                         speaker,
-                        lang,
+                        first["lang"],
                         [u["path"] for u in chosen],
                         target,
                         int(rng.integers(2**31)),

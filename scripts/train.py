@@ -31,6 +31,7 @@ from robodetect.metrics import eer  # noqa: E402
 from robodetect.model import ModelConfig, RobotNet, count_parameters, save_model  # noqa: E402
 from robodetect.simulate import SimConfig  # noqa: E402
 from robodetect.train import (  # noqa: E402
+    PLAN_VERSION,
     CallData,
     build_dataset,
     calibrate,
@@ -62,7 +63,8 @@ def dataset(args, rows: list[dict], name: str) -> CallData:
     n = n or {"train": args.train_calls}.get(split, args.eval_calls)
     sim = SimConfig(p_speed=args.speed_perturb) if split == "train" else SimConfig()
     key = json.dumps(
-        [name, n, args.seed, sim.__dict__, sorted((r["path"], r["split"], r["label"]) for r in rows)], default=str
+        [name, n, args.seed, PLAN_VERSION, sim.__dict__, sorted((r["path"], r["split"], r["label"]) for r in rows)],
+        default=str,
     )
     path = Path(args.calls_dir) / f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.npz"
     if not path.exists() or args.rebuild:

@@ -95,3 +95,37 @@ def test_hibari_voice_is_its_kokoro_teacher():
     a = voice_identity(row("robot", "hibari", "hibari:heart"))
     assert a == voice_identity(row("robot", "hibari", "hibari:heart-gb"))
     assert a == voice_identity(row("robot", "kokoro", "kokoro:af_heart"))
+
+
+def test_planner_uses_robots_of_other_languages():
+    """Robot clips in languages other than English and Mandarin get their share of robot calls
+    (they were once synthesised and never planned); humans stay English/Mandarin."""
+    from robodetect.train import OTHER_SHARE, plan_calls
+
+    rows = []
+    for lang, label, n in (
+        ("en", "human", 4),
+        ("zh", "human", 4),
+        ("en", "robot", 4),
+        ("zh", "robot", 4),
+        ("fi", "robot", 4),
+    ):
+        for i in range(n):
+            rows.append(
+                {
+                    "label": label,
+                    "lang": lang,
+                    "split": "train",
+                    "group": f"{label}-{lang}",
+                    "engine": "human" if label == "human" else "espeak-ng",
+                    "speaker": f"{lang}{i}",
+                    "identity": f"{label}:{lang}{i}",
+                    "path": f"/x/{label}{lang}{i}.flac",
+                }
+            )
+    plans = plan_calls(rows, "train", 100, 0)
+    robot_langs = [p.lang for p in plans if p.label == "robot"]
+    assert robot_langs.count("fi") == round(100 * OTHER_SHARE)
+    assert {p.lang for p in plans if p.label == "human"} == {"en", "zh"}
+    two_party = plan_calls(rows, "train", 20, 0, mode="two-party")
+    assert all(p.lang in ("en", "zh") and p.callee_paths for p in two_party)
