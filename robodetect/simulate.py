@@ -31,7 +31,10 @@ class SimConfig:
     pause_sigma: float = 0.6
     lead_max_seconds: float = 1.5  # uniform leading silence 0..max
     trail_max_seconds: float = 1.0
-    p_clean: float = 0.15  # no added noise (digital silence in pauses) — both classes
+    p_clean: float = 0.15  # no background noise, only a low floor (clean_floor_db) — both classes
+    # the floor of a "clean" call: coloured noise this many dB below the speech, so the source's
+    # own recording noise (humans) or its absence (synthesis) does not mark a class
+    clean_floor_db: tuple[float, float] = (-50.0, -30.0)
     snr_db: tuple[float, float] = (5.0, 40.0)
     gain_db: tuple[float, float] = (-20.0, 8.0)
     utterance_gain_jitter_db: float = 3.0
@@ -46,6 +49,11 @@ class SimConfig:
     # a low white-noise floor under every call, relative to the speech level (before any other
     # noise): no source, human or robot, keeps digital zeros inside or between its utterances
     dither_db: float = -50.0
+    # resampler augmentation: a share of legs go to another rate and back through a random
+    # resampler (soxr LQ..VHQ or scipy's polyphase filter), so the 3.5-4 kHz band edge that a
+    # source's resampler leaves (or a 16 kHz delivery) cannot mark a class
+    p_resample: float = 0.0
+    resample_rates: tuple[int, ...] = (11025, 16000, 22050, 24000, 44100)
     # two-party calls (simulate_two_party): the callee answers after a lognormal gap; a share of
     # the turns overlap (barge-in) by up to overlap_max_seconds
     turn_gap_median_seconds: float = 0.5
@@ -120,6 +128,27 @@ def apply_codec(x: np.ndarray, codec: str, rng: np.random.Generator) -> np.ndarr
     if codec in ("mulaw", "alaw"):
         return g711(x, codec)
     return sox_codec(x, codec, rng)
+
+
+RESAMPLERS = ("soxr-LQ", "soxr-MQ", "soxr-HQ", "soxr-VHQ", "poly")
+
+
+def resample_round_trip(x: np.ndarray, rng: np.random.Generator, rates: tuple[int, ...]) -> tuple[np.ndarray, str]:
+    """``x`` (8 kHz) to a random rate and back with one random resampler; same length."""
+    import soxr
+
+    rate, how = int(rng.choice(rates)), str(rng.choice(RESAMPLERS))
+    if how == "poly":
+        from fractions import Fraction
+
+        f = Fraction(rate, SAMPLE_RATE)
+        y = signal.resample_poly(signal.resample_poly(x, f.numerator, f.denominator), f.denominator, f.numerator)
+    else:
+        q = how.split("-")[1]
+        y = soxr.resample(soxr.resample(x, SAMPLE_RATE, rate, quality=q), rate, SAMPLE_RATE, quality=q)
+    out = np.zeros(len(x), np.float64)
+    out[: min(len(x), len(y))] = y[: len(x)]
+    return out, f"{how}@{rate}"
 
 
 def packet_loss(x: np.ndarray, rng: np.random.Generator, rate: float) -> np.ndarray:
@@ -222,16 +251,19 @@ def telephone_channel(x: np.ndarray, rng: np.random.Generator, c: SimConfig) -> 
     at random (speech in ``x`` at RMS :data:`SPEECH_RMS`)."""
     x = np.asarray(x, dtype=np.float64)
     meta: dict = {}
+    if c.p_resample > 0 and rng.random() < c.p_resample:
+        x, meta["resampled"] = resample_round_trip(x, rng, c.resample_rates)
     x = x + rng.standard_normal(len(x)) * SPEECH_RMS * 10 ** (c.dither_db / 20)
     speech_rms = SPEECH_RMS
+    kind = str(rng.choice(NOISE_TYPES))
     if rng.random() >= c.p_clean:
-        kind = str(rng.choice(NOISE_TYPES))
         snr = float(rng.uniform(*c.snr_db))
-        noise = _colored_noise(len(x), kind, rng)
-        x = x + noise / _rms(noise) * speech_rms * 10 ** (-snr / 20)
         meta.update(noise=kind, snr_db=round(snr, 1))
     else:
-        meta.update(noise="none")
+        snr = -float(rng.uniform(*c.clean_floor_db))
+        meta.update(noise="floor", floor=kind, snr_db=round(snr, 1))
+    noise = _colored_noise(len(x), kind, rng)
+    x = x + noise / _rms(noise) * speech_rms * 10 ** (-snr / 20)
     gain = float(rng.uniform(*c.gain_db))
     x = x * 10 ** (gain / 20) * (0.1 / speech_rms)  # speech RMS -20 dBFS, then -40..-12 dBFS
     meta["gain_db"] = round(gain, 1)

@@ -255,8 +255,9 @@ class CallData:
     windows: np.ndarray  # (N, 16000) int16
     call_of_window: np.ndarray  # (N,)
     calls: list[dict]
-    # front-end features per filterbank (the front end has no trainable weights, so every model
-    # with that filterbank shares them): {"linear": (logmel half (N, bands, frames), prosody (N, 6))}
+    # front-end features per filterbank and front-end config (the front end has no trainable
+    # weights, so every model with the same front end shares them): {key: (logmel half (N, bands,
+    # frames), prosody (N, 6))}
     features: dict = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -275,7 +276,7 @@ class CallData:
 
     def features_for(self, model: RobotNet) -> tuple[torch.Tensor, torch.Tensor]:
         """(logmel, prosody) of every window for ``model``'s front end, computed once."""
-        key = model.config.filterbank
+        key = f"{model.config.filterbank} {model.config.frontend}"
         if key not in self.features:
             self.features[key] = compute_features(model, self.windows)
         return self.features[key]

@@ -103,6 +103,7 @@ def main() -> None:
     plans = plan_calls(rows, "dev", args.calls, args.seed)
     clean = SimConfig(
         p_clean=1.0,
+        clean_floor_db=(-120.0, -120.0),  # the reference: dither only
         p_clip=0.0,
         p_bandlimit=0.0,
         p_packet_loss=0.0,

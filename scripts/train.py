@@ -27,6 +27,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from robodetect.features import FrontEndConfig  # noqa: E402
 from robodetect.metrics import eer  # noqa: E402
 from robodetect.model import ModelConfig, RobotNet, count_parameters, save_model  # noqa: E402
 from robodetect.simulate import SimConfig  # noqa: E402
@@ -61,7 +62,9 @@ def dataset(args, rows: list[dict], name: str) -> CallData:
     makes it (manifest rows, plan, simulator settings): a changed recipe never reuses old calls."""
     split, mode, n, offset = DATASETS[name]
     n = n or {"train": args.train_calls}.get(split, args.eval_calls)
-    sim = SimConfig(p_speed=args.speed_perturb) if split == "train" else SimConfig()
+    # the resampler augmentation is a channel property (real calls pass through many resamplers):
+    # every split gets it; speed perturbation makes new voices, so only the training split
+    sim = SimConfig(p_resample=args.resample_augment, p_speed=args.speed_perturb if split == "train" else 0.0)
     key = json.dumps(
         [name, n, args.seed, PLAN_VERSION, sim.__dict__, sorted((r["path"], r["split"], r["label"]) for r in rows)],
         default=str,
@@ -123,6 +126,10 @@ def main() -> None:
     ap.add_argument("--no-prosody", action="store_true", help="spectral CNN only (no prosody features)")
     ap.add_argument("--speed-perturb", type=float, default=0.0, help="share of train calls sped up/slowed by 0.9-1.1x")
     ap.add_argument("--loo-windows", type=int, default=None, help="windows per epoch for loo/ablation (default: all)")
+    ap.add_argument(
+        "--resample-augment", type=float, default=0.5, help="share of call legs through a random resampler round trip"
+    )
+    ap.add_argument("--f-max", type=float, default=3800.0, help="top of the spectral bands, Hz (band-edge cues above)")
     ap.add_argument("--results", default=str(REPO / "data" / "results"))
     args = ap.parse_args()
     t0 = time.time()
@@ -137,7 +144,12 @@ def main() -> None:
     def fit(data: CallData, version: str, reduced: bool, **config) -> RobotNet:
         """Train one model with the command line's front end and options (``reduced``: the
         leave-one-out/ablation recipe); ``config`` overrides ModelConfig fields."""
-        config = {"filterbank": args.filterbank, "use_prosody": not args.no_prosody, **config}
+        config = {
+            "filterbank": args.filterbank,
+            "use_prosody": not args.no_prosody,
+            "frontend": FrontEndConfig(f_max=args.f_max),
+            **config,
+        }
         return train_model(
             data,
             ModelConfig(version=version, **config),
@@ -161,6 +173,12 @@ def main() -> None:
             "train_windows": int(len(train_data.windows)),
             "epochs": args.epochs,
             "seed": args.seed,
+            "recipe": {
+                "resample_augment": args.resample_augment,
+                "speed_perturb": args.speed_perturb,
+                "eq_augment": args.eq_augment,
+                "plan_version": PLAN_VERSION,
+            },
         }
         weights, _ = save_model(model, args.out)
         print(

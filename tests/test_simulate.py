@@ -85,7 +85,7 @@ def test_no_digital_silence_inside_or_between_utterances(speech_8k):
     pcm = np.round(x * 32767).astype(np.int16)
     frames = pcm[: len(pcm) // 240 * 240].reshape(-1, 240)
     assert not np.any(np.all(frames == 0, axis=1))
-    off, _ = simulate_call([u], np.random.default_rng(1), SimConfig(**{**cfg.__dict__, "dither_db": -200.0}))
+    off, _ = simulate_call([u], np.random.default_rng(1), SimConfig(**{**cfg.__dict__, "dither_db": -200.0, "clean_floor_db": (-200.0, -200.0)}))
     pcm_off = np.round(off * 32767).astype(np.int16)
     assert np.any(np.all(pcm_off[: len(pcm_off) // 240 * 240].reshape(-1, 240) == 0, axis=1))
 
@@ -105,3 +105,37 @@ def test_two_party_call_keeps_each_party_on_its_channel(speech_8k):
     assert tone[1] > 5 * tone[0]
     y, meta_y = simulate_two_party(caller, callee, np.random.default_rng(3), cfg)
     np.testing.assert_array_equal(x, y)
+
+
+def test_resampler_round_trip_keeps_length_and_moves_the_band_edge():
+    """Every resampler of the augmentation keeps the call's length and its speech band, and the
+    cheap ones cut into the 3.6-4 kHz edge (what a source's resampler once marked)."""
+    from robodetect.simulate import RESAMPLERS, resample_round_trip
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(8000 * 2)
+    f = np.fft.rfftfreq(len(x), 1 / 8000)
+    seen, edge = set(), {}
+    for seed in range(60):
+        y, how = resample_round_trip(x, np.random.default_rng(seed), (16000, 22050))
+        assert y.shape == x.shape and np.all(np.isfinite(y))
+        spec_x, spec_y = np.abs(np.fft.rfft(x)), np.abs(np.fft.rfft(y))
+        mid = (f > 500) & (f < 3000)
+        assert 0.9 < spec_y[mid].mean() / spec_x[mid].mean() < 1.1, how
+        seen.add(how.split("@")[0])
+        hi = (f > 3900) & (f < 3990)
+        edge[how.split("@")[0]] = spec_y[hi].mean() / spec_x[hi].mean()
+    assert seen == set(RESAMPLERS)
+    assert min(edge.values()) < 0.5  # at least one resampler removes most of the band edge
+
+
+def test_clean_calls_get_a_random_noise_floor(speech_8k):
+    """A "clean" call still carries a coloured noise floor 30-50 dB below the speech: no class
+    keeps its source's own floor (or its absence) as a cue."""
+    cfg = SimConfig(p_clean=1.0, codec="none", p_packet_loss=0.0, p_clip=0.0, p_bandlimit=0.0, gain_db=(0.0, 0.0))
+    levels = []
+    for seed in range(12):
+        _, meta = simulate_call([speech_8k[:16000]], np.random.default_rng(seed), cfg)
+        assert meta["noise"] == "floor" and 30.0 <= meta["snr_db"] <= 50.0
+        levels.append(meta["snr_db"])
+    assert max(levels) - min(levels) > 5.0  # drawn, not fixed
