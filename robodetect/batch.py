@@ -319,6 +319,13 @@ class _ModelRunner:
         return self.buffers[self.which].numpy()
 
 
+def file_results(results: list, channel: str) -> list:
+    """A file's per-channel results in channel order; one call verdict unless ``channel`` is
+    "each" (auto: a two-party call gets its own verdict, :func:`call_verdict`)."""
+    results = sorted(results, key=lambda r: r.channel)
+    return results if channel == "each" or not results else [call_verdict(results)]
+
+
 @dataclass
 class _Channel:
     file: _File
@@ -352,6 +359,18 @@ class ScanStats:
     windows: int = 0
     wall_seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def count_file(self, results: list, error: str | None) -> None:
+        """One file written to the store: its rows (or its error row)."""
+        self.files += 1
+        if error is None:
+            self.audio_seconds += results[0].duration_seconds if results else 0.0
+            for r in results:
+                self.labels[r.label] = self.labels.get(r.label, 0) + 1
+            self.rows += len(results)
+        else:
+            self.errors += 1
+            self.rows += 1
 
     @property
     def realtime_factor(self) -> float:
@@ -458,15 +477,7 @@ def scan(
     def finish_file(f: _File, error: str | None = None) -> None:
         t = time.perf_counter()
         store.write_file(f.path, channel, version, f.meta, f.results, error)
-        stats.files += 1
-        if error is None:
-            stats.audio_seconds += f.results[0].duration_seconds if f.results else 0.0
-            for r in f.results:
-                stats.labels[r.label] = stats.labels.get(r.label, 0) + 1
-            stats.rows += len(f.results)
-        else:
-            stats.errors += 1
-            stats.rows += 1
+        stats.count_file(f.results, error)
         if on_file:
             on_file(f.path, f.results, error)
         add("store", time.perf_counter() - t)
@@ -478,9 +489,7 @@ def scan(
         ch.file.open_channels -= 1
         add("finalize", time.perf_counter() - t)
         if ch.file.open_channels == 0:
-            ch.file.results.sort(key=lambda r: r.channel)
-            if channel != "each":  # auto: a two-party call gets its own verdict
-                ch.file.results = [call_verdict(ch.file.results)]
+            ch.file.results = file_results(ch.file.results, channel)
             finish_file(ch.file)
 
     def handle(path: str, msg: dict | WorkerDied) -> None:

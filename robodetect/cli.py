@@ -226,12 +226,25 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         if p.startswith("@") and not os.path.isfile(p[1:]):
             _error(f"list file {display_path(p[1:])} not found")
             return EXIT_USAGE
+    ray_engine = args.engine == "ray"
+    if ray_engine:
+        from .rayscan import ray_missing
+
+        missing = ray_missing()
+        if missing:
+            _error(missing)
+            return EXIT_USAGE
+        device, args.device = args.device, "cpu"  # the driver's copy; actors use --device
+    elif args.ray_address or args.model_actors:
+        _error("--ray-address and --model-actors need --engine ray")
+        return EXIT_USAGE
     detector = _load(args)
     if detector is None:
         return EXIT_FAILED
     out = display_path(args.out)
     if not args.quiet:
-        print(f"robodetect: scanning with model {detector.model_version} on {detector.device}", file=sys.stderr)
+        where = f"Ray ({args.ray_address or 'local'}), device {device}" if ray_engine else str(detector.device)
+        print(f"robodetect: scanning with model {detector.model_version} on {where}", file=sys.stderr)
     try:
         store = ResultStore(args.out)
     except (OSError, ValueError, sqlite3.Error) as exc:
@@ -246,21 +259,42 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                 print("\r\033[K", end="", file=sys.stderr)
                 _error(error)
 
+    common = dict(
+        channel=args.channel,
+        workers=args.workers,
+        rescore=args.rescore,
+        progress=not args.quiet and sys.stderr.isatty(),
+        on_file=report,
+        commit_seconds=args.commit_seconds,
+        max_seconds=args.max_seconds,
+    )
     try:
-        stats = scan(
-            args.paths,
-            store,
-            detector,
-            channel=args.channel,
-            workers=args.workers,
-            rescore=args.rescore,
-            batch_windows=args.batch_size,
-            autocast=not args.no_autocast,
-            progress=not args.quiet and sys.stderr.isatty(),
-            on_file=report,
-            commit_seconds=args.commit_seconds,
-            max_seconds=args.max_seconds,
-        )
+        if ray_engine:
+            from .rayscan import scan_ray
+
+            try:
+                stats = scan_ray(
+                    args.paths,
+                    store,
+                    detector,
+                    device=str(device),
+                    address=args.ray_address,
+                    model_actors=args.model_actors,
+                    **common,
+                )
+            except (RuntimeError, ConnectionError) as exc:  # no cluster at that address, no GPU in it
+                store.close()
+                _error(f"Ray: {' '.join(str(exc).split())[:300]}")
+                return EXIT_FAILED
+        else:
+            stats = scan(
+                args.paths,
+                store,
+                detector,
+                batch_windows=args.batch_size,
+                autocast=not args.no_autocast,
+                **common,
+            )
     except ScanInterrupted as exc:
         store.close()
         name = signal.Signals(exc.signum).name
@@ -322,6 +356,26 @@ def _add_scan(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="S",
         help="recordings longer than S seconds become error rows instead of being scored",
+    )
+    p.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this machine's cores (default); ray: a Ray cluster (extra [ray]; docs/scale-out.md)",
+    )
+    p.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="auto|HOST:PORT",
+        help="join this Ray cluster (default: start a local Ray on this machine's CPUs)",
+    )
+    p.add_argument(
+        "--model-actors",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Ray: N model actors behind CPU stage-1 tasks (default: one per GPU with --device cuda; "
+        "on CPU each actor decodes and scores its own files)",
     )
     p.set_defaults(func=_cmd_scan)
 
