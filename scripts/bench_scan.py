@@ -114,10 +114,14 @@ def _mem_kb(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
-def run_config(args: argparse.Namespace, paths: list[str], device: str, workers: int, label: str) -> dict:
+def run_config(
+    args: argparse.Namespace, paths: list[str], device: str, workers: int, label: str, engine: str = "local"
+) -> dict:
     db = Path(tempfile.mkdtemp(prefix="bench-scan-")) / "r.db"
     cmd = [sys.executable, __file__, "--child", "--device", device, "--workers", str(workers), "--db", str(db)]
     cmd += ["--model-in-main"] if args.model_in_main else []
+    if engine != "local":  # "ray" (fused) or "ray-split"
+        cmd += ["--engine", "ray", "--model-actors", "1" if engine == "ray-split" else "0"]
     cmd += ["--model", args.model or ""] + ["--paths", *paths]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     peak = {"rss": 0, "pss": 0, "main_rss": 0}
@@ -158,9 +162,19 @@ def child(args: argparse.Namespace) -> None:
         stem = Path(tempfile.mkdtemp()) / "bench-model"
         save_model(RobotNet(ModelConfig(version="bench-random")), stem)
         detector = robodetect.load(stem, device=args.device)
+    ray_init = None
     with ResultStore(args.db) as store:
-        stats = scan(args.paths, store, detector, workers=args.workers, model_in_workers=not args.model_in_main)
+        if args.engine == "ray":  # a local Ray on the same CPUs; its start-up is timed apart
+            from robodetect.rayscan import init_ray, scan_ray
+
+            t = time.perf_counter()
+            init_ray(None, args.workers)
+            ray_init = time.perf_counter() - t
+            stats = scan_ray(args.paths, store, detector, model_actors=args.model_actors or None)
+        else:
+            stats = scan(args.paths, store, detector, workers=args.workers, model_in_workers=not args.model_in_main)
     d = {k: getattr(stats, k) for k in ("files", "errors", "rows", "windows", "audio_seconds", "wall_seconds")}
+    d["ray_init_seconds"] = ray_init
     d.update(stage_seconds=stats.stage_seconds, realtime=stats.realtime_factor, device=str(detector.device))
     d["model"] = detector.model_version
     print(json.dumps(d))
@@ -187,6 +201,11 @@ def main() -> None:
     )
     ap.add_argument("--long", action="store_true", help="also score one 2-hour recording")
     ap.add_argument("--skip-single", action="store_true", help="skip the 1-worker CPU run")
+    ap.add_argument(
+        "--ray", action="store_true", help="also scan with --engine ray on a local Ray (fused and split layouts)"
+    )
+    ap.add_argument("--engine", default="local", help=argparse.SUPPRESS)
+    ap.add_argument("--model-actors", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
     ap.add_argument("--db", help=argparse.SUPPRESS)
@@ -217,6 +236,12 @@ def main() -> None:
         configs.append(("cuda", args.workers, f"cuda, {args.workers} workers"))
     for device, workers, label in configs:
         print(report(run_config(args, [str(root)], device, workers, label)), flush=True)
+    if args.ray:
+        for engine, label in (("ray", "ray, fused actors"), ("ray-split", "ray, tasks + 1 model actor")):
+            s = run_config(args, [str(root)], "cpu", args.workers, label, engine)
+            print(
+                report(s) + f"\n{'':<22} Ray start-up {s['ray_init_seconds']:.1f} s (not in the wall time)", flush=True
+            )
     if args.long:
         long_path = Path(args.dir) / "long_2h.flac"
         if not long_path.exists():

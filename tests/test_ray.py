@@ -75,9 +75,12 @@ def _rows(db: Path) -> list[dict]:
     out = [dict(r) for r in conn.execute("SELECT * FROM calls ORDER BY path, channel, role, party")]
     for r in out:
         r["windows"] = [
-            w[0] for w in conn.execute("SELECT robot_probability FROM windows WHERE call_id = ? ORDER BY idx", (r["id"],))
+            w[0]
+            for w in conn.execute("SELECT robot_probability FROM windows WHERE call_id = ? ORDER BY idx", (r["id"],))
         ]
-        r["fingerprints"] = conn.execute("SELECT count(*) FROM fingerprints WHERE call_id = ?", (r["id"],)).fetchone()[0]
+        r["fingerprints"] = conn.execute("SELECT count(*) FROM fingerprints WHERE call_id = ?", (r["id"],)).fetchone()[
+            0
+        ]
     conn.close()
     return out
 
@@ -175,3 +178,15 @@ def test_file_that_always_kills_its_worker_becomes_an_error_row(tmp_path, archiv
     assert len(bad) == 1 and bad[0]["label"] == "error" and "worker died" in bad[0]["error"]
     good = {r["path"] for r in _rows(local_db) if b"call002" not in os.fsencode(r["path"])}
     assert {r["path"] for r in rows if b"call002" not in os.fsencode(r["path"])} == good
+
+
+def test_cli_engine_ray_writes_the_local_rows(tmp_path, archive, model_stem, local_ray, capsys):
+    local, viaray = tmp_path / "local.db", tmp_path / "ray.db"
+    assert main(["scan", str(archive), "--out", str(local), "--model", str(model_stem), "--quiet"]) == 1
+    code = main(["scan", str(archive), "--out", str(viaray), "--model", str(model_stem), "--engine", "ray", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1  # the corrupt file: exit 1 as locally, every other file scored
+    assert "corrupt.wav" in err and "Traceback" not in err
+    assert_same_rows(local, viaray)
+    code = main(["scan", str(archive), "--out", str(tmp_path / "x.db"), "--ray-address", "auto"])
+    assert code == 2  # --ray-address without --engine ray is a usage error
