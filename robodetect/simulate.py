@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import zlib
 from dataclasses import dataclass
 
 import librosa
@@ -255,14 +256,18 @@ def telephone_channel(x: np.ndarray, rng: np.random.Generator, c: SimConfig) -> 
         x, meta["resampled"] = resample_round_trip(x, rng, c.resample_rates)
     x = x + rng.standard_normal(len(x)) * SPEECH_RMS * 10 ** (c.dither_db / 20)
     speech_rms = SPEECH_RMS
-    kind = str(rng.choice(NOISE_TYPES))
     if rng.random() >= c.p_clean:
+        kind = str(rng.choice(NOISE_TYPES))
         snr = float(rng.uniform(*c.snr_db))
+        noise = _colored_noise(len(x), kind, rng)
         meta.update(noise=kind, snr_db=round(snr, 1))
-    else:
-        snr = -float(rng.uniform(*c.clean_floor_db))
+    else:  # the floor draws from its own generator (seeded by the signal): ``rng``'s sequence, and
+        # so every other draw of the call, is what it was before the floor existed
+        sub = np.random.default_rng(zlib.crc32(x.tobytes()))
+        kind = str(sub.choice(NOISE_TYPES))
+        snr = -float(sub.uniform(*c.clean_floor_db))
+        noise = _colored_noise(len(x), kind, sub)
         meta.update(noise="floor", floor=kind, snr_db=round(snr, 1))
-    noise = _colored_noise(len(x), kind, rng)
     x = x + noise / _rms(noise) * speech_rms * 10 ** (-snr / 20)
     gain = float(rng.uniform(*c.gain_db))
     x = x * 10 ** (gain / 20) * (0.1 / speech_rms)  # speech RMS -20 dBFS, then -40..-12 dBFS

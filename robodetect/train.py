@@ -33,7 +33,7 @@ ZH_SHARE = 0.35  # share of Mandarin calls within each label (balanced across la
 # share of robot calls in languages other than English and Mandarin (taken from English; humans in
 # the corpora speak only those two, so this share exists for robots only; see the model card)
 OTHER_SHARE = 0.08
-PLAN_VERSION = 2  # part of the simulated-dataset cache key (scripts/train.py): bump when plans change
+PLAN_VERSION = 3  # part of the simulated-dataset cache key (scripts/train.py): bump when plans change
 SPEECH_SECONDS = (2.0, 12.0)  # speech per simulated call, uniform
 UTTERANCE_SECONDS = (1.5, 6.0)  # every source utterance is cropped to a length drawn from here (both labels)
 MAX_UTTERANCES = 24
