@@ -85,7 +85,11 @@ def test_no_digital_silence_inside_or_between_utterances(speech_8k):
     pcm = np.round(x * 32767).astype(np.int16)
     frames = pcm[: len(pcm) // 240 * 240].reshape(-1, 240)
     assert not np.any(np.all(frames == 0, axis=1))
-    off, _ = simulate_call([u], np.random.default_rng(1), SimConfig(**{**cfg.__dict__, "dither_db": -200.0, "clean_floor_db": (-200.0, -200.0)}))
+    off, _ = simulate_call(
+        [u],
+        np.random.default_rng(1),
+        SimConfig(**{**cfg.__dict__, "dither_db": -200.0, "clean_floor_db": (-200.0, -200.0)}),
+    )
     pcm_off = np.round(off * 32767).astype(np.int16)
     assert np.any(np.all(pcm_off[: len(pcm_off) // 240 * 240].reshape(-1, 240) == 0, axis=1))
 
