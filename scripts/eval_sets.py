@@ -26,6 +26,7 @@ def main() -> None:
     ap.add_argument("--eval-calls", type=int, default=400)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--resample-augment", type=float, default=0.5, help="as scripts/train.py (same dataset keys)")
     args = ap.parse_args()
     args.train_calls, args.speed_perturb, args.rebuild = 0, 0.0, False
     rows = read_manifests([SHARED_MANIFEST, Path(args.corpus) / "tts_manifest.csv"])

@@ -47,21 +47,21 @@ from robodetect.train import (  # noqa: E402
 FAMILY_GROUPS = ("festvox", "vits", "espeak-ng", "zs-tts", "kokoro", "neural-vocoder", "dsp-vocoder")
 
 SHARED_MANIFEST = REPO.parent / "shared" / "corpora" / "manifest.csv"
-#: simulated datasets: name -> (split, plan mode, calls per label, seed offset)
+#: simulated datasets: name -> (split, plan mode, seed offset); calls per label from the command line
 DATASETS = {
-    "train": ("train", "call", None, 0),
-    "cal": ("cal", "call", None, 1),
-    "dev": ("dev", "call", None, 2),
-    "dev_clips": ("dev", "clip", None, 3),
-    "dev_2party": ("dev", "two-party", None, 4),
+    "train": ("train", "call", 0),
+    "cal": ("cal", "call", 1),
+    "dev": ("dev", "call", 2),
+    "dev_clips": ("dev", "clip", 3),
+    "dev_2party": ("dev", "two-party", 4),
 }
 
 
 def dataset(args, rows: list[dict], name: str) -> CallData:
     """The simulated dataset ``name``, cached in --calls-dir under a key of everything that
     makes it (manifest rows, plan, simulator settings): a changed recipe never reuses old calls."""
-    split, mode, n, offset = DATASETS[name]
-    n = n or {"train": args.train_calls}.get(split, args.eval_calls)
+    split, mode, offset = DATASETS[name]
+    n = args.train_calls if split == "train" else args.eval_calls
     # the resampler augmentation is a channel property (real calls pass through many resamplers):
     # every split gets it; speed perturbation makes new voices, so only the training split
     sim = SimConfig(p_resample=args.resample_augment, p_speed=args.speed_perturb if split == "train" else 0.0)
