@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from bench_scan import process_tree  # scripts/ is on sys.path when run as a script
 
 REPO = Path(__file__).resolve().parent.parent
 SR = 8000
@@ -43,20 +44,6 @@ def make_long_wav(path: Path, hours: float, seed: int = 0) -> Path:
     return path
 
 
-def _descendants(pid: int) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        try:
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as fh:
-                    todo += [int(c) for c in fh.read().split()]
-        except OSError:
-            pass
-    return out
-
-
 def _hwm_kib(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/status") as fh:
@@ -75,7 +62,7 @@ def peak_rss(cmd: list[str]) -> tuple[dict[int, int], float, int]:
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     peaks: dict[int, int] = {}
     while proc.poll() is None:
-        for pid in _descendants(proc.pid):
+        for pid in process_tree(proc.pid):
             hwm = _hwm_kib(pid)
             if hwm:
                 peaks[pid] = max(peaks.get(pid, 0), hwm)

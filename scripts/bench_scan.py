@@ -86,7 +86,8 @@ def build_archive(root: Path, calls: int, seed: int = 0) -> float:
     return total
 
 
-def _tree(pid: int) -> list[int]:
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (from /proc)."""
     out, todo = [], [pid]
     while todo:
         p = todo.pop()
@@ -129,7 +130,7 @@ def run_config(
 
     def sample() -> None:
         while not stop.is_set():
-            mems = [_mem_kb(p) for p in _tree(proc.pid)]
+            mems = [_mem_kb(p) for p in process_tree(proc.pid)]
             peak["rss"] = max(peak["rss"], sum(m[0] for m in mems))
             peak["pss"] = max(peak["pss"], sum(m[1] for m in mems))
             peak["main_rss"] = max(peak["main_rss"], mems[0][0] if mems else 0)

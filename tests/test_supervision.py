@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 from test_scan import make_archive, rows
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from bench_signals import committed  # noqa: E402  (the benchmark and this test poll the store alike)
+
 from robodetect import batch
 from robodetect.batch import scan
 from robodetect.store import ResultStore
@@ -93,16 +96,6 @@ def test_max_seconds_refuses_long_recordings(tmp_path, speech_8k, detector):
     assert all("over the 5 s limit" in r["error"] for r in rows(tmp_path / "r.db"))
 
 
-def _committed(db: Path) -> int:
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1)
-        n = conn.execute("SELECT count(*) FROM calls").fetchone()[0]
-        conn.close()
-        return n
-    except sqlite3.Error:
-        return 0
-
-
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_stops_the_scan_cleanly_and_resume_is_exact(tmp_path, speech_8k, model_stem, signum, code):
     n = 12
@@ -115,7 +108,7 @@ def test_signal_stops_the_scan_cleanly_and_resume_is_exact(tmp_path, speech_8k, 
     cmd += ["--model", str(model_stem), "--workers", "2", "--device", "cpu", "--commit-seconds", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.time() + 90
-    while time.time() < deadline and proc.poll() is None and not _committed(db):
+    while time.time() < deadline and proc.poll() is None and not committed(db):
         time.sleep(0.02)
     assert proc.poll() is None, "the scan finished before the signal: make the archive longer"
     proc.send_signal(signum)
