@@ -33,6 +33,7 @@ so a retried task never leaves a duplicate row.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import pickle
@@ -90,9 +91,9 @@ class _Stage1:
     """What a stage-1 call needs (pickled into the Ray tasks / actors)."""
 
     channel: str
-    vad_config: object
     max_seconds: float | None
-    detector: Detector  # CPU copy: scores long recordings in place (and everything in fused mode)
+    detector: Detector  # CPU copy: its VAD for every file; scores long recordings in place (and
+    # everything in the fused layout)
     fused: bool
     hook: Callable[[str], None] | None = None  # fault injection for tests
 
@@ -104,7 +105,8 @@ class _Stage1:
         if score and _batch._WORKER_MODEL is None:  # once per worker process
             torch.set_num_threads(1)
             _batch._WORKER_MODEL = self.detector.fast_model
-        task = _Task(path, self.channel, known or None, self.vad_config, _spill_dir(), self.max_seconds, score)
+        vad = self.detector.vad_config
+        task = _Task(path, self.channel, known or None, vad, _spill_dir(), self.max_seconds, score)
         msg = _work(task)
         if msg.get("kind") == "ok":  # speech spilled to a node-local temp file travels inline
             msg["channels"] = [(a, _inline(s), spans) for a, s, spans in msg["channels"]]
@@ -133,9 +135,20 @@ def _inline(speech):
     return speech
 
 
-def _finish(detector: Detector, channel: str, msg: dict, scored: list | None = None) -> dict:
-    """A stage-1 message whose windows are scored -> the file's result rows ("done")."""
-    channels = scored if scored is not None else msg.pop("channels")
+def _on_device(detector: Detector, device: str) -> Detector:
+    """``detector`` on ``device`` (a copy of its model: the caller's detector is left as it is),
+    with the same threshold and uncertain band."""
+    if detector.device.type == device:
+        return detector
+    moved = Detector(copy.deepcopy(detector.model), device=device, vad_config=detector.vad_config)
+    moved.decision = detector.decision
+    return moved
+
+
+def _finish(detector: Detector, channel: str, msg: dict) -> dict:
+    """A stage-1 message whose ``channels`` hold (analysis, logits, prosody) -> the file's result
+    rows ("done")."""
+    channels = msg.pop("channels")
     t = time.perf_counter()
     results = [detector.finalize(a, logits, pros) for a, logits, pros in channels]
     msg["results"] = file_results(results, channel)
@@ -167,17 +180,13 @@ class _ModelActor:
     """Actor (split layout): the fast model on ``device``, loaded once; scores the windows of
     every file in a batch together, then finalizes them."""
 
-    def __init__(self, detector_ref: list, device: str, channel: str):
+    def __init__(self, stage_ref: list, device: str):
         import ray
 
-        detector = ray.get(detector_ref[0])
-        if device != "cpu":
-            moved = Detector(detector.model, device=device, vad_config=detector.vad_config)
-            moved.decision = detector.decision
-            detector = moved
-        else:
+        stage = ray.get(stage_ref[0])
+        if device == "cpu":
             torch.set_num_threads(1)
-        self.detector, self.channel = detector, channel
+        self.detector, self.channel = _on_device(stage.detector, device), stage.channel
 
     def __call__(self, rows: dict) -> dict:
         msgs = [pickle.loads(m) for m in rows["msg"]]
@@ -190,11 +199,12 @@ class _ModelActor:
         at = 0
         for m in todo:
             scored = []
-            for a, _, sp in m.pop("channels"):
+            for a, _, sp in m["channels"]:
                 scored.append((a, logits[at : at + len(sp)], pros[at : at + len(sp)]))
                 at += len(sp)
+            m["channels"] = scored
             m["timing"]["model"] = model_seconds / len(todo)
-            _finish(self.detector, self.channel, m, scored)
+            _finish(self.detector, self.channel, m)
         return {"msg": np.array([pickle.dumps(m, protocol=5) for m in msgs], dtype=object)}
 
 
@@ -287,10 +297,7 @@ def scan_ray(
 
     started = init_ray(address, workers)
     _quiet_ray_data()
-    cpu_detector = detector
-    if detector.device.type != "cpu":
-        cpu_detector = Detector(detector.model.cpu(), vad_config=detector.vad_config)
-        cpu_detector.decision = detector.decision
+    cpu_detector = _on_device(detector, "cpu")
     cluster = ray.cluster_resources()
     cpus = max(1, int(cluster.get("CPU", 1)))
     if device == "auto":
@@ -302,10 +309,10 @@ def scan_ray(
     split = cuda or bool(model_actors)
     n_model = (model_actors or max(1, int(cluster.get("GPU", 0)))) if split else 0
     n_stage1 = workers or max(1, cpus - (0 if cuda else n_model))
-    stage = _Stage1(channel, cpu_detector.vad_config, max_seconds, cpu_detector, not split, _hook)
+    stage = _Stage1(channel, max_seconds, cpu_detector, not split, _hook)
     # actors get the model through a reference the driver keeps alive (a restarted actor finds it
     # again); passed by value, Ray would put it in the object store per actor and warn about restarts
-    stage_ref, detector_ref = ray.put(stage), ray.put(cpu_detector)
+    stage_ref = ray.put(stage)
     version = detector.model_key
     stats = ScanStats()
     total = None
@@ -351,7 +358,7 @@ def scan_ray(
         )
         return ds.map_batches(
             _ModelActor,
-            fn_constructor_kwargs={"detector_ref": [detector_ref], "device": device, "channel": channel},
+            fn_constructor_kwargs={"stage_ref": [stage_ref], "device": device},
             compute=ActorPoolStrategy(size=n_model),
             batch_size=ACTOR_BATCH_FILES,
             batch_format="numpy",
@@ -375,8 +382,7 @@ def scan_ray(
         stats.windows += msg.get("windows", 0)
         if on_file:
             on_file(path, results, error)
-        now = time.perf_counter()
-        if now - last_commit[0] >= commit_seconds:
+        if time.perf_counter() - last_commit[0] >= commit_seconds:
             store.commit()
             last_commit[0] = time.perf_counter()
         stats.stage_seconds["store"] = stats.stage_seconds.get("store", 0.0) + time.perf_counter() - t
