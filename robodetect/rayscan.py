@@ -336,12 +336,13 @@ def scan_ray(
             return _pipeline(items)
 
     def _pipeline(items: list[dict]):
-        ds = ray.data.from_items(items, override_num_blocks=max(1, -(-len(items) // FILES_PER_BLOCK)))
+        blocks = max(1, -(-len(items) // FILES_PER_BLOCK))
+        ds = ray.data.from_items(items, override_num_blocks=blocks)
         if not split:
             return ds.map_batches(
                 _FusedActor,
                 fn_constructor_kwargs={"stage_ref": [stage_ref]},
-                compute=ActorPoolStrategy(size=n_stage1),
+                compute=ActorPoolStrategy(size=min(n_stage1, blocks)),  # no idle actors on a small chunk
                 batch_size=FILES_PER_BLOCK,
                 batch_format="numpy",
                 num_cpus=1,
@@ -359,7 +360,7 @@ def scan_ray(
         return ds.map_batches(
             _ModelActor,
             fn_constructor_kwargs={"stage_ref": [stage_ref], "device": device},
-            compute=ActorPoolStrategy(size=n_model),
+            compute=ActorPoolStrategy(size=min(n_model, blocks)),
             batch_size=ACTOR_BATCH_FILES,
             batch_format="numpy",
             num_cpus=0 if cuda else 1,
