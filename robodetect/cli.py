@@ -220,6 +220,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     import sqlite3
 
     from .batch import ScanInterrupted, scan
+    from .parquetstore import ParquetStore, wants_dataset
     from .store import ResultStore
 
     for p in args.paths:
@@ -246,7 +247,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         where = f"Ray ({args.ray_address or 'local'}), device {device}" if ray_engine else str(detector.device)
         print(f"robodetect: scanning with model {detector.model_version} on {where}", file=sys.stderr)
     try:
-        store = ResultStore(args.out)
+        store = ParquetStore(args.out) if wants_dataset(args.out) else ResultStore(args.out)
     except (OSError, ValueError, sqlite3.Error) as exc:
         _error(f"cannot open result store {out}: {exc}")
         return EXIT_FAILED
@@ -308,7 +309,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         store.abort()
         print(f"\nrobodetect: interrupted; committed files are in {out}, rerun to resume", file=sys.stderr)
         return EXIT_SIGINT
-    except sqlite3.Error as exc:  # disk full, I/O error, a store locked for too long
+    except (sqlite3.Error, OSError) as exc:  # disk full, I/O error, a store locked for too long
         store.abort()
         _error(
             f"result store {out}: {exc}; files committed before this are intact — fix the cause and "
@@ -326,7 +327,13 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 def _add_scan(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("scan", help="score folders/lists of recordings into a resumable result store")
     p.add_argument("paths", nargs="+", metavar="PATH", help="folder (recursive), audio file, or @list.txt")
-    p.add_argument("--out", required=True, metavar="DB", help="result store (SQLite), created or resumed")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="DB",
+        help="result store, created or resumed: a SQLite file, or a folder NAME.parquet of Parquet parts "
+        "(written by the Ray workers with --engine ray; docs/scale-out.md)",
+    )
     p.add_argument(
         "--workers",
         type=int,

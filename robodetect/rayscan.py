@@ -65,6 +65,7 @@ from .batch import (
 )
 from .detector import Detector
 from .longaudio import SignalFile, is_long
+from .parquetstore import file_records, part_name, write_part
 from .scoring import cut_windows
 from .store import FileMeta, ResultStore
 
@@ -96,8 +97,11 @@ class _Stage1:
     # everything in the fused layout)
     fused: bool
     hook: Callable[[str], None] | None = None  # fault injection for tests
+    out_dir: str | None = None  # a Parquet result dataset: the last stage writes its files there
+    version: str = ""  # the model key the rows carry (Parquet)
+    run_id: str = ""  # this scan's id in part names (Parquet)
 
-    def run(self, path_b: bytes, known: str) -> bytes:
+    def run(self, path_b: bytes, known: str) -> dict:
         path = os.fsdecode(path_b)
         if self.hook is not None:
             self.hook(path)
@@ -112,7 +116,7 @@ class _Stage1:
             msg["channels"] = [(a, _inline(s), spans) for a, s, spans in msg["channels"]]
         elif msg.get("kind") == "scored":
             msg = _finish(self.detector, self.channel, msg)
-        return pickle.dumps(msg, protocol=5)
+        return msg
 
 
 _SPILL_DIR: str | None = None
@@ -160,7 +164,26 @@ def _finish(detector: Detector, channel: str, msg: dict) -> dict:
 
 def _stage1_batch(rows: dict, stage: _Stage1) -> dict:
     """Ray task (split layout): stage 1 for each row of a block."""
-    return {"msg": np.array([stage.run(p, k) for p, k in zip(rows["path"], rows["known"])], dtype=object)}
+    return _pickled([stage.run(p, k) for p, k in zip(rows["path"], rows["known"])])
+
+
+def _pickled(msgs: list[dict]) -> dict:
+    return {"msg": np.array([pickle.dumps(m, protocol=5) for m in msgs], dtype=object)}
+
+
+def _emit(stage: _Stage1, msgs: list[dict]) -> dict:
+    """The last stage's output. With a Parquet dataset the batch's finished files are written here,
+    as one part named by its files (a retried batch replaces it); the driver only counts them."""
+    if stage.out_dir:
+        records, names = [], []
+        for m in msgs:
+            if m["kind"] in ("done", "error"):
+                error = m.get("error") if m["kind"] == "error" else None
+                records += file_records(m["path"], stage.channel, stage.version, m["meta"], m.get("results", []), error)
+                names.append(os.fsencode(m["path"]))
+                m["meta"] = FileMeta()  # the fingerprint stays in the part
+        write_part(stage.out_dir, records, part_name(stage.run_id, names))
+    return _pickled(msgs)
 
 
 class _FusedActor:
@@ -173,7 +196,7 @@ class _FusedActor:
         self.stage = ray.get(stage_ref[0])
 
     def __call__(self, rows: dict) -> dict:
-        return _stage1_batch(rows, self.stage)
+        return _emit(self.stage, [self.stage.run(p, k) for p, k in zip(rows["path"], rows["known"])])
 
 
 class _ModelActor:
@@ -186,7 +209,7 @@ class _ModelActor:
         stage = ray.get(stage_ref[0])
         if device == "cpu":
             torch.set_num_threads(1)
-        self.detector, self.channel = _on_device(stage.detector, device), stage.channel
+        self.detector, self.channel, self.stage = _on_device(stage.detector, device), stage.channel, stage
 
     def __call__(self, rows: dict) -> dict:
         msgs = [pickle.loads(m) for m in rows["msg"]]
@@ -205,7 +228,7 @@ class _ModelActor:
             m["channels"] = scored
             m["timing"]["model"] = model_seconds / len(todo)
             _finish(self.detector, self.channel, m)
-        return {"msg": np.array([pickle.dumps(m, protocol=5) for m in msgs], dtype=object)}
+        return _emit(self.stage, msgs)
 
 
 # ---- the driver -------------------------------------------------------------------------------
@@ -309,11 +332,13 @@ def scan_ray(
     split = cuda or bool(model_actors)
     n_model = (model_actors or max(1, int(cluster.get("GPU", 0)))) if split else 0
     n_stage1 = workers or max(1, cpus - (0 if cuda else n_model))
-    stage = _Stage1(channel, max_seconds, cpu_detector, not split, _hook)
+    version = detector.model_key
+    out_dir = os.path.abspath(store.path) if getattr(store, "workers_write", False) else None
+    run_id = getattr(store, "run_id", "")
+    stage = _Stage1(channel, max_seconds, cpu_detector, not split, _hook, out_dir, version, run_id)
     # actors get the model through a reference the driver keeps alive (a restarted actor finds it
     # again); passed by value, Ray would put it in the object store per actor and warn about restarts
     stage_ref = ray.put(stage)
-    version = detector.model_key
     stats = ScanStats()
     total = None
     if progress:
@@ -378,7 +403,8 @@ def scan_ray(
         error = msg.get("error") if msg["kind"] == "error" else None
         results = msg.get("results", [])
         t = time.perf_counter()
-        store.write_file(path, channel, version, msg["meta"], results, error)
+        if out_dir is None:  # a Parquet dataset: the worker wrote the file
+            store.write_file(path, channel, version, msg["meta"], results, error)
         stats.count_file(results, error)
         stats.windows += msg.get("windows", 0)
         if on_file:
@@ -413,7 +439,15 @@ def scan_ray(
             path = os.fsdecode(left[0]["path"])
             done.add(left[0]["path"])
             reason = " ".join(str(failed).split())[:200]
-            write(path, {"kind": "error", "meta": FileMeta(), "error": f"{display_path(path)}: worker died: {reason}"})
+            msg = {
+                "kind": "error",
+                "path": path,
+                "meta": FileMeta(),
+                "error": f"{display_path(path)}: worker died: {reason}",
+            }
+            if out_dir is not None:
+                _emit(stage, [msg])
+            write(path, msg)
         elif left:
             half = len(left) // 2
             run(left[:half], done)

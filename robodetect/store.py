@@ -170,8 +170,13 @@ def _check_foreign(conn: sqlite3.Connection, where: str) -> bool:
 
 def connect(path: str | os.PathLike, readonly: bool = False) -> sqlite3.Connection:
     """Open a result store: read-only (must exist), or for writing (created when absent). Any other
-    SQLite file (another application's, checked by ``PRAGMA application_id``) is refused untouched."""
+    SQLite file (another application's, checked by ``PRAGMA application_id``) is refused untouched.
+    Read-only, a Parquet result folder (:mod:`robodetect.parquetstore`) opens its index."""
     where = display_path(path)
+    if readonly and os.path.isdir(path):  # a Parquet result dataset: read through its index
+        from .parquetstore import index
+
+        path = index(path)
     if readonly:
         if not os.path.exists(path):
             raise FileNotFoundError(f"no result store at {where}")
@@ -213,7 +218,85 @@ def connect(path: str | os.PathLike, readonly: bool = False) -> sqlite3.Connecti
     return conn
 
 
-class ResultStore:
+def call_rows(
+    path: str | bytes,
+    channel_mode: str,
+    model_version: str,
+    meta: FileMeta,
+    results: list,
+    error: str | None,
+    scored_at: float,
+) -> list[tuple[tuple, list[tuple[float, float, float]]]]:
+    """A file's ``calls`` rows (values in :data:`CALL_COLUMNS` order) with each row's windows
+    (start, end, robot probability): one error row, or the call rows then the per-party rows."""
+    file_cols = (model_version, meta.size, meta.mtime, meta.content_hash, meta.sample_rate)
+    if error is not None:
+        empty = (None, None, None)  # duration, speech, probability; then threshold, reason, timing, cues
+        row = (
+            path,
+            channel_mode,
+            channel_mode,
+            "call",
+            None,
+            *file_cols,
+            *empty,
+            "error",
+            *empty,
+            None,
+            error,
+            scored_at,
+        )
+        return [(row, [])]
+    rows = [(r, "call") for r in results] + [(p, "party") for r in results for p in r.parties]
+    return [
+        (
+            (
+                path,
+                channel_mode,
+                r.channel,
+                role,
+                r.party,
+                *file_cols,
+                r.duration_seconds,
+                r.speech_seconds,
+                r.robot_probability,
+                r.label,
+                r.threshold,
+                r.reason,
+                dumps(r.timing),
+                dumps(r.cues),
+                None,
+                scored_at,
+            ),  # fmt: skip
+            [(w.start_seconds, w.end_seconds, w.robot_probability) for w in r.windows],
+        )
+        for r, role in rows
+    ]
+
+
+def scored_hash(conn: sqlite3.Connection, path: str, channel_mode: str, model_version: str) -> str | None:
+    """Content hash of the file's error-free rows for this model version in a store, if it was scored."""
+    row = conn.execute(
+        "SELECT content_hash, max(error IS NOT NULL) FROM calls WHERE path = ? AND channel_mode = ? AND model_version = ?",
+        (db_path(path), channel_mode, model_version),
+    ).fetchone()
+    return row[0] if row and row[0] is not None and not row[1] else None
+
+
+class StoreContext:
+    """``with store:`` closes it on success and aborts it (drops what is not yet durable) on an error."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class ResultStore(StoreContext):
     """Writer used by :func:`robodetect.batch.scan`; rows become durable at :meth:`commit`.
 
     Writes are grouped: the first write after a commit opens a ``BEGIN IMMEDIATE`` transaction,
@@ -233,12 +316,7 @@ class ResultStore:
 
     def scored_hash(self, path: str, channel_mode: str, model_version: str) -> str | None:
         """Content hash of the file's error-free rows for this model version, if it was scored."""
-        row = self.conn.execute(
-            "SELECT content_hash, max(error IS NOT NULL) FROM calls "
-            "WHERE path = ? AND channel_mode = ? AND model_version = ?",
-            (db_path(path), channel_mode, model_version),
-        ).fetchone()
-        return row[0] if row and row[0] is not None and not row[1] else None
+        return scored_hash(self.conn, path, channel_mode, model_version)
 
     def write_file(
         self, path: str, channel_mode: str, model_version: str, meta: FileMeta, results: list, error: str | None
@@ -271,47 +349,12 @@ class ResultStore:
 
     def _insert(self, key: tuple, meta: FileMeta, results: list, error: str | None) -> None:
         c = self.conn
-        path, channel_mode, model_version = key
-        now = time.time()
-        common = (path, channel_mode)
-        file_cols = (model_version, meta.size, meta.mtime, meta.content_hash, meta.sample_rate)
         insert = f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' * len(CALL_COLUMNS))})"
-        if error is not None:
-            c.execute(
-                insert,
-                (
-                    *common,
-                    channel_mode,
-                    "call",
-                    None,
-                    *file_cols,
-                    *(None,) * 3,
-                    "error",
-                    None,
-                    None,
-                    None,
-                    None,
-                    error,
-                    now,
-                ),
-            )
-            return
-        rows = [(r, "call") for r in results] + [(p, "party") for r in results for p in r.parties]
-        for n, (r, role) in enumerate(rows):
-            cur = c.execute(
-                insert,
-                (
-                    *common, r.channel, role, r.party, *file_cols, r.duration_seconds, r.speech_seconds,
-                    r.robot_probability, r.label, r.threshold, r.reason, dumps(r.timing), dumps(r.cues),
-                    None, now,
-                ),
-            )  # fmt: skip
+        for n, (row, windows) in enumerate(call_rows(*key, meta, results, error, time.time())):
+            cur = c.execute(insert, row)
             c.executemany(
                 "INSERT INTO windows VALUES (?, ?, ?, ?, ?)",
-                [
-                    (cur.lastrowid, i, w.start_seconds, w.end_seconds, w.robot_probability)
-                    for i, w in enumerate(r.windows)
-                ],
+                [(cur.lastrowid, i, *w) for i, w in enumerate(windows)],
             )
             if n == 0 and meta.fingerprint is not None and len(meta.fingerprint):
                 c.executemany(
@@ -335,15 +378,6 @@ class ResultStore:
     def close(self) -> None:
         self.commit()
         self.conn.close()
-
-    def __enter__(self) -> ResultStore:
-        return self
-
-    def __exit__(self, exc_type, *exc) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 # ---- reading ------------------------------------------------------------------------------

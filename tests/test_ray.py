@@ -6,23 +6,17 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import sys
-from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
-from test_scan import _call, make_archive
+from test_scan import assert_same_rows, make_mixed_archive
+from test_scan import store_rows as _rows
 
 from robodetect.batch import ScanInterrupted, scan
 from robodetect.cli import main
+from robodetect.parquetstore import ParquetStore
 from robodetect.store import ResultStore
-
-COMPARED = (
-    "path", "channel_mode", "channel", "role", "party", "model_version", "size", "content_hash", "sample_rate",
-    "duration_seconds", "speech_seconds", "label", "threshold", "reason", "timing", "cues", "error",
-)  # fmt: skip
 
 
 def test_engine_ray_without_the_extra_says_how_to_install(tmp_path, speech_8k, model_stem, monkeypatch, capsys):
@@ -58,46 +52,7 @@ def local_ray():
 def archive(tmp_path_factory, speech_8k):
     """Mono FLAC 8 kHz and WAV 16 kHz calls, a stereo two-party call, a mu-law WAV, a corrupt
     file and a name that is not UTF-8."""
-    root = tmp_path_factory.mktemp("ray-archive")
-    make_archive(root, speech_8k, n=4, seconds=10.0)
-    x = _call(speech_8k, 12.0, seed=9)
-    sf.write(root / "stereo.wav", np.stack([x, np.roll(x, 8000) * 0.3], 1), 8000, subtype="PCM_16")
-    sf.write(root / "ulaw.wav", _call(speech_8k, 8.0, seed=11), 8000, subtype="ULAW")
-    (root / "corrupt.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" + os.urandom(3000))
-    sf.write(root / "tmp.flac", _call(speech_8k, 6.0, seed=5), 8000)
-    os.rename(os.fsencode(root / "tmp.flac"), os.fsencode(root) + b"/caf\xe9.flac")
-    return root
-
-
-def _rows(db: Path) -> list[dict]:
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    out = [dict(r) for r in conn.execute("SELECT * FROM calls ORDER BY path, channel, role, party")]
-    for r in out:
-        r["windows"] = [
-            w[0]
-            for w in conn.execute("SELECT robot_probability FROM windows WHERE call_id = ? ORDER BY idx", (r["id"],))
-        ]
-        r["fingerprints"] = conn.execute("SELECT count(*) FROM fingerprints WHERE call_id = ?", (r["id"],)).fetchone()[
-            0
-        ]
-    conn.close()
-    return out
-
-
-def assert_same_rows(a: Path, b: Path) -> None:
-    ra, rb = _rows(a), _rows(b)
-    assert [r["path"] for r in ra] == [r["path"] for r in rb]
-    for x, y in zip(ra, rb):
-        for col in COMPARED:
-            assert x[col] == y[col], (x["path"], col, x[col], y[col])
-        if x["robot_probability"] is None:
-            assert y["robot_probability"] is None
-        else:
-            assert abs(x["robot_probability"] - y["robot_probability"]) <= 1e-5
-        assert len(x["windows"]) == len(y["windows"])
-        assert np.allclose(x["windows"], y["windows"], atol=1e-5, rtol=0)
-        assert x["fingerprints"] == y["fingerprints"]
+    return make_mixed_archive(tmp_path_factory.mktemp("ray-archive"), speech_8k, n=4, seconds=10.0)
 
 
 @pytest.fixture(scope="module")
@@ -178,6 +133,22 @@ def test_file_that_always_kills_its_worker_becomes_an_error_row(tmp_path, archiv
     assert len(bad) == 1 and bad[0]["label"] == "error" and "worker died" in bad[0]["error"]
     good = {r["path"] for r in _rows(local_db) if b"call002" not in os.fsencode(r["path"])}
     assert {r["path"] for r in rows if b"call002" not in os.fsencode(r["path"])} == good
+
+
+@pytest.mark.parametrize("model_actors", [None, 1], ids=["fused", "split"])
+def test_ray_workers_write_parquet_with_the_local_rows(tmp_path, archive, detector, local_db, local_ray, model_actors):
+    out = tmp_path / "ray.parquet"
+    hook = _kill_worker(str(tmp_path), once=True) if model_actors else None  # split: a stage-1 task dies once
+    with ParquetStore(out) as store:
+        stats = scan_ray([str(archive)], store, detector, model_actors=model_actors, _hook=hook)
+    assert (stats.files, stats.errors) == (8, 1)
+    assert (tmp_path / "killed").exists() == bool(model_actors)
+    assert len(list(out.glob("part-*.parquet"))) >= 2  # one part per worker batch (the driver writes none)
+    assert_same_rows(local_db, out)  # no duplicate after the retry, error row included
+    with ParquetStore(out) as store:  # resume: every good file skipped before it is decoded
+        again = scan_ray([str(archive)], store, detector, model_actors=model_actors)
+    assert (again.skipped, again.files, again.errors) == (7, 1, 1)
+    assert_same_rows(local_db, out)
 
 
 def test_cli_engine_ray_writes_the_local_rows(tmp_path, archive, model_stem, local_ray, capsys):

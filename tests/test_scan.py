@@ -19,6 +19,7 @@ from robodetect import vad
 from robodetect.batch import content_hash, iter_inputs, scan
 from robodetect.cli import main
 from robodetect.detector import analyze, analyze_speech
+from robodetect.parquetstore import index as parquet_index
 from robodetect.store import ResultStore
 from robodetect.vad import VadConfig
 
@@ -60,12 +61,67 @@ def make_archive(root: Path, speech: np.ndarray, n: int = 3, seconds: float = 12
     return paths
 
 
+def make_mixed_archive(root: Path, speech: np.ndarray, n: int, seconds: float, ulaw: bool = True) -> Path:
+    """``make_archive``'s calls plus a stereo two-party call, a mu-law WAV (``ulaw``), a corrupt
+    file and a FLAC whose name is not UTF-8."""
+    make_archive(root, speech, n=n, seconds=seconds)
+    x = _call(speech, 12.0, seed=9)
+    sf.write(root / "stereo.wav", np.stack([x, np.roll(x, 8000) * 0.3], 1), 8000, subtype="PCM_16")
+    if ulaw:
+        sf.write(root / "ulaw.wav", _call(speech, 8.0, seed=11), 8000, subtype="ULAW")
+    (root / "corrupt.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" + os.urandom(3000))
+    sf.write(root / "tmp.flac", _call(speech, 6.0, seed=5), 8000)
+    os.rename(os.fsencode(root / "tmp.flac"), os.fsencode(root) + b"/caf\xe9.flac")
+    return root
+
+
 def rows(db: Path) -> list[dict]:
     conn = sqlite3.connect(db)
     conn.row_factory = sqlite3.Row
     out = [dict(r) for r in conn.execute("SELECT * FROM calls ORDER BY path, channel")]
     conn.close()
     return out
+
+
+COMPARED = (
+    "path", "channel_mode", "channel", "role", "party", "model_version", "size", "content_hash", "sample_rate",
+    "duration_seconds", "speech_seconds", "label", "threshold", "reason", "timing", "cues", "error",
+)  # fmt: skip
+
+
+def store_rows(db: Path) -> list[dict]:
+    """Every calls row of a SQLite store or a Parquet result folder (its index), with its window
+    probabilities and fingerprint count."""
+    if db.is_dir():
+        db = Path(parquet_index(db))
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    out = [dict(r) for r in conn.execute("SELECT * FROM calls ORDER BY path, channel, role, party")]
+    for r in out:
+        r["windows"] = [
+            w[0]
+            for w in conn.execute("SELECT robot_probability FROM windows WHERE call_id = ? ORDER BY idx", (r["id"],))
+        ]
+        r["fingerprints"] = conn.execute("SELECT count(*) FROM fingerprints WHERE call_id = ?", (r["id"],)).fetchone()[
+            0
+        ]
+    conn.close()
+    return out
+
+
+def assert_same_rows(a: Path, b: Path) -> None:
+    ra, rb = store_rows(a), store_rows(b)
+    assert [r["path"] for r in ra] == [r["path"] for r in rb]
+    for x, y in zip(ra, rb):
+        for col in COMPARED:
+            assert x[col] == y[col], (x["path"], col, x[col], y[col])
+        if x["robot_probability"] is None:
+            assert y["robot_probability"] is None
+        else:
+            assert abs(x["robot_probability"] - y["robot_probability"]) <= 1e-5
+        assert len(x["windows"]) == len(y["windows"])
+        assert np.allclose(x["windows"], y["windows"], atol=1e-5, rtol=0)
+        assert x["fingerprints"] == y["fingerprints"]
 
 
 def run_scan(paths, db: Path, detector, **kw):
