@@ -85,12 +85,16 @@ def _peaks(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     frames = np.lib.stride_tricks.sliding_window_view(x, N_FFT)[::HOP][:n_frames]
     lo, hi = int(LOW_HZ / SAMPLE_RATE * N_FFT), int(HIGH_HZ / SAMPLE_RATE * N_FFT)
-    spec = scipy.fft.rfft(frames * _WINDOW, axis=1)[:, lo:hi]
-    power = np.square(spec.real)
-    power += np.square(spec.imag)  # (frames, bins), float32
+    spec = scipy.fft.rfft(frames * _WINDOW, axis=1, overwrite_x=True)[:, lo:hi]
+    parts = spec.view(np.float32)  # (frames, 2 * bins): real and imaginary parts interleaved
+    np.square(parts, out=parts)
+    power = parts[:, 0::2] + parts[:, 1::2]  # (frames, bins), float32
     top = _window_max(_window_max(power, PEAK_NEIGHBOURHOOD[1], axis=0), PEAK_NEIGHBOURHOOD[0], axis=1)
-    t, f = np.nonzero((power == top) & (power > power.max() * 10 ** (-FLOOR_DB / 10)))
-    level = power[t, f]
+    peak = power == top
+    peak &= power > power.max() * 10 ** (-FLOOR_DB / 10)
+    flat = np.flatnonzero(peak)  # faster than a 2-D nonzero
+    t, f = np.divmod(flat, power.shape[1])
+    level = power.ravel()[flat]
     second = t // int(SAMPLE_RATE / HOP)
     order = np.lexsort((-level, second))
     f, t, second = f[order], t[order], second[order]

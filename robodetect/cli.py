@@ -354,8 +354,9 @@ def _add_scan(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--commit-seconds",
         type=float,
-        default=0.25,
-        help="commit finished rows at least this often; a crash loses at most this much work (0: every file)",
+        default=1.0,  # batch.COMMIT_SECONDS (not imported here: the parser stays free of torch)
+        help="commit finished rows at least this often (default 1); a crash loses at most this much work "
+        "(0: every file)",
     )
     p.add_argument(
         "--max-seconds",

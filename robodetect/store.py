@@ -37,6 +37,8 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
+
 from .audio import display_path
 from .jsonio import dumps
 
@@ -357,10 +359,9 @@ class ResultStore(StoreContext):
                 [(cur.lastrowid, i, *w) for i, w in enumerate(windows)],
             )
             if n == 0 and meta.fingerprint is not None and len(meta.fingerprint):
-                c.executemany(
-                    "INSERT OR IGNORE INTO fingerprints (call_id, t, hash) VALUES (?, ?, ?)",
-                    [(cur.lastrowid, int(t), int(h)) for h, t in meta.fingerprint],
-                )
+                fp = np.asarray(meta.fingerprint, dtype=np.int64)
+                rows = np.column_stack([np.full(len(fp), cur.lastrowid, np.int64), fp[:, 1], fp[:, 0]])
+                c.executemany("INSERT OR IGNORE INTO fingerprints (call_id, t, hash) VALUES (?, ?, ?)", rows.tolist())
                 c.execute(SHARE_HASHES, (cur.lastrowid, cur.lastrowid))
 
     def commit(self) -> None:

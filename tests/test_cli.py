@@ -79,3 +79,11 @@ def test_console_entry_point_runs(files, model_stem):
         timeout=120,
     )
     assert proc.returncode == 0 and json.loads(proc.stdout)["path"] == str(files["good"])
+
+
+def test_scan_commit_seconds_default_is_the_scans():
+    from robodetect.batch import COMMIT_SECONDS
+    from robodetect.cli import build_parser
+
+    args = build_parser().parse_args(["scan", "x.wav", "--out", "r.db"])
+    assert args.commit_seconds == COMMIT_SECONDS
