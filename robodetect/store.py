@@ -102,6 +102,11 @@ INSERT OR IGNORE INTO shared_hashes (hash)
 SELECT f.hash FROM fingerprints AS f WHERE f.call_id = ?
 AND EXISTS (SELECT 1 FROM fingerprints AS g WHERE g.hash = f.hash AND g.call_id != ?)
 """
+#: every hash in two or more calls, in one pass (a store written before ``shared_hashes`` existed)
+BACKFILL_SHARED = (
+    "INSERT OR IGNORE INTO shared_hashes (hash) SELECT hash FROM fingerprints GROUP BY hash "
+    "HAVING min(call_id) < max(call_id)"
+)
 #: columns added after schema version 1, with their definitions (added to older stores on open)
 ADDED_COLUMNS = {"role": "TEXT NOT NULL DEFAULT 'call'", "party": "TEXT"}
 #: columns of ``calls`` in export order (``timing`` and ``cues`` are JSON in the store)
@@ -204,6 +209,7 @@ def connect(path: str | os.PathLike, readonly: bool = False) -> sqlite3.Connecti
         conn.execute("BEGIN IMMEDIATE")
         if not _check_foreign(conn, where):  # re-checked under the write lock (another writer may have been first)
             conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         for statement in SCHEMA.split(";"):
             if statement.strip():
                 conn.execute(statement)
@@ -211,6 +217,10 @@ def connect(path: str | os.PathLike, readonly: bool = False) -> sqlite3.Connecti
         for name, definition in ADDED_COLUMNS.items():
             if name not in have:
                 conn.execute(f"ALTER TABLE calls ADD COLUMN {name} {definition}")
+        if "fingerprints" in tables and "shared_hashes" not in tables:
+            # a store fingerprinted before shared_hashes existed: list its shared hashes now, or
+            # campaigns would only link the calls scanned from here on
+            conn.execute(BACKFILL_SHARED)
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         conn.execute(f"PRAGMA application_id={APPLICATION_ID}")  # a store from before application_id
         conn.execute("COMMIT")

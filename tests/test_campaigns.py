@@ -129,6 +129,26 @@ def test_rescan_replaces_fingerprints(archive, store, tmp_path):
     conn.close()
 
 
+def test_store_from_before_shared_hashes_is_backfilled(archive, store, tmp_path):
+    """A store fingerprinted before ``shared_hashes`` existed: opened for writing (a new scan), its
+    shared hashes are listed, so its old calls still form their campaigns."""
+    db = tmp_path / "old.db"
+    shutil.copy(store, db)
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TABLE shared_hashes")
+    conn.commit()
+    conn.close()
+    with ResultStore(db):
+        pass
+    conn = sqlite3.connect(db)
+    n = conn.execute("SELECT count(*) FROM shared_hashes").fetchone()[0]
+    assert n == sqlite3.connect(store).execute("SELECT count(*) FROM shared_hashes").fetchone()[0] > 0
+    conn.close()
+    assert [c.n_calls for c in find_campaigns(db, min_calls=2)] == [
+        c.n_calls for c in find_campaigns(store, min_calls=2)
+    ]
+
+
 def test_cli_campaigns_and_summary(store, capsys):
     assert main(["campaigns", str(store), "--min-calls", "2"]) == 0
     out = capsys.readouterr().out
