@@ -6,7 +6,9 @@ Ray's batch-inference pattern, with the functions the local scan calls (no copy)
   in chunks of :data:`CHUNK_FILES`; for each path it looks up the store (resume: a file already
   scored with this model and unchanged content is skipped by its worker after the 128 KiB content
   hash, before it is decoded, exactly as locally); writes every finished file into the same
-  SQLite :class:`~robodetect.store.ResultStore` (one SAVEPOINT per file, grouped commits).
+  SQLite :class:`~robodetect.store.ResultStore` (one SAVEPOINT per file, grouped commits) or,
+  with a Parquet dataset (:class:`~robodetect.parquetstore.ParquetStore`), only counts the files
+  the workers wrote: the last stage writes each batch as one Parquet part.
 * **stage 1** (CPU): :func:`robodetect.batch._work`: stat, content hash, decode + resample
   (µ-law, GSM, MP3 decode on the worker exactly as locally), VAD, timing features, campaign
   fingerprint.
