@@ -220,7 +220,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     import sqlite3
 
     from .batch import ScanInterrupted, scan
-    from .parquetstore import ParquetStore, wants_dataset
+    from .parquetstore import ParquetStore, parquet_missing, wants_dataset
     from .store import ResultStore
 
     for p in args.paths:
@@ -238,6 +238,10 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         device, args.device = args.device, "cpu"  # the driver's copy; actors use --device
     elif args.ray_address or args.model_actors:
         _error("--ray-address and --model-actors need --engine ray")
+        return EXIT_USAGE
+    missing = parquet_missing() if wants_dataset(args.out) else None
+    if missing:
+        _error(missing)
         return EXIT_USAGE
     detector = _load(args)
     if detector is None:

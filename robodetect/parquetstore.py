@@ -59,6 +59,15 @@ FLUSH_SECONDS = 30.0  # local writer: at most this long between parts (a crash l
 PARQUET_HINT = "Parquet results need pyarrow: pip install 'robodetect[parquet]'"
 
 
+def parquet_missing() -> str | None:
+    """None when pyarrow imports, else the one-line install hint."""
+    try:
+        _pa()
+    except StoreError as exc:
+        return str(exc)
+    return None
+
+
 def _pa():
     try:
         import pyarrow as pa
@@ -361,4 +370,14 @@ def _load_file(conn: sqlite3.Connection, key: tuple, scored_at: float, rows: lis
             )
 
 
-__all__ = ["ParquetStore", "index", "is_dataset", "wants_dataset", "create", "file_records", "write_part", "part_name"]
+__all__ = [
+    "parquet_missing",
+    "ParquetStore",
+    "index",
+    "is_dataset",
+    "wants_dataset",
+    "create",
+    "file_records",
+    "write_part",
+    "part_name",
+]

@@ -144,3 +144,12 @@ def test_cli_scan_to_parquet(tmp_path, archive, model_stem, capsys):
     assert parquetstore.is_dataset(out)
     assert main(["summary", str(out), "--json"]) == 0
     assert '"error": 1' in capsys.readouterr().out
+
+
+def test_without_pyarrow_scan_to_parquet_says_how_to_install(tmp_path, archive, model_stem, monkeypatch, capsys):
+    monkeypatch.setattr(parquetstore, "parquet_missing", lambda: parquetstore.PARQUET_HINT)
+    out = tmp_path / "r.parquet"
+    assert main(["scan", str(archive), "--out", str(out), "--model", str(model_stem), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pip install 'robodetect[parquet]'" in err[0]
+    assert not out.exists()
