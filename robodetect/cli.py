@@ -239,7 +239,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     elif args.ray_address or args.model_actors:
         _error("--ray-address and --model-actors need --engine ray")
         return EXIT_USAGE
-    missing = parquet_missing() if wants_dataset(args.out) else None
+    parquet = wants_dataset(args.out)
+    missing = parquet_missing() if parquet else None
     if missing:
         _error(missing)
         return EXIT_USAGE
@@ -251,7 +252,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         where = f"Ray ({args.ray_address or 'local'}), device {device}" if ray_engine else str(detector.device)
         print(f"robodetect: scanning with model {detector.model_version} on {where}", file=sys.stderr)
     try:
-        store = ParquetStore(args.out) if wants_dataset(args.out) else ResultStore(args.out)
+        store = ParquetStore(args.out) if parquet else ResultStore(args.out)
     except (OSError, ValueError, sqlite3.Error) as exc:
         _error(f"cannot open result store {out}: {exc}")
         return EXIT_FAILED

@@ -40,6 +40,7 @@ import uuid
 from .audio import display_path
 from .store import (
     CALL_COLUMNS,
+    FILE_KEY,
     SCHEMA,
     FileMeta,
     StoreContext,
@@ -47,6 +48,8 @@ from .store import (
     call_rows,
     connect,
     db_path,
+    delete_file_rows,
+    insert_file_rows,
     scored_hash,
 )
 
@@ -248,8 +251,6 @@ PARTS_TABLE = """
 CREATE TABLE IF NOT EXISTS parquet_parts (name TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER);
 CREATE TABLE IF NOT EXISTS parquet_meta (key TEXT PRIMARY KEY, value);
 """
-INSERT_CALL = f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' * len(CALL_COLUMNS))})"
-KEY = "path = ? AND channel_mode = ? AND model_version = ?"
 FINGERPRINT_INDEX = next(s.strip() for s in SCHEMA.split(";") if "INDEX IF NOT EXISTS fingerprints_hash" in s)
 
 
@@ -339,35 +340,26 @@ def _load_part(conn: sqlite3.Connection, part: str) -> None:
         print(f"robodetect: {display_path(part)}: unreadable Parquet part skipped ({exc})", file=sys.stderr)
 
 
-def _load_file(conn: sqlite3.Connection, key: tuple, scored_at: float, rows: list[dict]) -> None:
-    newest, good = conn.execute(f"SELECT max(scored_at), max(error IS NULL) FROM calls WHERE {KEY}", key).fetchone()
+def _load_file(conn: sqlite3.Connection, key: tuple, scored_at: float, records: list[dict]) -> None:
+    newest, good = conn.execute(
+        f"SELECT max(scored_at), max(error IS NULL) FROM calls WHERE {FILE_KEY}", key
+    ).fetchone()
     if newest is not None and newest >= scored_at:
         return  # the index has these rows, or newer ones
-    error = rows[0]["error"] if rows[0]["label"] == "error" else None
+    error = records[0]["error"] if records[0]["label"] == "error" else None
     if error is not None and good:
         conn.execute("INSERT INTO failed_retries VALUES (?, ?, ?, ?, ?)", (*key, error, scored_at))
         return
-    old = [r[0] for r in conn.execute(f"SELECT id FROM calls WHERE {KEY}", key)]
-    if old:
-        marks = ", ".join("?" * len(old))
-        for table in ("fingerprints", "windows"):
-            conn.execute(f"DELETE FROM {table} WHERE call_id IN ({marks})", old)
-        conn.execute(f"DELETE FROM calls WHERE {KEY}", key)
-    for n, rec in enumerate(rows):
-        rec["path"] = key[0]
-        cur = conn.execute(INSERT_CALL, [rec[c] for c in CALL_COLUMNS])
-        conn.executemany(
-            "INSERT INTO windows VALUES (?, ?, ?, ?, ?)",
-            [
-                (cur.lastrowid, i, w["start_seconds"], w["end_seconds"], w["robot_probability"])
-                for i, w in enumerate(rec["windows"] or [])
-            ],
+    delete_file_rows(conn, key)
+    rows = [
+        (
+            [key[0] if c == "path" else rec[c] for c in CALL_COLUMNS],
+            [(w["start_seconds"], w["end_seconds"], w["robot_probability"]) for w in rec["windows"] or []],
         )
-        if n == 0 and rec["fingerprint"]:
-            conn.executemany(
-                "INSERT OR IGNORE INTO fingerprints (call_id, t, hash) VALUES (?, ?, ?)",
-                [(cur.lastrowid, f["t"], f["hash"]) for f in rec["fingerprint"]],
-            )
+        for rec in records
+    ]
+    landmarks = records[0]["fingerprint"] or []
+    insert_file_rows(conn, rows, [(f["hash"], f["t"]) for f in landmarks], share=False)  # shared_hashes: index()
 
 
 __all__ = [

@@ -115,6 +115,8 @@ CALL_COLUMNS = (
     "duration_seconds", "speech_seconds", "robot_probability", "label", "threshold", "reason", "timing", "cues",
     "error", "scored_at",
 )  # fmt: skip
+INSERT_CALL = f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' * len(CALL_COLUMNS))})"
+FILE_KEY = "path = ? AND channel_mode = ? AND model_version = ?"  # the rows of one file under one model
 
 
 @dataclass
@@ -279,17 +281,45 @@ def call_rows(
                 dumps(r.cues),
                 None,
                 scored_at,
-            ),  # fmt: skip
+            ),
             [(w.start_seconds, w.end_seconds, w.robot_probability) for w in r.windows],
         )
         for r, role in rows
     ]
 
 
+def delete_file_rows(conn: sqlite3.Connection, key: tuple) -> None:
+    """Delete every row of one file key (path, channel mode, model version) with its windows and
+    fingerprints."""
+    old = [row[0] for row in conn.execute(f"SELECT id FROM calls WHERE {FILE_KEY}", key)]
+    if old:
+        marks = ", ".join("?" * len(old))
+        for table in ("fingerprints", "windows"):
+            conn.execute(f"DELETE FROM {table} WHERE call_id IN ({marks})", old)
+        conn.execute(f"DELETE FROM calls WHERE {FILE_KEY}", key)
+
+
+def insert_file_rows(conn: sqlite3.Connection, rows: list, fingerprint, *, share: bool) -> None:
+    """Insert one file's rows (:func:`call_rows`' (row, windows) pairs) and its fingerprint ((n, 2)
+    (hash, frame), on the first row); ``share``: list the hashes another call has too in
+    ``shared_hashes`` now (a bulk loader does it once at the end)."""
+    for n, (row, windows) in enumerate(rows):
+        cur = conn.execute(INSERT_CALL, row)
+        conn.executemany(
+            "INSERT INTO windows VALUES (?, ?, ?, ?, ?)", [(cur.lastrowid, i, *w) for i, w in enumerate(windows)]
+        )
+        if n == 0 and fingerprint is not None and len(fingerprint):
+            fp = np.asarray(fingerprint, dtype=np.int64)
+            ids = np.column_stack([np.full(len(fp), cur.lastrowid, np.int64), fp[:, 1], fp[:, 0]])
+            conn.executemany("INSERT OR IGNORE INTO fingerprints (call_id, t, hash) VALUES (?, ?, ?)", ids.tolist())
+            if share:
+                conn.execute(SHARE_HASHES, (cur.lastrowid, cur.lastrowid))
+
+
 def scored_hash(conn: sqlite3.Connection, path: str, channel_mode: str, model_version: str) -> str | None:
     """Content hash of the file's error-free rows for this model version in a store, if it was scored."""
     row = conn.execute(
-        "SELECT content_hash, max(error IS NOT NULL) FROM calls WHERE path = ? AND channel_mode = ? AND model_version = ?",
+        f"SELECT content_hash, max(error IS NOT NULL) FROM calls WHERE {FILE_KEY}",
         (db_path(path), channel_mode, model_version),
     ).fetchone()
     return row[0] if row and row[0] is not None and not row[1] else None
@@ -338,19 +368,17 @@ class ResultStore(StoreContext):
         is recorded in ``failed_retries`` instead. Returns False in that case."""
         c = self.conn
         key = (db_path(path), channel_mode, model_version)
-        where = "path = ? AND channel_mode = ? AND model_version = ?"
         self._begin()
         c.execute("SAVEPOINT file")
         try:
-            if error is not None and c.execute(f"SELECT 1 FROM calls WHERE {where} AND error IS NULL", key).fetchone():
+            if (
+                error is not None
+                and c.execute(f"SELECT 1 FROM calls WHERE {FILE_KEY} AND error IS NULL", key).fetchone()
+            ):
                 c.execute("INSERT INTO failed_retries VALUES (?, ?, ?, ?, ?)", (*key, error, time.time()))
                 c.execute("RELEASE file")
                 return False
-            old = [row[0] for row in c.execute(f"SELECT id FROM calls WHERE {where} AND error IS NULL", key)]
-            if old:
-                c.execute(f"DELETE FROM fingerprints WHERE call_id IN ({', '.join('?' * len(old))})", old)
-            c.execute(f"DELETE FROM windows WHERE call_id IN (SELECT id FROM calls WHERE {where})", key)
-            c.execute(f"DELETE FROM calls WHERE {where}", key)
+            delete_file_rows(c, key)
             self._insert(key, meta, results, error)
         except BaseException:
             c.execute("ROLLBACK TO file")
@@ -360,19 +388,8 @@ class ResultStore(StoreContext):
         return True
 
     def _insert(self, key: tuple, meta: FileMeta, results: list, error: str | None) -> None:
-        c = self.conn
-        insert = f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' * len(CALL_COLUMNS))})"
-        for n, (row, windows) in enumerate(call_rows(*key, meta, results, error, time.time())):
-            cur = c.execute(insert, row)
-            c.executemany(
-                "INSERT INTO windows VALUES (?, ?, ?, ?, ?)",
-                [(cur.lastrowid, i, *w) for i, w in enumerate(windows)],
-            )
-            if n == 0 and meta.fingerprint is not None and len(meta.fingerprint):
-                fp = np.asarray(meta.fingerprint, dtype=np.int64)
-                rows = np.column_stack([np.full(len(fp), cur.lastrowid, np.int64), fp[:, 1], fp[:, 0]])
-                c.executemany("INSERT OR IGNORE INTO fingerprints (call_id, t, hash) VALUES (?, ?, ?)", rows.tolist())
-                c.execute(SHARE_HASHES, (cur.lastrowid, cur.lastrowid))
+        fingerprint = meta.fingerprint if error is None else None  # an error row has none
+        insert_file_rows(self.conn, call_rows(*key, meta, results, error, time.time()), fingerprint, share=True)
 
     def commit(self) -> None:
         """Make every file written so far durable (ends the write group; the lock is released)."""
