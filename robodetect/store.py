@@ -32,6 +32,7 @@ import json
 import os
 import re
 import sqlite3
+import stat
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -186,6 +187,9 @@ def connect(path: str | os.PathLike, readonly: bool = False) -> sqlite3.Connecti
         from .parquetstore import index
 
         path = index(path)
+    if os.path.exists(path) and not os.path.isdir(path) and not stat.S_ISREG(os.stat(path).st_mode):
+        # a FIFO or a device: SQLite would block opening it
+        raise StoreError(f"{where}: not a regular file (a result store is a SQLite file or a Parquet folder)")
     if readonly:
         if not os.path.exists(path):
             raise FileNotFoundError(f"no result store at {where}")

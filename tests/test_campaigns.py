@@ -4,6 +4,7 @@ unrelated calls are not merged, and the CLI reports them (or one line on a bad s
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 from collections import Counter
@@ -183,7 +184,7 @@ def test_export_carries_campaign(archive, store, tmp_path):
 
 
 def bad_stores(tmp_path: Path, good: Path) -> dict[str, Path]:
-    """A missing, an empty, a foreign and a half-written result store."""
+    """A missing, an empty, a foreign and a half-written result store, and a FIFO."""
     empty = tmp_path / "empty.db"
     empty.write_bytes(b"")
     foreign = tmp_path / "foreign.db"
@@ -194,10 +195,12 @@ def bad_stores(tmp_path: Path, good: Path) -> dict[str, Path]:
     half = tmp_path / "half.db"
     data = good.read_bytes()
     half.write_bytes(data[: len(data) // 2])
-    return {"missing": tmp_path / "missing.db", "empty": empty, "foreign": foreign, "half": half}
+    fifo = tmp_path / "fifo.db"
+    os.mkfifo(fifo)  # opening it would block: refused before SQLite opens it
+    return {"missing": tmp_path / "missing.db", "empty": empty, "foreign": foreign, "half": half, "fifo": fifo}
 
 
-@pytest.mark.parametrize("kind", ["missing", "empty", "foreign", "half"])
+@pytest.mark.parametrize("kind", ["missing", "empty", "foreign", "half", "fifo"])
 @pytest.mark.parametrize("command", ["campaigns", "summary", "report"])
 def test_bad_store_one_line(store, tmp_path, capsys, kind, command):
     path = bad_stores(tmp_path, store)[kind]
