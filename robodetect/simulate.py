@@ -55,6 +55,10 @@ class SimConfig:
     # source's resampler leaves (or a 16 kHz delivery) cannot mark a class
     p_resample: float = 0.0
     resample_rates: tuple[int, ...] = (11025, 16000, 22050, 24000, 44100)
+    # MP3 round trip of a share of legs (both classes, before the noise): human corpora cut from
+    # MP3 (LibriVox audiobooks, Common Voice) and robot prompts stored as MP3 both exist, so MP3
+    # coding artefacts must not mark a class; drawn from its own generator like the clean floor
+    p_mp3: float = 0.0
     # two-party calls (simulate_two_party): the callee answers after a lognormal gap; a share of
     # the turns overlap (barge-in) by up to overlap_max_seconds
     turn_gap_median_seconds: float = 0.5
@@ -150,6 +154,31 @@ def resample_round_trip(x: np.ndarray, rng: np.random.Generator, rates: tuple[in
     out = np.zeros(len(x), np.float64)
     out[: min(len(x), len(y))] = y[: len(x)]
     return out, f"{how}@{rate}"
+
+
+MP3_RATE = 16000  # MPEG-2 Layer III at 16 kHz: the rate LibriSpeech and Common Voice clips were cut at
+
+
+def mp3_round_trip(x: np.ndarray, quality: float) -> np.ndarray:
+    """``x`` (8 kHz) through an MP3 encoder and decoder at 16 kHz (libsndfile's LAME/mpg123),
+    variable bit rate; ``quality`` 0 (~48 kbit/s) .. 0.95 (~22 kbit/s) is libsndfile's compression
+    level. Same length and alignment (the decoder removes the encoder delay)."""
+    import io
+
+    import soundfile as sf
+    import soxr
+
+    up = soxr.resample(np.asarray(x, np.float32), SAMPLE_RATE, MP3_RATE, quality="HQ")
+    peak = float(np.max(np.abs(up))) if len(up) else 0.0
+    scale = 0.9 / peak if peak > 0.9 else 1.0  # MP3 of a full-scale signal would clip on decoding
+    buf = io.BytesIO()
+    sf.write(buf, up * scale, MP3_RATE, format="MP3", compression_level=quality, bitrate_mode="VARIABLE")
+    buf.seek(0)
+    y, _ = sf.read(buf, dtype="float32")
+    y = soxr.resample(y / scale, MP3_RATE, SAMPLE_RATE, quality="HQ")
+    out = np.zeros(len(x), np.float64)
+    out[: min(len(x), len(y))] = y[: len(x)]
+    return out
 
 
 def packet_loss(x: np.ndarray, rng: np.random.Generator, rate: float) -> np.ndarray:
@@ -254,6 +283,12 @@ def telephone_channel(x: np.ndarray, rng: np.random.Generator, c: SimConfig) -> 
     meta: dict = {}
     if c.p_resample > 0 and rng.random() < c.p_resample:
         x, meta["resampled"] = resample_round_trip(x, rng, c.resample_rates)
+    if c.p_mp3 > 0:  # its own generator (seeded by the signal): every other draw is unchanged
+        sub = np.random.default_rng(zlib.crc32(x.tobytes()) ^ 0x6D7033)
+        if sub.random() < c.p_mp3:
+            quality = float(sub.uniform(0.0, 0.95))
+            x = mp3_round_trip(x, quality)
+            meta["mp3"] = round(quality, 2)
     x = x + rng.standard_normal(len(x)) * SPEECH_RMS * 10 ** (c.dither_db / 20)
     speech_rms = SPEECH_RMS
     if rng.random() >= c.p_clean:

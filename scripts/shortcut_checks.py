@@ -12,7 +12,8 @@ then scores each call and variants of it through the public API:
     filter that once marked every synthesised robot) instead of soxr HQ,
   * digital silence: every 30 ms frame more than 45 dB below the loudest set to exact zero (as
     formant synthesisers leave inside utterances),
-  * extra dither: white noise 55 dB below the speech.
+  * extra dither: white noise 55 dB below the speech,
+  * an MP3 round trip (16 kHz, VBR ~30 kbit/s), as archives and some human corpora were stored.
 Prints, per variation, the mean signed and absolute change of the calibrated call logit (|dp|
 saturates near 0 and 1; the logit does not), the mean |dp|, the share of verdicts flipped
 overall and among calls within 0.1 of the threshold. Exits 1 when a mean |dlogit| exceeds
@@ -34,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import robodetect  # noqa: E402
-from robodetect.simulate import SimConfig, _colored_noise, simulate_call  # noqa: E402
+from robodetect.simulate import SimConfig, _colored_noise, mp3_round_trip, simulate_call  # noqa: E402
 from robodetect.train import plan_calls, read_manifests  # noqa: E402
 
 
@@ -63,6 +64,7 @@ def variants(x: np.ndarray, rng: np.random.Generator) -> dict[str, tuple[np.ndar
         "resample_poly vs soxr (via 22.05 kHz)": (resample_poly(up, 320, 882).astype(np.float32), 8000),
         "digital silence (frames < -45 dB zeroed)": (_digital_silence(x), 8000),
         "extra dither (-55 dB white)": (x + dither, 8000),
+        "MP3 round trip (16 kHz, ~30 kbit/s)": (mp3_round_trip(x, 0.5).astype(np.float32), 8000),
     }
 
 

@@ -64,9 +64,15 @@ def dataset(args, rows: list[dict], name: str) -> CallData:
     n = args.train_calls if split == "train" else args.eval_calls
     # the resampler augmentation is a channel property (real calls pass through many resamplers):
     # every split gets it; speed perturbation makes new voices, so only the training split
-    sim = SimConfig(p_resample=args.resample_augment, p_speed=args.speed_perturb if split == "train" else 0.0)
+    sim = SimConfig(
+        p_resample=args.resample_augment,
+        p_speed=args.speed_perturb if split == "train" else 0.0,
+        p_mp3=args.mp3_augment,
+    )
+    # settings added after a dataset was built stay out of its key while off (no needless rebuild)
+    settings = {k: v for k, v in sim.__dict__.items() if not (k == "p_mp3" and v == 0.0)}
     key = json.dumps(
-        [name, n, args.seed, PLAN_VERSION, sim.__dict__, sorted((r["path"], r["split"], r["label"]) for r in rows)],
+        [name, n, args.seed, PLAN_VERSION, settings, sorted((r["path"], r["split"], r["label"]) for r in rows)],
         default=str,
     )
     path = Path(args.calls_dir) / f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.npz"
@@ -129,8 +135,19 @@ def main() -> None:
     ap.add_argument(
         "--resample-augment", type=float, default=0.5, help="share of call legs through a random resampler round trip"
     )
+    ap.add_argument(
+        "--mp3-augment",
+        type=float,
+        default=0.0,
+        help="share of call legs through an MP3 round trip (both classes, every split: a channel property)",
+    )
     ap.add_argument("--f-max", type=float, default=3800.0, help="top of the spectral bands, Hz (band-edge cues above)")
     ap.add_argument("--results", default=str(REPO / "data" / "results"))
+    ap.add_argument(
+        "--channels",
+        default=",".join(map(str, ModelConfig.channels)),
+        help="conv channels per block, comma-separated (the CNN's width and cost)",
+    )
     args = ap.parse_args()
     t0 = time.time()
     Path(args.calls_dir).mkdir(parents=True, exist_ok=True)
@@ -148,6 +165,7 @@ def main() -> None:
             "filterbank": args.filterbank,
             "use_prosody": not args.no_prosody,
             "frontend": FrontEndConfig(f_max=args.f_max),
+            "channels": tuple(int(c) for c in args.channels.split(",")),
             **config,
         }
         return train_model(
@@ -175,6 +193,7 @@ def main() -> None:
             "seed": args.seed,
             "recipe": {
                 "resample_augment": args.resample_augment,
+                "mp3_augment": args.mp3_augment,
                 "speed_perturb": args.speed_perturb,
                 "eq_augment": args.eq_augment,
                 "plan_version": PLAN_VERSION,
