@@ -143,3 +143,19 @@ def test_clean_calls_get_a_random_noise_floor(speech_8k):
         assert meta["noise"] == "floor" and 30.0 <= meta["snr_db"] <= 50.0
         levels.append(meta["snr_db"])
     assert max(levels) - min(levels) > 5.0  # drawn, not fixed
+
+
+def test_mp3_round_trip_keeps_alignment_and_leaves_other_draws_alone(speech_8k):
+    from robodetect.simulate import mp3_round_trip
+
+    x = speech_8k[:24000].astype(np.float64) * 0.3
+    y = mp3_round_trip(x, 0.5)
+    assert len(y) == len(x) and np.corrcoef(x, y)[0, 1] > 0.9  # same speech, aligned (no encoder delay)
+    assert 1e-4 < np.sqrt(np.mean((y - x) ** 2)) / np.sqrt(np.mean(x**2))  # but coded, not a copy
+    base = SimConfig(codec="none", p_packet_loss=0.0)
+    with_mp3 = SimConfig(codec="none", p_packet_loss=0.0, p_mp3=1.0)
+    for seed in range(4):
+        a, meta_a = simulate_call([speech_8k[:16000]], np.random.default_rng(seed), base)
+        b, meta_b = simulate_call([speech_8k[:16000]], np.random.default_rng(seed), with_mp3)
+        assert 0.0 <= meta_b.pop("mp3") <= 0.95 and meta_a == meta_b  # every other draw as without it
+        assert len(a) == len(b) and not np.array_equal(a, b)
