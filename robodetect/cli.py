@@ -36,7 +36,7 @@ def _probability(text: str) -> float:
 
 def _device(text: str) -> str:
     """cpu, auto, cuda, cuda:N (or anything else torch names, e.g. mps)."""
-    if text == "auto":
+    if text in ("auto", "cpu"):  # no torch import for these (the ONNX engine never loads torch)
         return text
     import torch
 
@@ -85,7 +85,7 @@ def _format_result(result, path: str) -> str:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    detector = _load(args)
+    detector = _load(args, args.engine)
     if detector is None:
         return EXIT_FAILED
     if args.plot and args.channel == "each":
@@ -144,6 +144,13 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="model stem (path without .safetensors); default: shipped")
     p.add_argument("--device", type=_device, default="cpu", help="cpu, cuda or auto")
     p.add_argument(
+        "--engine",
+        choices=("auto", "torch", "onnx"),
+        default="auto",
+        help="run the network on torch or onnxruntime (starts faster: no torch import); auto: onnx when "
+        "onnxruntime is installed and the device is cpu, else torch",
+    )
+    p.add_argument(
         "--plot",
         metavar="OUT.png",
         default=None,
@@ -153,12 +160,15 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_score)
 
 
-def _load(args: argparse.Namespace):
-    """The detector for ``args`` (model, device, threshold), or None after one error line."""
-    from .detector import load
+def _load(args: argparse.Namespace, engine: str = "torch"):
+    """The detector for ``args`` (model, device, threshold) on ``engine`` (:data:`robodetect.ENGINES`),
+    or None after one error line."""
+    from .engines import load
 
     try:
-        return load(args.model, device=args.device, threshold=args.threshold, uncertain=not args.no_uncertain)
+        return load(
+            args.model, device=args.device, threshold=args.threshold, uncertain=not args.no_uncertain, engine=engine
+        )
     except (OSError, ValueError, RuntimeError) as exc:
         _error(f"cannot load model: {exc}")
         return None

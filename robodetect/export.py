@@ -32,8 +32,11 @@ from torch import nn
 
 from . import scoring
 from .audio import SAMPLE_RATE
-from .features import HOP_LENGTH, N_FFT, PITCH_N_FFT, WINDOW_SAMPLES, FrontEnd, FrontEndConfig
+from .config import find_model, source_digest
+from .features import HOP_LENGTH, N_FFT, PITCH_N_FFT, WINDOW_SAMPLES, FrontEndConfig
+from .frontend import FrontEnd
 from .model import RobotNet, resolve_model
+from .onnxengine import ENGINE_DIGEST_KEY, ENGINE_OUTPUTS, engine_path
 
 FORMATS = ("onnx", "torchscript")
 ONNX_OPSET = 17
@@ -130,17 +133,52 @@ def export_model(
                 traced, str(out), _extra_files={"robodetect.json": json.dumps(_metadata(net), allow_nan=False)}
             )
         else:
-            torch.onnx.export(
-                scorer,
-                (example,),
-                str(out),
-                dynamo=False,
-                opset_version=ONNX_OPSET,
-                input_names=[INPUT_NAME],
-                output_names=list(OUTPUT_NAMES),
-                dynamic_axes={INPUT_NAME: {0: "batch"}, **{name: {0: "batch"} for name in OUTPUT_NAMES}},
-            )
-            _add_onnx_metadata(out, net)
+            _onnx_export(scorer, example, out, OUTPUT_NAMES, _metadata(net))
+    return out
+
+
+def _onnx_export(module: nn.Module, example: torch.Tensor, out: Path, outputs: tuple[str, ...], meta: dict) -> None:
+    torch.onnx.export(
+        module,
+        (example,),
+        str(out),
+        dynamo=False,
+        opset_version=ONNX_OPSET,
+        input_names=[INPUT_NAME],
+        output_names=list(outputs),
+        dynamic_axes={INPUT_NAME: {0: "batch"}, **{name: {0: "batch"} for name in outputs}},
+    )
+    _add_onnx_metadata(out, meta)
+
+
+class EngineGraph(nn.Module):
+    """The graph of the ONNX scoring engine (:mod:`robodetect.onnxengine`): wav (B, WINDOW_SAMPLES)
+    -> (uncalibrated logit (B,), prosody (B, 6)), i.e. ``Detector.window_logits`` in one graph."""
+
+    def __init__(self, model: RobotNet) -> None:
+        super().__init__()
+        self.frontend = DftFrontEnd(model.config.filterbank, model.config.frontend)
+        self.net = model.eval()
+
+    def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logmel, prosody = self.frontend(wav)
+        return self.net.head(logmel, prosody), prosody
+
+
+def export_engine(name_or_stem: str | os.PathLike | None = None, out_path: str | os.PathLike | None = None) -> Path:
+    """Write the ONNX scoring engine's graph of a model (default: beside its weights, as
+    ``<stem>.scorer.onnx``, which is where :func:`robodetect.onnxengine.engine_path` looks); its
+    metadata holds :func:`robodetect.config.source_digest` of the JSON and weights it was made
+    from, so a graph left behind by retrained weights is never used. Returns the path."""
+    config_file, weights_file, _ = find_model(name_or_stem)
+    digest = source_digest(config_file.read_bytes(), weights_file.read_bytes())
+    net = resolve_model(name_or_stem)
+    out = Path(out_path) if out_path is not None else engine_path(config_file)
+    example = torch.zeros(2, WINDOW_SAMPLES)
+    example[:, ::7] = 0.1
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _onnx_export(EngineGraph(net).eval(), example, out, ENGINE_OUTPUTS, {ENGINE_DIGEST_KEY: digest})
     return out
 
 
@@ -157,12 +195,12 @@ def _metadata(net: RobotNet) -> dict[str, str]:
     }
 
 
-def _add_onnx_metadata(path: Path, net: RobotNet) -> None:
-    """Record the model version, threshold and input contract in the ONNX file's metadata."""
+def _add_onnx_metadata(path: Path, meta: dict) -> None:
+    """Record ``meta`` (model version, threshold, input contract) in the ONNX file's metadata."""
     import onnx
 
     proto = onnx.load(str(path))
-    for key, value in _metadata(net).items():
+    for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, str(value)
     onnx.save(proto, str(path))

@@ -3,9 +3,10 @@
 The model sees fixed-length windows cut from the *speech-only* signal (VAD segments concatenated),
 so leading silence, pause lengths and the noise floor between words never reach the spectral model.
 
-:class:`FrontEnd` is one torch implementation (``torch.stft`` + a numpy-built filterbank) that runs
-on any device and is part of the exported graph, so CPU, GPU, batch, streaming and exported scores
-all come from the same code.
+:class:`robodetect.frontend.FrontEnd` is one torch implementation (``torch.stft`` + the numpy-built
+filterbanks and pitch bases of this module) that runs on any device and is part of the exported
+graph, so CPU, GPU, batch, streaming and exported scores all come from the same code. This module
+itself imports no torch (the ONNX scoring engine and the result tools use it without torch).
 """
 
 from __future__ import annotations
@@ -13,9 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
 from .audio import SAMPLE_RATE
 from .vad import FRAME_SECONDS, Segment
@@ -173,6 +171,11 @@ def linear_filterbank(*, n_bands: int = N_MELS, f_min: float = F_MIN, f_max: flo
 FILTERBANKS = {"mel": mel_filterbank, "linear": linear_filterbank}
 
 
+def hann_window(n: int) -> np.ndarray:
+    """Periodic Hann window in float64, as ``torch.hann_window(n, dtype=torch.float64)``."""
+    return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)
+
+
 def _acf_basis() -> tuple[np.ndarray, np.ndarray, int]:
     """Linear (not circular) autocorrelation of a frame from its zero-padded power spectrum.
 
@@ -193,19 +196,9 @@ def _acf_basis() -> tuple[np.ndarray, np.ndarray, int]:
     lo, hi = PITCH_BAND_HZ
     taper = np.where(hz <= lo, 1.0, np.where(hz >= hi, 0.0, 0.5 + 0.5 * np.cos(np.pi * (hz - lo) / (hi - lo))))
     basis = weight * taper * np.cos(2 * np.pi * k * np.concatenate([[0], lags])[None, :] / PITCH_N_FFT)
-    w = torch.hann_window(N_FFT, dtype=torch.float64).numpy()
+    w = hann_window(N_FFT)
     w_acf = np.array([np.dot(w[: N_FFT - t], w[t:]) for t in lags]) / np.dot(w, w)
     return basis.astype(np.float32), w_acf.astype(np.float32), lag_min
-
-
-def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    m = mask.to(x.dtype)
-    return (x * m).sum(-1) / m.sum(-1).clamp_min(1.0)
-
-
-def _masked_std(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    mean = _masked_mean(x, mask)
-    return _masked_mean((x - mean.unsqueeze(-1)) ** 2, mask).clamp_min(0).sqrt()
 
 
 def _circular_acf_basis() -> np.ndarray:
@@ -218,111 +211,6 @@ def _circular_acf_basis() -> np.ndarray:
     weight[0] = weight[-1] = 1.0
     lags = np.concatenate([[0], np.arange(lag_min, lag_max + 1)])[None, :]
     return (weight * np.cos(2 * np.pi * k * lags / N_FFT)).astype(np.float32)
-
-
-class FrontEnd(nn.Module):
-    """Raw 8 kHz windows (B, WINDOW_SAMPLES) -> (log-mel (B, N_MELS, N_FRAMES), prosody (B, 6)).
-
-    The log-mel is mean-normalised per window (a gain change shifts every log value equally, so it
-    cancels): loudness cannot be a cue.
-    """
-
-    def __init__(self, filterbank: str = "mel", config: FrontEndConfig | None = None) -> None:
-        super().__init__()
-        if filterbank not in FILTERBANKS:
-            raise ValueError(f"unknown filterbank {filterbank!r} (choose from {sorted(FILTERBANKS)})")
-        config = config or FrontEndConfig()
-        if config.unsupported():
-            raise ValueError("front end cannot be built: " + "; ".join(config.unsupported()))
-        self.log_eps = float(config.log_eps)
-        bank = FILTERBANKS[filterbank](n_bands=config.n_bands, f_min=config.f_min, f_max=config.f_max)
-        self.register_buffer("window", torch.hann_window(N_FFT), persistent=False)
-        self.register_buffer("mel_basis", torch.from_numpy(bank), persistent=False)
-        basis, w_acf, lag_min = _acf_basis()
-        self.register_buffer("acf_basis", torch.from_numpy(basis), persistent=False)
-        self.register_buffer("window_acf", torch.from_numpy(w_acf), persistent=False)
-        n_lags = len(w_acf)
-        octave = torch.log2(torch.arange(lag_min - 1, lag_min - 1 + n_lags, dtype=torch.float32) / lag_min)
-        self.register_buffer("octave_cost", OCTAVE_COST * octave, persistent=False)
-        self.lag_min = lag_min
-        self.legacy_pitch = config.pitch == LEGACY_PITCH_METHOD
-        if self.legacy_pitch:
-            self.register_buffer("circular_acf_basis", torch.from_numpy(_circular_acf_basis()), persistent=False)
-
-    def power(self, wav: torch.Tensor) -> torch.Tensor:
-        """(B, n) -> (B, N_FFT // 2 + 1, frames) power spectrogram (no centering/padding)."""
-        spec = torch.stft(wav.float(), N_FFT, HOP_LENGTH, N_FFT, window=self.window, center=False, return_complex=True)
-        return spec.real**2 + spec.imag**2
-
-    def pitch_power(self, wav: torch.Tensor) -> torch.Tensor:
-        """(B, n) -> (B, PITCH_N_FFT // 2 + 1, frames): power of the same Hann frames as
-        :meth:`power`, zero-padded to PITCH_N_FFT points (for a linear autocorrelation)."""
-        pad = (PITCH_N_FFT - N_FFT) // 2
-        spec = torch.stft(
-            F.pad(wav.float(), (pad, pad)),
-            PITCH_N_FFT,
-            HOP_LENGTH,
-            N_FFT,
-            window=self.window,
-            center=False,
-            return_complex=True,
-        )
-        return spec.real**2 + spec.imag**2
-
-    def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        power = self.power(wav)
-        mel = torch.matmul(self.mel_basis, power)
-        logmel = torch.log(mel + self.log_eps * mel.mean(dim=(1, 2), keepdim=True) + 1e-20)
-        logmel = logmel - logmel.mean(dim=(1, 2), keepdim=True)
-        return logmel, self.prosody(power, logmel, power if self.legacy_pitch else self.pitch_power(wav))
-
-    def pitch(self, pitch_power: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per frame (B, T): pitch in Hz and voicing strength (normalised autocorrelation peak).
-
-        Boersma (1993): the frame's autocorrelation divided by the window's own, the best
-        candidate lag (with a small octave cost against period doubling) refined by a parabola
-        through its neighbours. (A legacy "circular-acf" model passes :meth:`power` and gets v2's
-        estimator: circular, un-normalised, integer lags.)"""
-        if self.legacy_pitch:
-            acf = torch.matmul(pitch_power.transpose(1, 2), self.circular_acf_basis)
-            peak, lag_idx = (acf[..., 1:] / acf[..., :1].clamp_min(1e-10)).max(-1)
-            return SAMPLE_RATE / (lag_idx.float() + self.lag_min), peak
-        acf = torch.matmul(pitch_power.transpose(1, 2), self.acf_basis)  # (B, T, 1 + n_lags)
-        norm = acf[..., 1:] / acf[..., :1].clamp_min(1e-10) / self.window_acf
-        left, mid, right = norm[..., :-2], norm[..., 1:-1], norm[..., 2:]  # each candidate lag
-        curv = left - 2.0 * mid + right
-        peak = (mid >= left) & (mid >= right) & (curv < -1e-6)
-        offset = torch.where(peak, 0.5 * (left - right) / curv.clamp_max(-1e-6), torch.zeros_like(curv))
-        offset = offset.clamp(-0.5, 0.5)
-        height = torch.where(peak, mid - 0.25 * (left - right) * offset, torch.full_like(mid, -1.0))
-        idx = (height - self.octave_cost[1:-1]).argmax(-1, keepdim=True)
-        strength = height.gather(-1, idx).squeeze(-1).clamp(max=1.0)
-        lag = idx.squeeze(-1).float() + self.lag_min + offset.gather(-1, idx).squeeze(-1)
-        return SAMPLE_RATE / lag, strength
-
-    def prosody(self, power: torch.Tensor, logmel: torch.Tensor, pitch_power: torch.Tensor) -> torch.Tensor:
-        energy = 10.0 * torch.log10(power.sum(1) + 1e-10)  # (B, T)
-        active = energy > energy.max(-1, keepdim=True).values - ACTIVE_RANGE_DB
-        energy_std = _masked_std(energy, active)
-
-        pitch_hz, strength = self.pitch(pitch_power)
-        voiced = active & (strength > VOICING_THRESHOLD)
-        semitones = 12.0 * torch.log2(pitch_hz)
-        pitch_std = _masked_std(semitones, voiced)
-        voiced_ratio = voiced.float().sum(-1) / active.float().sum(-1).clamp_min(1.0)
-
-        env = F.avg_pool1d(energy.unsqueeze(1), 5, 1, 2, count_include_pad=False).squeeze(1)
-        local_max = F.max_pool1d(env.unsqueeze(1), 13, 1, 6).squeeze(1)
-        local_min = -F.max_pool1d(-env.unsqueeze(1), 31, 1, 15).squeeze(1)
-        peaks = (env >= local_max) & (env - local_min > 4.0) & active
-        seconds = energy.shape[-1] * HOP_LENGTH / SAMPLE_RATE
-        syllable_rate = peaks.float().sum(-1) / seconds
-
-        flux = (logmel[..., 1:] - logmel[..., :-1]).abs().mean(1)  # (B, T-1)
-        both = active[..., 1:] & active[..., :-1]
-        spectral_flux = _masked_mean(flux, both)
-        energy_delta = _masked_mean((energy[..., 1:] - energy[..., :-1]).abs(), both)
-        return torch.stack([energy_std, pitch_std, voiced_ratio, syllable_rate, spectral_flux, energy_delta], -1)
 
 
 def speech_to_call_time(segments: list[Segment], offset_samples: int, *, end: bool = False) -> float:
@@ -358,3 +246,11 @@ def timing_features(
         "pause_max_seconds": float(pauses.max()) if len(pauses) else None,
         "noise_floor_dbfs": float(np.percentile(pause_energy, 10)) if len(pause_energy) else None,
     }
+
+
+def __getattr__(name: str):
+    if name == "FrontEnd":  # moved to robodetect.frontend (torch); kept importable from here
+        from .frontend import FrontEnd
+
+        return FrontEnd
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,94 +10,17 @@ import copy
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
-from importlib import resources
+from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from . import scoring
-from .features import LEGACY_PITCH_METHOD, N_MELS, PROSODY_NAMES, FrontEnd, FrontEndConfig
-from .vad import VadConfig
-
-DEFAULT_MODEL = "robodetect-v2"  # the shipped model robodetect.load() uses
-
-
-class ModelError(ValueError):
-    """A model's files are missing, unreadable, or ask for settings this code cannot honour."""
-
-
-@dataclass
-class ModelConfig:
-    """Everything needed to rebuild and interpret a model besides its tensors."""
-
-    version: str = "untrained"
-    channels: tuple[int, ...] = (16, 32, 48, 64)
-    hidden: int = 32
-    filterbank: str = "mel"  # "mel" or "linear" band spacing of the spectral front end
-    use_spectral: bool = True
-    use_prosody: bool = True
-    prosody_mean: list[float] = field(default_factory=lambda: [0.0] * len(PROSODY_NAMES))
-    prosody_std: list[float] = field(default_factory=lambda: [1.0] * len(PROSODY_NAMES))
-    # calibrated probability = sigmoid(calib_scale * logit + calib_bias), fitted on dev
-    calib_scale: float = 1.0
-    calib_bias: float = 0.0
-    threshold: float = 0.5  # on the calibrated call probability
-    # calibrated call probabilities between these are labelled "uncertain" (None: scoring's default
-    # band around the threshold, see robodetect.scoring.Decision)
-    uncertain_low: float | None = None
-    uncertain_high: float | None = None
-    # per prosody feature: human (5th, 95th) percentile on training data, for explanations
-    human_ranges: dict[str, list[float]] = field(default_factory=dict)
-    metrics: dict = field(default_factory=dict)  # provenance: dev EER etc. (informational)
-    # every front-end and VAD setting the weights were trained with (a JSON without them, like
-    # robodetect-v2's, gets this code's defaults, which are what it was trained with)
-    frontend: FrontEndConfig = field(default_factory=FrontEndConfig)
-    vad: VadConfig = field(default_factory=VadConfig)
-
-    @classmethod
-    def from_dict(cls, data: dict, source: str = "<config>") -> ModelConfig:
-        """Rebuild from the JSON form; raises :class:`ModelError` naming ``source`` for settings
-        this code cannot honour (unknown or unsupported front-end / VAD parameters)."""
-        data = dict(data)
-        data["channels"] = tuple(data.get("channels", cls.channels))
-        parts = {}
-        for key, kind in (("frontend", FrontEndConfig), ("vad", VadConfig)):
-            given = dict(data.get(key) or {})
-            if key == "frontend":
-                given.setdefault("pitch", LEGACY_PITCH_METHOD)  # JSON from before the pitch was recorded
-            unknown = sorted(set(given) - set(kind.__dataclass_fields__))
-            if unknown:
-                raise ModelError(f"{source}: unknown {key} parameter(s) {', '.join(unknown)} (newer robodetect?)")
-            parts[key] = kind(**given)
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        config = cls(**{**known, **parts})
-        bad = config.frontend.unsupported() + config.vad.unsupported()
-        if bad:
-            raise ModelError(f"{source}: this robodetect cannot honour the model's " + "; ".join(bad))
-        return config
-
-    @classmethod
-    def from_json(cls, path: str | os.PathLike) -> ModelConfig:
-        return cls.from_dict(json.loads(Path(path).read_text()), source=os.fspath(path))
-
-    def probability(self, logits) -> np.ndarray:
-        """Uncalibrated logits (any shape) -> calibrated robot probabilities (float64)."""
-        return scoring.probability(logits, scale=self.calib_scale, bias=self.calib_bias)
-
-    def decision(self, threshold: float | None = None, *, uncertain: bool = True) -> scoring.Decision:
-        """Threshold + uncertain band; a ``threshold`` other than the model's gets the default band."""
-        if threshold is not None and threshold != self.threshold:
-            return scoring.Decision.make(threshold, uncertain=uncertain)
-        band = (self.uncertain_low, self.uncertain_high)
-        return scoring.Decision.make(self.threshold, band, uncertain=uncertain)
-
-    def to_json(self, path: str | os.PathLike) -> None:
-        Path(path).write_text(json.dumps(asdict(self), indent=2, sort_keys=True, allow_nan=False) + "\n")
+from .config import DEFAULT_MODEL, ModelConfig, ModelError, available_models, find_model
+from .features import N_MELS, PROSODY_NAMES
+from .frontend import FrontEnd
 
 
 def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
@@ -170,7 +93,8 @@ class _ChannelsLast(nn.Module):
 
 def inference_model(model: RobotNet, device: str | torch.device = "cpu") -> RobotNet:
     """A copy of ``model`` for scoring (the one fast path of score, stream and scan): each
-    conv + batch-norm folded into one conv, the CNN in channels-last memory, on ``device``.
+    conv + batch-norm folded into one conv, max-pool before ReLU, the CNN in channels-last
+    memory, on ``device``.
     Same function as the eager model: logits agree within 1e-5 (tests/test_fast_path.py)."""
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
@@ -181,6 +105,11 @@ def inference_model(model: RobotNet, device: str | torch.device = "cpu") -> Robo
             layers += [fuse_conv_bn_eval(block[0], block[1]), block[2]]
         else:
             layers.append(block)
+    # ReLU after the max-pool instead of before: the same numbers (max and ReLU commute, both
+    # monotone) with the ReLU on a quarter of the values
+    for i in range(len(layers) - 1):
+        if isinstance(layers[i], nn.ReLU) and isinstance(layers[i + 1], nn.MaxPool2d):
+            layers[i], layers[i + 1] = layers[i + 1], layers[i]
     fast.cnn = nn.Sequential(*layers).to(memory_format=torch.channels_last)
     return fast.to(device).eval()
 
@@ -219,33 +148,13 @@ def model_from_state(
     return model.to(device).eval()
 
 
-def available_models() -> list[str]:
-    """Names of the models shipped inside the package (``robodetect/models/<name>.safetensors``)."""
-    root = resources.files(__package__) / "models"
-    suffix = ".safetensors"
-    return sorted(p.name[: -len(suffix)] for p in root.iterdir() if p.name.endswith(suffix))
-
-
 def resolve_model(name_or_path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> RobotNet:
     """A shipped model by name (None: :data:`DEFAULT_MODEL`), read from inside the package (works
     from a wheel, a ``--user`` install or a zip), or a model stem path (``stem[.safetensors|.json]``).
     Raises :class:`ModelError` listing the shipped names when neither exists."""
-    name = DEFAULT_MODEL if name_or_path is None else os.fspath(name_or_path)
-    if name in available_models():
-        root = resources.files(__package__) / "models"
-        source = f"robodetect/models/{name}.json"
-        config = ModelConfig.from_dict(json.loads((root / f"{name}.json").read_text()), source=source)
-        return model_from_state(config, load_safetensors((root / f"{name}.safetensors").read_bytes()), device)
-    stem = Path(name)
-    if stem.suffix in (".safetensors", ".json"):
-        stem = stem.with_suffix("")
-    missing = [p for p in (stem.with_suffix(".safetensors"), stem.with_suffix(".json")) if not p.is_file()]
-    if missing:
-        raise ModelError(
-            f"model {name!r} not found: not a shipped model (available: {', '.join(available_models())}) "
-            f"and no {' / '.join(map(str, missing))}"
-        )
-    return load_model(stem, device)
+    config_file, weights_file, source = find_model(name_or_path)
+    config = ModelConfig.from_dict(json.loads(config_file.read_text()), source=source)
+    return model_from_state(config, load_safetensors(weights_file.read_bytes()), device)
 
 
 def model_digest(model: RobotNet) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 from scipy import signal
 
 from .audio import SAMPLE_RATE, Audio, load_audio
-from .detector import Detector, Result
+from .core import Result, Scorer
 from .vad import VadConfig, detect_speech
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour deficiency
@@ -179,7 +179,7 @@ def plot_call(
 
 
 def plot_file(
-    detector: Detector, path: str | os.PathLike, out_path: str | os.PathLike, *, channel: str = "auto"
+    detector: Scorer, path: str | os.PathLike, out_path: str | os.PathLike, *, channel: str = "auto"
 ) -> Result:
     """Score ``path`` and draw it into ``out_path``; returns the result (raises
     :class:`robodetect.AudioError` for unreadable audio, :class:`PlotError` without matplotlib)."""

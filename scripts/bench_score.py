@@ -6,8 +6,10 @@ score, stream and scan run) and the cold start of one ~10 s file from the shell.
 
 Per window: thread CPU time (robust on a busy shared machine) and wall time of
 ``Detector.window_logits`` in score-sized batches, with 1 torch thread and with the default count.
-Cold start: ``python -m robodetect score FILE`` in a fresh process, wall time and the child's CPU
-time (user + sys), best of ``--repeat``; plus ``import torch`` alone and whether librosa was imported.
+The ONNX engine's per-window cost (onnxruntime, its default threads). Cold start: ``python -m
+robodetect score --engine onnx|torch FILE`` in a fresh process, wall time and the child's CPU time
+(user + sys), best of ``--repeat``; plus ``import torch`` alone and whether librosa / torch were
+imported.
 Targets (printed, not asserted): <= 2.5 ms per window on CPU; <= 1.2 s cold start on a quiet machine.
 """
 
@@ -88,15 +90,37 @@ def main() -> int:
             print(f"per window, {threads} thread(s), {name:<30} CPU {cpu:6.2f} ms   wall {wall:6.2f} ms")
     torch.set_num_threads(default_threads)
 
+    try:
+        onnx = robodetect.load(args.model, engine="onnx")
+    except Exception as exc:  # no onnxruntime, or no graph for a custom model
+        print(f"ONNX engine: not available ({exc})")
+    else:
+        onnx.session.run(None, {"wav": windows[:32]})  # warm-up
+        cpu, wall = per_window(onnx.window_logits, windows, args.repeat)
+        print(
+            f"per window, ORT default threads, {'ONNX engine (score default)':<30} CPU {cpu:6.2f} ms   wall {wall:6.2f} ms"
+        )
+
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "robodetect", "score", "--channel", "mix", args.file]
-    runs = [child_run(cmd, env) for _ in range(args.repeat)]
-    wall, cpu = min(r[0] for r in runs), min(r[1] for r in runs)
-    probe = "import sys, robodetect.cli as c; c.main(sys.argv[1:]); print('librosa' in sys.modules)"
-    librosa = child_run([sys.executable, "-c", probe, "score", "--channel", "mix", args.file], env)[2].split()[-1]
+    model = ["--model", args.model] if args.model else []
     torch_wall = min(child_run([sys.executable, "-c", "import torch"], env)[0] for _ in range(args.repeat))
-    print(f"cold start `robodetect score` on {Path(args.file).name}: wall {wall:.2f} s, CPU {cpu:.2f} s "
-          f"(best of {args.repeat}); `import torch` alone {torch_wall:.2f} s; librosa imported: {librosa}")  # fmt: skip
+    for engine in ("onnx", "torch"):
+        cmd = [sys.executable, "-m", "robodetect", "score", "--engine", engine, "--channel", "mix", *model, args.file]
+        try:
+            runs = [child_run(cmd, env) for _ in range(args.repeat)]
+        except SystemExit as exc:
+            print(f"cold start, {engine} engine: failed ({exc})")
+            continue
+        wall, cpu = min(r[0] for r in runs), min(r[1] for r in runs)
+        probe = (
+            "import sys, robodetect.cli as c; c.main(sys.argv[1:]); "
+            "print('librosa' in sys.modules, 'torch' in sys.modules)"
+        )
+        imported = child_run([sys.executable, "-c", probe, *cmd[3:]], env)[2].split()[-2:]
+        print(f"cold start `robodetect score --engine {engine}` on {Path(args.file).name}: wall {wall:.2f} s, "
+              f"CPU {cpu:.2f} s (best of {args.repeat}); librosa imported: {imported[0]}, torch imported: "
+              f"{imported[1]}")  # fmt: skip
+    print(f"`import torch` alone {torch_wall:.2f} s")
     print(
         f"targets: <= {TARGET_WINDOW_MS} ms per window (fast path), <= {TARGET_COLD_S} s cold start on a quiet machine"
     )

@@ -37,7 +37,11 @@ def test_wheel_carries_the_model(wheel):
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
         meta = next(z.read(n).decode() for n in names if n.endswith("METADATA"))
-    assert {f"robodetect/models/{DEFAULT_MODEL}.safetensors", f"robodetect/models/{DEFAULT_MODEL}.json"} <= names
+    assert {
+        f"robodetect/models/{DEFAULT_MODEL}.safetensors",
+        f"robodetect/models/{DEFAULT_MODEL}.json",
+        f"robodetect/models/{DEFAULT_MODEL}.scorer.onnx",  # the ONNX engine's graph (robodetect.onnxengine)
+    } <= names
     requires = [line.split(":", 1)[1].strip() for line in meta.splitlines() if line.startswith("Requires-Dist:")]
     assert "torch>=2.2" in requires and not any(r.startswith("torch==") for r in requires)
     assert all("extra ==" in r for r in requires if r.startswith("librosa"))  # training only

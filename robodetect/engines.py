@@ -1,0 +1,40 @@
+"""``robodetect.load``: a detector on the torch engine (any device, the training model's own code)
+or the ONNX engine (CPU, starts without importing torch; :mod:`robodetect.onnxengine`)."""
+
+from __future__ import annotations
+
+import os
+
+ENGINES = ("torch", "onnx", "auto")
+
+
+def load(
+    name_or_path: str | os.PathLike | None = None,
+    device: str = "cpu",
+    threshold: float | None = None,
+    uncertain: bool = True,
+    engine: str = "torch",
+):
+    """Load a detector offline: a shipped model by name (None: the default; see
+    :func:`robodetect.model.available_models`) or a model stem path (stem.safetensors + stem.json).
+
+    engine: ``torch`` (default), ``onnx`` (onnxruntime on the CPU; raises
+    :class:`robodetect.onnxengine.EngineUnavailable` saying why when it cannot), or ``auto`` (onnx
+    when it can and ``device`` is cpu, else torch). An unknown name raises
+    :class:`robodetect.config.ModelError` listing the shipped names."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r} (use one of {', '.join(ENGINES)})")
+    if engine != "torch":
+        from .onnxengine import EngineUnavailable, OnnxDetector
+
+        try:
+            if str(device) != "cpu":
+                raise EngineUnavailable(f"the ONNX engine runs on the CPU only (device {device})")
+            return OnnxDetector(name_or_path, threshold=threshold, uncertain=uncertain)
+        except EngineUnavailable:
+            if engine == "onnx":
+                raise
+    from .detector import Detector
+    from .model import resolve_model
+
+    return Detector(resolve_model(name_or_path), device=device, threshold=threshold, uncertain=uncertain)
