@@ -5,7 +5,9 @@
 Builds calls from dev utterances of both classes (clean channel: dithered pauses and a 0.5 s
 dithered lead, no codec),
 then scores each call and variants of it through the public API:
-  * 2 s of extra leading and trailing silence,
+  * 2 s of extra leading and trailing silence (whole 30 ms VAD frames, so the frame grid stays put),
+  * 20 ms more lead (the reference's own dither): only the phase of the VAD's frame grid moves, which
+    shifts segment edges by a frame here and there (a call's score should not follow that either),
   * +12 dB and -12 dB gain (clipped at full scale),
   * pauses filled with noise (pink noise, 30 dB below speech),
   * the same call delivered at 16 kHz (upsampled) instead of 8 kHz,
@@ -38,8 +40,10 @@ sys.path.insert(0, str(REPO))
 import robodetect  # noqa: E402
 from robodetect.simulate import SimConfig, _colored_noise, mp3_round_trip, simulate_call  # noqa: E402
 from robodetect.train import plan_calls, read_manifests  # noqa: E402
+from robodetect.vad import FRAME_SAMPLES  # noqa: E402
 
 LEAD_SAMPLES = 4000  # 0.5 s at 8 kHz
+PHASE_SAMPLES = 160  # 20 ms: two thirds of a VAD frame
 
 
 def _digital_silence(x: np.ndarray, below_db: float = 45.0) -> np.ndarray:
@@ -52,7 +56,7 @@ def _digital_silence(x: np.ndarray, below_db: float = 45.0) -> np.ndarray:
 
 
 def variants(x: np.ndarray, rng: np.random.Generator) -> dict[str, tuple[np.ndarray, int]]:
-    sil = np.zeros(2 * 8000, np.float32)
+    sil = np.zeros(67 * FRAME_SAMPLES, np.float32)  # 2.01 s: whole VAD frames, the grid stays aligned
     rms = float(np.sqrt(np.mean(x[np.abs(x) > 1e-4] ** 2))) if np.any(np.abs(x) > 1e-4) else 0.01
     noise = _colored_noise(len(x), "pink", rng)
     noise = (noise / np.sqrt(np.mean(noise**2)) * rms * 10 ** (-30 / 20)).astype(np.float32)
@@ -60,6 +64,8 @@ def variants(x: np.ndarray, rng: np.random.Generator) -> dict[str, tuple[np.ndar
     dither = rng.standard_normal(len(x)).astype(np.float32) * rms * 10 ** (-55 / 20)
     return {
         "+2 s silence both ends": (np.concatenate([sil, x, sil]), 8000),
+        # 20 ms more of the lead's dither: only the phase of the 30 ms VAD frame grid changes
+        "VAD frame phase (+20 ms lead)": (np.concatenate([x[:PHASE_SAMPLES], x]), 8000),
         "+12 dB gain": (np.clip(x * 10 ** (12 / 20), -1, 1), 8000),
         "-12 dB gain": (x * 10 ** (-12 / 20), 8000),
         "noisy pauses": (x + noise, 8000),
