@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import soundfile as sf
@@ -100,12 +101,37 @@ def measure(det, calls: list[tuple], thr: float) -> dict[str, list[tuple]]:
     return out
 
 
+class PhaseAveraged:
+    """``det`` scoring each call at ``phases`` phases of the VAD's 30 ms frame grid (the call's own
+    first k * 10 ms repeated in front, k < phases) and averaging the calibrated call logits: an
+    experiment on how much of a row is segmentation jitter (``--phases``), not a shipped rule."""
+
+    def __init__(self, det, phases: int) -> None:
+        self.det, self.phases = det, phases
+
+    def score(self, y: np.ndarray, sr: int):
+        step = sr // 100
+        logits = []
+        for k in range(self.phases):
+            p = self.det.score(np.concatenate([y[: k * step], y]), sr).robot_probability
+            if p is None:
+                return SimpleNamespace(robot_probability=None)
+            logits.append(logit(p))
+        return SimpleNamespace(robot_probability=float(1.0 / (1.0 + np.exp(-np.mean(logits)))))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None)
     ap.add_argument("--calls", type=int, default=120, help="calls per label")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--max-dlogit", type=float, default=0.1, help="fail above this mean |dlogit|")
+    ap.add_argument(
+        "--phases",
+        type=int,
+        default=1,
+        help="experiment: average each call's logit over this many VAD frame-grid phases (10 ms apart)",
+    )
     args = ap.parse_args()
     det = robodetect.load(args.model)
     rows = read_manifests(
@@ -141,8 +167,11 @@ def main() -> None:
         # "+2 s silence" row is meant to measure (any lead, zeros or dither, changes that alike)
         lead = rng.standard_normal(LEAD_SAMPLES) * 0.1 * 10 ** ((clean.gain_db[0] + clean.dither_db) / 20)
         calls.append((np.concatenate([lead.astype(np.float32), call]), plan.seed, plan.label))
-    rows_out = measure(det, calls, thr)
-    print(f"model {det.model_version}; {len(plans)} dev calls (both labels), clean channel, threshold {thr:.3f}\n")
+    rows_out = measure(PhaseAveraged(det, args.phases) if args.phases > 1 else det, calls, thr)
+    phases = f", call logit averaged over {args.phases} VAD frame phases" if args.phases > 1 else ""
+    print(
+        f"model {det.model_version}; {len(plans)} dev calls (both labels), clean channel{phases}, threshold {thr:.3f}\n"
+    )
     print(
         "| variation | calls | mean dlogit | humans / robots | mean abs dlogit | mean abs dp | verdicts flipped | "
         "flipped within 0.1 of threshold |"

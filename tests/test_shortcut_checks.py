@@ -53,3 +53,20 @@ def test_digital_silence_cue_is_caught(speech_8k):
     table = shortcut_checks.measure(BandEdgeDetector("zeros"), calls(speech_8k), thr=0.5)
     assert mean_abs_dlogit(table, "digital silence (frames < -45 dB zeroed)") > 0.1
     assert mean_abs_dlogit(table, "+12 dB gain") < 0.1  # gain alone makes no zero frames
+
+
+class FramePhaseDetector:
+    """A 'model' whose score follows the phase of the 30 ms frame grid (the call length mod 240)."""
+
+    def score(self, x: np.ndarray, sr: int) -> SimpleNamespace:
+        z = 2.0 * np.cos(2 * np.pi * (len(x) % 240) / 240)
+        return SimpleNamespace(robot_probability=float(1 / (1 + np.exp(-z))))
+
+
+def test_frame_phase_row_and_phase_averaging(speech_8k):
+    row = "VAD frame phase (+20 ms lead)"
+    table = shortcut_checks.measure(FramePhaseDetector(), calls(speech_8k), thr=0.5)
+    assert mean_abs_dlogit(table, row) > 0.1
+    # three phases 10 ms apart cover the grid: the averaged score no longer follows it
+    averaged = shortcut_checks.measure(shortcut_checks.PhaseAveraged(FramePhaseDetector(), 3), calls(speech_8k), 0.5)
+    assert mean_abs_dlogit(averaged, row) < 1e-6
