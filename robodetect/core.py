@@ -29,6 +29,8 @@ from .features import (
 from .scoring import Span, cut_windows, window_spans
 from .vad import VadConfig, detect_speech, speech_samples
 
+CPU_BATCH_WINDOWS = 32  # windows per forward pass on CPU (either engine): small batches keep activations in cache
+
 
 @dataclass
 class WindowScore:

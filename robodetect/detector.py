@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .core import (
+    CPU_BATCH_WINDOWS,
     LABEL_PRIORITY,
     Analysis,
     Result,
@@ -32,7 +33,6 @@ from .features import HOP_SAMPLES, PROSODY_NAMES
 from .model import DEFAULT_MODEL, RobotNet, available_models, inference_model, model_digest, resolve_model
 from .vad import VadConfig
 
-CPU_BATCH_WINDOWS = 32  # windows per forward pass on CPU: small batches keep activations in cache
 CUDA_BATCH_WINDOWS = 1024
 
 

@@ -34,7 +34,6 @@ def load(
         except EngineUnavailable:
             if engine == "onnx":
                 raise
-    from .detector import Detector
-    from .model import resolve_model
+    from .detector import load as load_torch
 
-    return Detector(resolve_model(name_or_path), device=device, threshold=threshold, uncertain=uncertain)
+    return load_torch(name_or_path, device=device, threshold=threshold, uncertain=uncertain)

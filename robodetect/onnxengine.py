@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import ModelConfig, find_model, source_digest
-from .core import Scorer
+from .core import CPU_BATCH_WINDOWS, Scorer
 from .features import PROSODY_NAMES
 from .vad import VadConfig
 
@@ -31,7 +31,6 @@ ENGINE_SUFFIX = ".scorer.onnx"
 ENGINE_INPUT = "wav"
 ENGINE_OUTPUTS = ("raw_logit", "prosody")
 ENGINE_DIGEST_KEY = "robodetect_source_sha256"
-ENGINE_BATCH_WINDOWS = 32
 
 
 class EngineUnavailable(RuntimeError):
@@ -49,7 +48,6 @@ class OnnxDetector(Scorer):
     Raises :class:`EngineUnavailable` without onnxruntime or without a matching graph, and
     :class:`robodetect.config.ModelError` for an unknown model."""
 
-    engine = "onnx"
     device = "cpu"
 
     def __init__(
@@ -83,7 +81,7 @@ class OnnxDetector(Scorer):
             raise EngineUnavailable(f"{graph.name} was made from other weights (rebuild: scripts/build_engines.py)")
         self.decision = self.config.decision(threshold, uncertain=uncertain)
         self.vad_config = vad_config or self.config.vad
-        self.batch_windows = ENGINE_BATCH_WINDOWS
+        self.batch_windows = CPU_BATCH_WINDOWS
 
     def window_logits(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(n, WINDOW_SAMPLES) -> (uncalibrated logits (n,), prosody (n, 6)), batched."""

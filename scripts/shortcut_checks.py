@@ -39,6 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import robodetect  # noqa: E402
+from robodetect.scoring import logit, sigmoid  # noqa: E402
 from robodetect.simulate import SimConfig, _colored_noise, mp3_round_trip, simulate_call  # noqa: E402
 from robodetect.train import plan_calls, read_manifests  # noqa: E402
 from robodetect.vad import FRAME_SAMPLES  # noqa: E402
@@ -78,11 +79,6 @@ def variants(x: np.ndarray, rng: np.random.Generator) -> dict[str, tuple[np.ndar
     }
 
 
-def logit(p: float) -> float:
-    p = min(max(p, 1e-12), 1 - 1e-12)
-    return float(np.log(p / (1 - p)))
-
-
 def measure(det, calls: list[tuple], thr: float) -> dict[str, list[tuple]]:
     """Score each (8 kHz call, seed[, label]) and its variants with ``det``; per variation a list of
     (dlogit, dp, verdict flipped, base within 0.1 of the threshold, label or None)."""
@@ -117,7 +113,7 @@ class PhaseAveraged:
             if p is None:
                 return SimpleNamespace(robot_probability=None)
             logits.append(logit(p))
-        return SimpleNamespace(robot_probability=float(1.0 / (1.0 + np.exp(-np.mean(logits)))))
+        return SimpleNamespace(robot_probability=float(sigmoid(np.mean(logits))))
 
 
 def main() -> None:
