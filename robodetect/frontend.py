@@ -6,6 +6,7 @@ turns them into the :class:`FrontEnd` module that training, scoring and the expo
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -55,7 +56,10 @@ class FrontEnd(nn.Module):
         self.register_buffer("window", torch.hann_window(N_FFT), persistent=False)
         self.register_buffer("mel_basis", torch.from_numpy(bank), persistent=False)
         basis, w_acf, lag_min = _acf_basis()
-        self.register_buffer("acf_basis", torch.from_numpy(basis), persistent=False)
+        # the basis is zero above the pitch band's taper: those bins are skipped (same numbers,
+        # half the matrix product)
+        self.acf_bins = int(np.flatnonzero(np.abs(basis).sum(1))[-1]) + 1
+        self.register_buffer("acf_basis", torch.from_numpy(basis[: self.acf_bins]), persistent=False)
         self.register_buffer("window_acf", torch.from_numpy(w_acf), persistent=False)
         n_lags = len(w_acf)
         octave = torch.log2(torch.arange(lag_min - 1, lag_min - 1 + n_lags, dtype=torch.float32) / lag_min)
@@ -109,7 +113,7 @@ class FrontEnd(nn.Module):
             acf = torch.matmul(pitch_power.transpose(1, 2), self.circular_acf_basis)
             peak, lag_idx = (acf[..., 1:] / acf[..., :1].clamp_min(1e-10)).max(-1)
             return SAMPLE_RATE / (lag_idx.float() + self.lag_min), peak
-        acf = torch.matmul(pitch_power.transpose(1, 2), self.acf_basis)  # (B, T, 1 + n_lags)
+        acf = torch.matmul(pitch_power[:, : self.acf_bins].transpose(1, 2), self.acf_basis)  # (B, T, 1 + n_lags)
         norm = acf[..., 1:] / acf[..., :1].clamp_min(1e-10) / self.window_acf
         left, mid, right = norm[..., :-2], norm[..., 1:-1], norm[..., 2:]  # each candidate lag
         curv = left - 2.0 * mid + right

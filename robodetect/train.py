@@ -33,8 +33,13 @@ ZH_SHARE = 0.35  # share of Mandarin calls within each label (balanced across la
 # share of robot calls in languages other than English and Mandarin (taken from English; humans in
 # the corpora speak only those two, so this share exists for robots only; see the model card)
 OTHER_SHARE = 0.08
-PLAN_VERSION = 3  # part of the simulated-dataset cache key (scripts/train.py): bump when plans change
+PLAN_VERSION = 4  # part of the simulated-dataset cache key (scripts/train.py): bump when plans change
 SPEECH_SECONDS = (2.0, 12.0)  # speech per simulated call, uniform
+# plan 4: a share of one-party calls (both labels, every split) hears less than one window of
+# speech, as a callee's "hello?" or a call hung up early does; their one window is the speech
+# tiled, which plan 3 never trained on (two-party callee channels scored robot-ish)
+SHORT_CALL_SHARE = 0.15
+SHORT_SPEECH_SECONDS = (0.6, 2.0)
 UTTERANCE_SECONDS = (1.5, 6.0)  # every source utterance is cropped to a length drawn from here (both labels)
 MAX_UTTERANCES = 24
 TWO_PARTY_VIEWS = ("caller", "callee", "mono")  # rows of a two-party call in a dataset
@@ -92,6 +97,7 @@ def plan_calls(rows: list[dict], split: str, calls_per_label: int, seed: int, *,
     ``mode="two-party"``: each call gets a human callee of the same split and language (another
     speaker), simulated by :func:`simulate_two_party`."""
     rng = np.random.default_rng(seed)
+    short = np.random.default_rng([seed, 0x5407])  # its own generator: every plan-3 draw is unchanged
     humans: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         if r["split"] == split and r["label"] == "human":
@@ -116,6 +122,8 @@ def plan_calls(rows: list[dict], split: str, calls_per_label: int, seed: int, *,
                 speaker = speakers[int(rng.integers(len(speakers)))]
                 utts = groups[group][speaker]
                 target = float(rng.uniform(*SPEECH_SECONDS))
+                if mode == "call" and short.random() < SHORT_CALL_SHARE:
+                    target = float(short.uniform(*SHORT_SPEECH_SECONDS))
                 order = np.concatenate([rng.permutation(len(utts)) for _ in range(-(-MAX_UTTERANCES // len(utts)))])
                 chosen = [utts[i] for i in order[:MAX_UTTERANCES]]  # long single files get cropped repeatedly
                 first = chosen[0]

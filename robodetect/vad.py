@@ -21,9 +21,14 @@ MIN_SPEECH_SECONDS = 0.12  # segments with less voiced time than this are droppe
 MIN_SILENCE_SECONDS = 0.3  # gaps shorter than this are bridged
 HANGOVER_SECONDS = 0.09  # speech kept after the last voiced frame of a segment
 BLOCK_FRAMES = 2000  # frames voiced per block (60 s), so temporaries stay small for long calls
-ENERGY_FLOOR_DBFS = -60.0  # frames quieter than this are never speech (webrtcvad ignores level)
+ENERGY_FLOOR_DBFS = -80.0  # frames quieter than this are never speech (webrtcvad ignores level)
+LEGACY_ENERGY_FLOOR_DBFS = -60.0  # the floor of models without level normalisation (v2, v3)
 NOISE_FLOOR_SECONDS = 3.0  # the noise floor is the quietest frame of this trailing span
 MIN_SNR_DB = 5.0  # a speech frame must be this far above that floor (rejects steady noise)
+# level normalisation: each frame handed to webrtcvad is scaled so that the loudest frame of the
+# trailing NOISE_FLOOR_SECONDS sits at this level; webrtcvad's decisions depend on the absolute
+# level, and a recording's gain must not move the segmentation (nor, through it, the score)
+VAD_REFERENCE_DBFS = -20.0
 
 
 @dataclass
@@ -41,7 +46,8 @@ class Segment:
 @dataclass
 class VadConfig:
     """Every VAD setting a model was trained with (its JSON's ``vad``; the defaults are the constants
-    above). ``frame_seconds`` is recorded but fixed: a model asking for another is refused."""
+    above). ``frame_seconds`` is recorded but fixed: a model asking for another is refused.
+    :meth:`legacy` is the VAD of models from before level normalisation."""
 
     aggressiveness: int = AGGRESSIVENESS
     min_speech_seconds: float = MIN_SPEECH_SECONDS
@@ -51,6 +57,9 @@ class VadConfig:
     noise_floor_seconds: float = NOISE_FLOOR_SECONDS
     min_snr_db: float = MIN_SNR_DB
     frame_seconds: float = FRAME_SECONDS
+    # scale frames to a trailing reference level before webrtcvad (gain-invariant segmentation);
+    # a model JSON without this key (robodetect-v2, -v3) was trained without it: False
+    level_normalise: bool = True
 
     def unsupported(self) -> list[str]:
         """Settings this code cannot honour, as ``name=value (reason)``; empty when all can be."""
@@ -64,6 +73,12 @@ class VadConfig:
     def frames(self, seconds: float) -> int:
         return max(0, int(round(seconds / FRAME_SECONDS)))
 
+    @classmethod
+    def legacy(cls, **given) -> VadConfig:
+        """The settings a model JSON from before level normalisation (no ``level_normalise`` key)
+        was trained with, overridden by the keys it does record."""
+        return cls(**{"level_normalise": False, "energy_floor_dbfs": LEGACY_ENERGY_FLOOR_DBFS, **given})
+
 
 def frame_energy_dbfs(frames: np.ndarray) -> np.ndarray:
     """frames: (n, FRAME_SAMPLES) float -> (n,) RMS level in dBFS."""
@@ -73,7 +88,10 @@ def frame_energy_dbfs(frames: np.ndarray) -> np.ndarray:
 
 class FrameVoicer:
     """Per-frame speech decisions: webrtcvad, gated by an absolute level floor and by the level above
-    a trailing noise floor (webrtcvad alone calls loud stationary noise speech). Causal, with
+    a trailing noise floor (webrtcvad alone calls loud stationary noise speech). With
+    ``level_normalise`` each frame reaches webrtcvad scaled so that the loudest frame of the trailing
+    span sits at VAD_REFERENCE_DBFS: a gain change of the whole recording then hands webrtcvad the
+    same frames (up to 16-bit rounding) as long as the absolute floor does not bite. Causal, with
     bounded state, so streaming and batch decisions are identical."""
 
     def __init__(self, config: VadConfig | None = None) -> None:
@@ -83,13 +101,20 @@ class FrameVoicer:
 
     def push(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """frames: (n, FRAME_SAMPLES) float32 -> (voiced (n,) bool, level (n,) dBFS)."""
-        pcm = (np.clip(frames, -1.0, 1.0) * 32767.0).astype("<i2")
         energy = frame_energy_dbfs(frames)
         out = np.zeros(len(frames), dtype=bool)
+        normalise = self.config.level_normalise
+        if not normalise:
+            pcm = (np.clip(frames, -1.0, 1.0) * 32767.0).astype("<i2")
         for i, e in enumerate(energy.tolist()):
             self.history.append(e)
             if e > self.config.energy_floor_dbfs and e > min(self.history) + self.config.min_snr_db:
-                out[i] = self.vad.is_speech(pcm[i].tobytes(), SAMPLE_RATE)
+                if normalise:
+                    scale = 32767.0 * 10.0 ** ((VAD_REFERENCE_DBFS - max(self.history)) / 20.0)
+                    frame = np.clip(frames[i] * scale, -32767.0, 32767.0).astype("<i2")
+                else:
+                    frame = pcm[i]
+                out[i] = self.vad.is_speech(frame.tobytes(), SAMPLE_RATE)
         return out, energy
 
 

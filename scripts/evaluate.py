@@ -23,7 +23,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from robodetect.audio import SAMPLE_RATE  # noqa: E402
 from robodetect.detector import load  # noqa: E402
+from robodetect.features import WINDOW_SECONDS  # noqa: E402
 from robodetect.metrics import eer  # noqa: E402
 from robodetect.protocol import bootstrap_ci  # noqa: E402
 from robodetect.train import CallData, call_scores, truncated_call_scores  # noqa: E402
@@ -164,6 +166,26 @@ def evaluate(model, data: dict[str, CallData]) -> tuple[list[str], dict]:
         if len(set(y[sel])) == 2:
             out.append(f"| {c} | {int(sel.sum())} | {pct(_eer(s[sel], y[sel]))} |")
 
+    speech = np.array([float(c.get("speech_samples") or 0) / SAMPLE_RATE for c in dev.rows])
+    out += [
+        "",
+        f"### By speech heard (under {WINDOW_SECONDS:g} s: one tiled window; plan 4 calls only)",
+        "",
+        "| speech | calls | EER [95 % CI] | humans flagged | robots caught |",
+        "|---|---|---|---|---|",
+    ]
+    res["speech_length"] = {}
+    for name, sel in (
+        (f"< {WINDOW_SECONDS:g} s", speech < WINDOW_SECONDS),
+        (f">= {WINDOW_SECONDS:g} s", speech >= WINDOW_SECONDS),
+    ):
+        if len(set(y[sel])) < 2:
+            continue
+        v = bootstrap_ci(_eer, s[sel], y[sel], cl[sel])
+        fa, caught = float((p[sel & (y == 0)] >= thr).mean()), float((p[sel & (y == 1)] >= thr).mean())
+        res["speech_length"][name] = {"calls": int(sel.sum()), "eer": v, "false_alarm": fa, "caught": caught}
+        out.append(f"| {name} | {int(sel.sum())} | {ci(v)} | {pct(fa)} | {pct(caught)} |")
+
     if "dev_clips" in data:
         clips = Scored(model, data["dev_clips"])
         v = bootstrap_ci(_eer, clips.mean, clips.y, clips.cluster)
@@ -222,13 +244,19 @@ def two_party(model, tp: Scored, one_party_eer, res: dict) -> list[str]:
         "",
         f"One-party dev calls for comparison: {ci(one_party_eer)}.",
         "",
-        "| view / call rule | EER [95 % CI] |",
-        "|---|---|",
+        f"| view / call rule | EER [95 % CI] | humans flagged at {model.config.threshold:.3f} | robots caught |",
+        "|---|---|---|---|",
     ]
     for name, scores in rows.items():
         v = bootstrap_ci(_eer, scores, y, cl)
+        p = model.config.probability(scores)
+        fa, caught = (
+            float((p[y == 0] >= model.config.threshold).mean()),
+            float((p[y == 1] >= model.config.threshold).mean()),
+        )
         res["two_party"][name] = v
-        out.append(f"| {name} | {ci(v)} |")
+        res["two_party"][name + " at threshold"] = {"false_alarm": fa, "caught": caught}
+        out.append(f"| {name} | {ci(v)} | {pct(fa)} | {pct(caught)} |")
     return out
 
 

@@ -19,6 +19,7 @@ import hashlib
 import json
 import sys
 import time
+from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
@@ -43,6 +44,7 @@ from robodetect.train import (  # noqa: E402
     score_table,
     train_model,
 )
+from robodetect.vad import VadConfig  # noqa: E402
 
 FAMILY_GROUPS = ("festvox", "vits", "espeak-ng", "zs-tts", "kokoro", "neural-vocoder", "dsp-vocoder")
 
@@ -72,7 +74,15 @@ def dataset(args, rows: list[dict], name: str) -> CallData:
     # settings added after a dataset was built stay out of its key while off (no needless rebuild)
     settings = {k: v for k, v in sim.__dict__.items() if not (k == "p_mp3" and v == 0.0)}
     key = json.dumps(
-        [name, n, args.seed, PLAN_VERSION, settings, sorted((r["path"], r["split"], r["label"]) for r in rows)],
+        [
+            name,
+            n,
+            args.seed,
+            PLAN_VERSION,
+            settings,
+            asdict(VadConfig()),
+            sorted((r["path"], r["split"], r["label"]) for r in rows),
+        ],
         default=str,
     )
     path = Path(args.calls_dir) / f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.npz"
@@ -108,12 +118,12 @@ def held_out_eer(model, data: list[CallData], dev: CallData, group: str) -> dict
     return out
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default=str(REPO / "data" / "corpus"))
     ap.add_argument("--calls-dir", default=str(REPO / "data" / "calls"))
-    ap.add_argument("--out", default=str(REPO / "robodetect" / "models" / "robodetect-v3"))
-    ap.add_argument("--version", default="robodetect-v3")
+    ap.add_argument("--out", default=str(REPO / "robodetect" / "models" / "robodetect-v4"))
+    ap.add_argument("--version", default="robodetect-v4")
     ap.add_argument("--train-calls", type=int, default=2000, help="simulated train calls per label")
     ap.add_argument("--eval-calls", type=int, default=400, help="simulated cal and dev calls per label")
     ap.add_argument("--epochs", type=int, default=8)
@@ -138,7 +148,7 @@ def main() -> None:
     ap.add_argument(
         "--mp3-augment",
         type=float,
-        default=0.0,
+        default=0.3,
         help="share of call legs through an MP3 round trip (both classes, every split: a channel property)",
     )
     ap.add_argument("--f-max", type=float, default=3800.0, help="top of the spectral bands, Hz (band-edge cues above)")
@@ -148,7 +158,11 @@ def main() -> None:
         default=",".join(map(str, ModelConfig.channels)),
         help="conv channels per block, comma-separated (the CNN's width and cost)",
     )
-    args = ap.parse_args()
+    return ap.parse_args(argv)
+
+
+def main() -> None:
+    args = parse_args()
     t0 = time.time()
     Path(args.calls_dir).mkdir(parents=True, exist_ok=True)
     rows = read_manifests([SHARED_MANIFEST, Path(args.corpus) / "tts_manifest.csv"])

@@ -63,7 +63,7 @@ def test_json_without_pitch_method_keeps_its_estimator(tmp_path):
     assert ModelConfig.from_dict(shipped).frontend.pitch == "circular-acf"
     old = load_model(_saved(tmp_path, frontend=None, vad=None))
     assert old.config.frontend.pitch == "circular-acf" and old.frontend.legacy_pitch
-    assert old.config.vad == VadConfig()
+    assert old.config.vad == VadConfig.legacy() and not old.config.vad.level_normalise
     new = load_model(_saved(tmp_path, name="n"))
     assert new.config.frontend == FrontEndConfig() and not new.frontend.legacy_pitch
     with pytest.raises(ModelError, match="frontend.pitch=yin"):

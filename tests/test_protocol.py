@@ -129,3 +129,8 @@ def test_planner_uses_robots_of_other_languages():
     assert {p.lang for p in plans if p.label == "human"} == {"en", "zh"}
     two_party = plan_calls(rows, "train", 20, 0, mode="two-party")
     assert all(p.lang in ("en", "zh") and p.callee_paths for p in two_party)
+    # plan 4: both labels get calls shorter than one window (tiled), about SHORT_CALL_SHARE of them
+    for label in ("human", "robot"):
+        seconds = np.array([p.speech_seconds for p in plans if p.label == label])
+        assert 0.07 < np.mean(seconds < 2.0) < 0.25 and seconds.min() >= 0.6
+    assert min(p.speech_seconds for p in two_party) >= 2.0
