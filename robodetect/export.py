@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -192,6 +193,8 @@ def _metadata(net: RobotNet) -> dict[str, str]:
         "sample_rate": str(SAMPLE_RATE),
         "window_samples": str(WINDOW_SAMPLES),
         "call_score": "sigmoid(mean(logit)) over the call's speech windows",
+        # the VAD the windows must be cut with (docs/streaming.md, "From windows to a call score")
+        "vad": json.dumps(asdict(net.config.vad), sort_keys=True),
     }
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 import torch
@@ -66,6 +69,9 @@ def test_exported_outputs_equal_eager(fmt, exported, real_windows, eager, detect
 
         session = ort.InferenceSession(str(exported[fmt]), providers=["CPUExecutionProvider"])
         prob, logit = session.run(["probability", "logit"], {"wav": real_windows})
+        # another runtime must cut windows with the model's own VAD: its settings travel along
+        vad = json.loads(session.get_modelmeta().custom_metadata_map["vad"])
+        assert vad == asdict(detector.vad_config)
     else:
         module = torch.jit.load(str(exported[fmt]))
         with torch.inference_mode():
