@@ -6,7 +6,6 @@ batch function :func:`detect_speech` and the streaming detector produce identica
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -97,24 +96,32 @@ class FrameVoicer:
     def __init__(self, config: VadConfig | None = None) -> None:
         self.config = config or VadConfig()
         self.vad = webrtcvad.Vad(self.config.aggressiveness)
-        self.history: deque[float] = deque(maxlen=max(1, self.config.frames(self.config.noise_floor_seconds)))
+        self.span = max(1, self.config.frames(self.config.noise_floor_seconds))
+        self.history = np.zeros(0, dtype=np.float32)  # levels of the last span - 1 frames
 
     def push(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """frames: (n, FRAME_SAMPLES) float32 -> (voiced (n,) bool, level (n,) dBFS)."""
         energy = frame_energy_dbfs(frames)
         out = np.zeros(len(frames), dtype=bool)
-        normalise = self.config.level_normalise
-        if not normalise:
+        if not len(frames):
+            return out, energy
+        # trailing span of each frame (itself included): the levels before it, padded so that
+        # a span reaching back before the first frame covers only the frames there are
+        levels = np.concatenate([np.full(self.span - 1 - len(self.history), np.nan, np.float32), self.history, energy])
+        spans = np.lib.stride_tricks.sliding_window_view(levels, self.span)
+        floor = np.nanmin(spans, axis=1)
+        candidates = (energy > self.config.energy_floor_dbfs) & (energy > floor + self.config.min_snr_db)
+        self.history = levels[len(levels) - (self.span - 1) :] if self.span > 1 else levels[:0]
+        self.history = self.history[~np.isnan(self.history)]
+        if not candidates.any():
+            return out, energy
+        if self.config.level_normalise:
+            scale = 32767.0 * 10.0 ** ((VAD_REFERENCE_DBFS - np.nanmax(spans, axis=1).astype(np.float64)) / 20.0)
+            pcm = np.clip(frames * scale[:, None], -32767.0, 32767.0).astype("<i2")
+        else:
             pcm = (np.clip(frames, -1.0, 1.0) * 32767.0).astype("<i2")
-        for i, e in enumerate(energy.tolist()):
-            self.history.append(e)
-            if e > self.config.energy_floor_dbfs and e > min(self.history) + self.config.min_snr_db:
-                if normalise:
-                    scale = 32767.0 * 10.0 ** ((VAD_REFERENCE_DBFS - max(self.history)) / 20.0)
-                    frame = np.clip(frames[i] * scale, -32767.0, 32767.0).astype("<i2")
-                else:
-                    frame = pcm[i]
-                out[i] = self.vad.is_speech(frame.tobytes(), SAMPLE_RATE)
+        for i in np.flatnonzero(candidates):
+            out[i] = self.vad.is_speech(pcm[i].tobytes(), SAMPLE_RATE)
         return out, energy
 
 
