@@ -88,3 +88,20 @@ def test_level_normalised_vad_still_rejects_quiet_noise_and_digital_silence():
     rng = np.random.default_rng(0)
     for x in (np.zeros(8000 * 3, np.float32), (1e-4 * rng.standard_normal(8000 * 3)).astype(np.float32)):
         assert detect_speech(x, VadConfig()).segments == []
+
+
+def test_frame_decisions_do_not_depend_on_how_frames_are_pushed(speech_8k):
+    """The stream pushes a few frames at a time, the batch path 2000: the trailing floor and
+    reference level must carry across pushes so that both decide every frame alike."""
+    from robodetect.vad import FrameVoicer, frame_signal
+
+    x = np.concatenate([np.zeros(8000, np.float32), speech_8k, 0.01 * speech_8k, speech_8k])
+    frames = frame_signal(x)
+    for config in (VadConfig(), VadConfig.legacy()):
+        whole, _ = FrameVoicer(config).push(frames)
+        voicer, parts, i = FrameVoicer(config), [], 0
+        for size in [1, 7, 333, 2, 150] * 50:
+            parts.append(voicer.push(frames[i : i + size])[0])
+            i += size
+        assert i >= len(frames) and np.array_equal(np.concatenate(parts), whole)
+        assert 0.2 < whole.mean() < 0.95
