@@ -67,10 +67,8 @@ class ModelConfig:
             unknown = sorted(set(given) - set(kind.__dataclass_fields__))
             if unknown:
                 raise ModelError(f"{source}: unknown {key} parameter(s) {', '.join(unknown)} (newer robodetect?)")
-            if key == "vad" and "level_normalise" not in given:
-                parts[key] = VadConfig.legacy(**given)  # JSON from before level normalisation
-            else:
-                parts[key] = kind(**given)
+            # a VAD setting the JSON lacks did not exist when the model was trained: its old value
+            parts[key] = VadConfig.legacy(**given) if key == "vad" else kind(**given)
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         config = cls(**{**known, **parts})
         bad = config.frontend.unsupported() + config.vad.unsupported()

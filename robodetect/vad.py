@@ -28,6 +28,9 @@ MIN_SNR_DB = 5.0  # a speech frame must be this far above that floor (rejects st
 # trailing NOISE_FLOOR_SECONDS sits at this level; webrtcvad's decisions depend on the absolute
 # level, and a recording's gain must not move the segmentation (nor, through it, the score)
 VAD_REFERENCE_DBFS = -20.0
+# frames at or below this are digital silence (exact zeros: -120 dBFS; 16-bit LSB noise is ~-101):
+# with ``floor_ignores_silence`` they are left out of the noise floor
+DIGITAL_SILENCE_DBFS = -100.0
 
 
 @dataclass
@@ -46,7 +49,8 @@ class Segment:
 class VadConfig:
     """Every VAD setting a model was trained with (its JSON's ``vad``; the defaults are the constants
     above). ``frame_seconds`` is recorded but fixed: a model asking for another is refused.
-    :meth:`legacy` is the VAD of models from before level normalisation."""
+    :meth:`legacy` gives, for a JSON's ``vad`` block, the value each setting had before it existed
+    (a key missing from the JSON was not there when the model was trained)."""
 
     aggressiveness: int = AGGRESSIVENESS
     min_speech_seconds: float = MIN_SPEECH_SECONDS
@@ -59,6 +63,16 @@ class VadConfig:
     # scale frames to a trailing reference level before webrtcvad (gain-invariant segmentation);
     # a model JSON without this key (robodetect-v2, -v3) was trained without it: False
     level_normalise: bool = True
+    # the noise floor is the quietest frame *above DIGITAL_SILENCE_DBFS* of the trailing span:
+    # digital zeros carry no information about the line's noise, and counted as the floor they let
+    # any noise after them through the SNR gate, amplified by the level normalisation to speech
+    # level (an absolute level, not energy_floor_dbfs, so that gain cannot move which frames count);
+    # without this key (v2, v3, the first v4 run): False
+    floor_ignores_silence: bool = True
+    # ... and it is the (floor_skip_frames + 1)-th quietest such frame: a frame straddling digital
+    # zeros and noise is a few dB under the noise and, as the floor, let that noise through (the
+    # quietest of them where the span holds no more); without this key: 0 (the quietest)
+    floor_skip_frames: int = 2
 
     def unsupported(self) -> list[str]:
         """Settings this code cannot honour, as ``name=value (reason)``; empty when all can be."""
@@ -67,6 +81,8 @@ class VadConfig:
             bad.append(f"vad.frame_seconds={self.frame_seconds} (this code uses {FRAME_SECONDS})")
         if self.aggressiveness not in (0, 1, 2, 3):
             bad.append(f"vad.aggressiveness={self.aggressiveness} (webrtcvad modes are 0..3)")
+        if self.floor_skip_frames < 0:
+            bad.append(f"vad.floor_skip_frames={self.floor_skip_frames} (a count of frames)")
         return bad
 
     def frames(self, seconds: float) -> int:
@@ -74,9 +90,15 @@ class VadConfig:
 
     @classmethod
     def legacy(cls, **given) -> VadConfig:
-        """The settings a model JSON from before level normalisation (no ``level_normalise`` key)
-        was trained with, overridden by the keys it does record."""
-        return cls(**{"level_normalise": False, "energy_floor_dbfs": LEGACY_ENERGY_FLOOR_DBFS, **given})
+        """What a model JSON's ``vad`` block means: the keys it records, and for every key it lacks
+        the value that setting had before it was introduced (all of them: robodetect-v2's VAD)."""
+        before = {
+            "level_normalise": False,
+            "energy_floor_dbfs": LEGACY_ENERGY_FLOOR_DBFS,
+            "floor_ignores_silence": False,
+            "floor_skip_frames": 0,
+        }
+        return cls(**{**before, **given})
 
 
 def frame_energy_dbfs(frames: np.ndarray) -> np.ndarray:
@@ -108,15 +130,25 @@ class FrameVoicer:
         # trailing span of each frame (itself included): the levels before it, padded so that
         # a span reaching back before the first frame covers only the frames there are
         levels = np.concatenate([np.full(self.span - 1 - len(self.history), np.nan, np.float32), self.history, energy])
-        spans = np.lib.stride_tricks.sliding_window_view(levels, self.span)
-        floor = np.nanmin(spans, axis=1)
-        candidates = (energy > self.config.energy_floor_dbfs) & (energy > floor + self.config.min_snr_db)
         self.history = levels[len(levels) - (self.span - 1) :] if self.span > 1 else levels[:0]
         self.history = self.history[~np.isnan(self.history)]
+        audible = energy > self.config.energy_floor_dbfs
+        floor_levels = np.nan_to_num(levels, nan=np.inf)
+        if self.config.floor_ignores_silence:
+            floor_levels[floor_levels <= DIGITAL_SILENCE_DBFS] = np.inf
+        # each span holds its own frame, which is above digital silence wherever the floor matters
+        spans = np.lib.stride_tricks.sliding_window_view(floor_levels, self.span)
+        floor = spans.min(axis=1)
+        skip = min(self.config.floor_skip_frames, self.span - 1)
+        if skip > 0:
+            ranked = np.partition(spans, skip, axis=1)[:, skip]
+            floor = np.where(np.isfinite(ranked), ranked, floor)
+        candidates = audible & (energy > floor + self.config.min_snr_db)
         if not candidates.any():
             return out, energy
         if self.config.level_normalise:
-            scale = 32767.0 * 10.0 ** ((VAD_REFERENCE_DBFS - np.nanmax(spans, axis=1).astype(np.float64)) / 20.0)
+            peak = np.lib.stride_tricks.sliding_window_view(np.nan_to_num(levels, nan=-np.inf), self.span).max(axis=1)
+            scale = 32767.0 * 10.0 ** ((VAD_REFERENCE_DBFS - peak.astype(np.float64)) / 20.0)
             pcm = np.clip(frames * scale[:, None], -32767.0, 32767.0).astype("<i2")
         else:
             pcm = (np.clip(frames, -1.0, 1.0) * 32767.0).astype("<i2")

@@ -105,3 +105,28 @@ def test_frame_decisions_do_not_depend_on_how_frames_are_pushed(speech_8k):
             i += size
         assert i >= len(frames) and np.array_equal(np.concatenate(parts), whole)
         assert 0.2 < whole.mean() < 0.95
+
+
+def _noise_after_digital_zeros(level: float, offset: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """2 s of exact zeros then 2 s of white noise, and noise with every other 30 ms span zeroed
+    (``offset`` samples off the VAD's frame grid: partial frames)."""
+    after = np.concatenate(
+        [np.zeros(16000 + offset, np.float32), (level * rng.standard_normal(16000)).astype(np.float32)]
+    )
+    gated = (level * rng.standard_normal(240 * 134 + offset)).astype(np.float32)
+    gated[offset:].reshape(-1, 240)[::2] = 0.0
+    return [after, gated]
+
+
+def test_digital_zeros_do_not_set_the_noise_floor():
+    """Zeros (or a frame half zeros) as the trailing noise floor let the noise after them through the
+    SNR gate, and level normalisation hands it to webrtcvad at speech level: noise became 'speech'."""
+    rng = np.random.default_rng(0)
+    calls = [x for level in (1e-3, 1e-2) for offset in (0, 100) for x in _noise_after_digital_zeros(level, offset, rng)]
+
+    def heard(config: VadConfig) -> float:
+        return sum(s.duration_seconds for x in calls for s in detect_speech(x, config).segments)
+
+    assert heard(VadConfig()) == 0.0
+    assert heard(VadConfig(floor_skip_frames=0)) > 1.0  # a frame straddling the zeros as the floor
+    assert heard(VadConfig(floor_ignores_silence=False)) > 5.0  # the zeros as the floor
