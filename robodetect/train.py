@@ -89,13 +89,22 @@ class CallPlan:
     callee_paths: list[str] | None = None  # two-party: the human callee's utterances
 
 
-def plan_calls(rows: list[dict], split: str, calls_per_label: int, seed: int, *, mode: str = "call") -> list[CallPlan]:
+def plan_calls(
+    rows: list[dict],
+    split: str,
+    calls_per_label: int,
+    seed: int,
+    *,
+    mode: str = "call",
+    short_share: float = SHORT_CALL_SHARE,
+) -> list[CallPlan]:
     """Speaker-weighted plan: per label, languages get fixed shares; within a label and language
     every group (engine/source) gets an equal share, and every speaker in it an equal share.
 
     ``mode="clip"``: one source utterance, no telephone channel (clips vs calls);
     ``mode="two-party"``: each call gets a human callee of the same split and language (another
-    speaker), simulated by :func:`simulate_two_party`."""
+    speaker), simulated by :func:`simulate_two_party`. ``short_share``: the share of one-party calls
+    that hear only ``SHORT_SPEECH_SECONDS`` of speech."""
     rng = np.random.default_rng(seed)
     short = np.random.default_rng([seed, 0x5407])  # its own generator: every plan-3 draw is unchanged
     humans: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
@@ -122,7 +131,7 @@ def plan_calls(rows: list[dict], split: str, calls_per_label: int, seed: int, *,
                 speaker = speakers[int(rng.integers(len(speakers)))]
                 utts = groups[group][speaker]
                 target = float(rng.uniform(*SPEECH_SECONDS))
-                if mode == "call" and short.random() < SHORT_CALL_SHARE:
+                if mode == "call" and short.random() < short_share:
                     target = float(short.uniform(*SHORT_SPEECH_SECONDS))
                 order = np.concatenate([rng.permutation(len(utts)) for _ in range(-(-MAX_UTTERANCES // len(utts)))])
                 chosen = [utts[i] for i in order[:MAX_UTTERANCES]]  # long single files get cropped repeatedly

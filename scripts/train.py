@@ -34,6 +34,7 @@ from robodetect.model import ModelConfig, RobotNet, count_parameters, save_model
 from robodetect.simulate import SimConfig  # noqa: E402
 from robodetect.train import (  # noqa: E402
     PLAN_VERSION,
+    SHORT_CALL_SHARE,
     CallData,
     build_dataset,
     calibrate,
@@ -73,6 +74,9 @@ def dataset(args, rows: list[dict], name: str) -> CallData:
     )
     # settings added after a dataset was built stay out of its key while off (no needless rebuild)
     settings = {k: v for k, v in sim.__dict__.items() if not (k == "p_mp3" and v == 0.0)}
+    short = args.train_short_share if split == "train" else SHORT_CALL_SHARE
+    if short != SHORT_CALL_SHARE:
+        settings["short_share"] = short
     key = json.dumps(
         [
             name,
@@ -87,7 +91,7 @@ def dataset(args, rows: list[dict], name: str) -> CallData:
     )
     path = Path(args.calls_dir) / f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.npz"
     if not path.exists() or args.rebuild:
-        plans = plan_calls(rows, split, n, args.seed + offset, mode=mode)
+        plans = plan_calls(rows, split, n, args.seed + offset, mode=mode, short_share=short)
         print(f"building {name}: {len(plans)} {mode} plans -> {path.name}", flush=True)
         build_dataset(plans, path, workers=args.workers, sim=sim)
     return CallData.load(path)
@@ -151,6 +155,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.3,
         help="share of call legs through an MP3 round trip (both classes, every split: a channel property)",
     )
+    ap.add_argument(
+        "--train-short-share",
+        type=float,
+        default=SHORT_CALL_SHARE,
+        help="share of train calls hearing < 2 s of speech (cal and dev keep the plan's, so models compare)",
+    )
     ap.add_argument("--f-max", type=float, default=3800.0, help="top of the spectral bands, Hz (band-edge cues above)")
     ap.add_argument("--results", default=str(REPO / "data" / "results"))
     ap.add_argument(
@@ -211,6 +221,7 @@ def main() -> None:
                 "speed_perturb": args.speed_perturb,
                 "eq_augment": args.eq_augment,
                 "plan_version": PLAN_VERSION,
+                "train_short_share": args.train_short_share,
             },
         }
         weights, _ = save_model(model, args.out)

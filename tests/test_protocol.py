@@ -134,3 +134,7 @@ def test_planner_uses_robots_of_other_languages():
         seconds = np.array([p.speech_seconds for p in plans if p.label == label])
         assert 0.07 < np.mean(seconds < 2.0) < 0.25 and seconds.min() >= 0.6
     assert min(p.speech_seconds for p in two_party) >= 2.0
+    # --train-short-share 0: none, and every other draw of the plan as before
+    plain = plan_calls(rows, "train", 100, 0, short_share=0.0)
+    assert min(p.speech_seconds for p in plain) >= 2.0
+    assert [(p.paths, p.seed) for p in plain] == [(p.paths, p.seed) for p in plans]
