@@ -53,7 +53,7 @@ import torch
 from .audio import AUDIO_EXTENSIONS, AudioError, check_regular_file, display_path, load_audio
 from .campaigns import fingerprint_channels
 from .detector import CPU_BATCH_WINDOWS, CUDA_BATCH_WINDOWS, Analysis, Detector, analyze_speech, call_verdict
-from .features import WINDOW_SAMPLES
+from .features import HOP_SAMPLES, WINDOW_SAMPLES
 from .longaudio import SignalFile, analyze_file, is_long
 from .scoring import Span, cut_window, cut_windows
 from .store import FileMeta, ResultStore
@@ -138,6 +138,7 @@ class _Task:
     spill_dir: str
     max_seconds: float | None = None
     score: bool = False  # run the model here too (CPU scans): send back logits, not speech
+    hop: int = HOP_SAMPLES  # the model's window hop (scoring.window_spans)
 
 
 #: the fast model in a worker process that scores its own windows (set by _worker_init)
@@ -199,6 +200,7 @@ def _work(task: _Task) -> dict:
                 task.path,
                 task.channel_mode,
                 task.vad_config,
+                hop=task.hop,
                 max_seconds=task.max_seconds,
                 tmp_dir=task.spill_dir,
                 keep_names=not task.score,
@@ -218,7 +220,8 @@ def _work(task: _Task) -> dict:
         msg["timing"]["fingerprint"] = t_vad - t_fp
         if named is None:
             named = [
-                analyze_speech(row, name, task.vad_config) for row, name in zip(audio.samples, audio.channel_names)
+                analyze_speech(row, name, task.vad_config, task.hop)
+                for row, name in zip(audio.samples, audio.channel_names)
             ]
             del audio
         del head
@@ -573,7 +576,12 @@ def scan(
                 exhausted = True
                 break
             known = None if rescore else store.scored_hash(path, channel, version)
-            pool.submit(path, _Task(path, channel, known, detector.vad_config, spill_dir, max_seconds, in_workers))
+            pool.submit(
+                path,
+                _Task(
+                    path, channel, known, detector.vad_config, spill_dir, max_seconds, in_workers, detector.hop_samples
+                ),
+            )
 
     try:
         model = detector.fast_model if in_workers else None

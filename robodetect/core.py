@@ -19,6 +19,7 @@ from . import scoring
 from .audio import SAMPLE_RATE, Audio, load_audio, prepare_waveform
 from .config import ModelConfig
 from .features import (
+    HOP_SAMPLES,
     MIN_SPEECH_SECONDS,
     PROSODY_FEATURES,
     PROSODY_NAMES,
@@ -120,14 +121,14 @@ class Analysis:
 
 
 def analyze_speech(
-    x: np.ndarray, channel: str = "mix", vad_config: VadConfig | None = None
+    x: np.ndarray, channel: str = "mix", vad_config: VadConfig | None = None, hop: int = HOP_SAMPLES
 ) -> tuple[Analysis, np.ndarray, list[Span]]:
     """Stage 1 without cutting windows: (analysis with empty ``windows``, the speech-only signal,
-    the window spans in it, :func:`robodetect.scoring.window_spans`). Lets the batch path keep long
-    calls as one signal."""
+    the window spans in it, :func:`robodetect.scoring.window_spans` at ``hop`` samples). Lets the
+    batch path keep long calls as one signal."""
     vad = detect_speech(x, vad_config)
     speech = speech_samples(x, vad.segments)
-    spans = window_spans(len(speech))
+    spans = window_spans(len(speech), hop)
     times = [(speech_to_call_time(vad.segments, a), speech_to_call_time(vad.segments, b, end=True)) for a, b in spans]
     duration = len(x) / SAMPLE_RATE
     timing = timing_features(vad.segments, duration, vad.frame_energy_dbfs, vad.speech_mask)
@@ -135,9 +136,12 @@ def analyze_speech(
     return Analysis(channel, duration, len(speech) / SAMPLE_RATE, empty, times, timing), speech, spans
 
 
-def analyze(x: np.ndarray, channel: str = "mix", vad_config: VadConfig | None = None) -> Analysis:
-    """VAD, speech-only windows and call timing features of one 8 kHz channel."""
-    analysis, speech, spans = analyze_speech(x, channel, vad_config)
+def analyze(
+    x: np.ndarray, channel: str = "mix", vad_config: VadConfig | None = None, hop: int = HOP_SAMPLES
+) -> Analysis:
+    """VAD, speech-only windows (every ``hop`` samples of speech) and call timing features of one
+    8 kHz channel."""
+    analysis, speech, spans = analyze_speech(x, channel, vad_config, hop)
     analysis.windows = cut_windows(speech, spans)
     return analysis
 
@@ -168,6 +172,11 @@ class Scorer:
     @property
     def model_version(self) -> str:
         return self.config.version
+
+    @property
+    def hop_samples(self) -> int:
+        """The window hop this model was trained and calibrated with (its JSON's frontend.hop_seconds)."""
+        return self.config.frontend.hop_samples
 
     # ---- stage 3 ---------------------------------------------------------------------------
     def probability(self, logits: np.ndarray) -> np.ndarray:
@@ -235,7 +244,7 @@ class Scorer:
         """Score every row of a decoded :class:`Audio`; one result per channel row."""
         results = []
         for row, name in zip(audio.samples, audio.channel_names):
-            analysis = analyze(row, name, self.vad_config)
+            analysis = analyze(row, name, self.vad_config, self.hop_samples)
             analysis.path, analysis.sample_rate = path, audio.orig_sample_rate
             logits, prosody = self.window_logits(analysis.windows)
             results.append(self.finalize(analysis, logits, prosody))

@@ -34,10 +34,11 @@ from torch import nn
 from . import scoring
 from .audio import SAMPLE_RATE
 from .config import find_model, source_digest
-from .features import HOP_LENGTH, N_FFT, PITCH_N_FFT, WINDOW_SAMPLES, FrontEndConfig
+from .features import HOP_LENGTH, HOP_SAMPLES, N_FFT, PITCH_N_FFT, WINDOW_SAMPLES, FrontEndConfig
 from .frontend import FrontEnd
 from .model import RobotNet, resolve_model
 from .onnxengine import ENGINE_DIGEST_KEY, ENGINE_OUTPUTS, engine_path
+from .vad import VadConfig
 
 FORMATS = ("onnx", "torchscript")
 ONNX_OPSET = 17
@@ -192,6 +193,8 @@ def _metadata(net: RobotNet) -> dict[str, str]:
         "uncertain_high": repr(float(decision.uncertain_high)),
         "sample_rate": str(SAMPLE_RATE),
         "window_samples": str(WINDOW_SAMPLES),
+        # the plan's hop: windows start every hop_samples of speech (robodetect.scoring.window_spans)
+        "hop_samples": str(net.config.frontend.hop_samples),
         "call_score": "sigmoid(mean(logit)) over the call's speech windows",
         # the VAD the windows must be cut with (docs/streaming.md, "From windows to a call score")
         "vad": json.dumps(asdict(net.config.vad), sort_keys=True),
@@ -242,6 +245,10 @@ class ExportedWindowLogits:
         #: threshold + uncertain band of the exported model (older exports: the default band)
         self.decision = scoring.Decision.make(self.threshold, band)
         self.version = meta.get("robodetect_version", "unknown")
+        #: how the export's model cuts windows (a stream over it must use them): its VAD (an export
+        #: without the key: the VAD of the models of its time) and its window hop
+        self.vad_config = VadConfig.legacy(**json.loads(meta.get("vad", "{}")))
+        self.hop_samples = scoring.check_hop(int(meta.get("hop_samples", HOP_SAMPLES)))
 
     def __call__(self, windows: np.ndarray) -> np.ndarray:
         windows = np.ascontiguousarray(windows, dtype=np.float32)

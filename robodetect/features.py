@@ -78,7 +78,8 @@ class FrontEndConfig:
     module constants, which is what a JSON written before these were recorded gets).
 
     The band layout (``n_bands``, ``f_min``, ``f_max``; the band spacing is ``ModelConfig.filterbank``)
-    and ``log_eps`` are rebuilt from the JSON; the rest is recorded and must equal this code's
+    ``log_eps``, the pitch estimator and the scoring plan's window hop (``hop_seconds``: every
+    scorer cuts windows with :attr:`hop_samples`) are rebuilt from the JSON; the rest is recorded and must equal this code's
     constants (:meth:`unsupported` lists what does not, and the loader refuses such a model).
     """
 
@@ -102,7 +103,12 @@ class FrontEndConfig:
     pitch: str = PITCH_METHOD
 
     #: settings this code rebuilds from a model's JSON (the others are fixed)
-    REBUILT = ("n_bands", "f_min", "f_max", "log_eps", "pitch")
+    REBUILT = ("n_bands", "f_min", "f_max", "log_eps", "pitch", "hop_seconds")
+
+    @property
+    def hop_samples(self) -> int:
+        """The window hop of the scoring plan in samples (:func:`robodetect.scoring.window_spans`)."""
+        return int(round(self.hop_seconds * self.sample_rate))
 
     def unsupported(self) -> list[str]:
         """Settings this code cannot honour, as ``frontend.name=value (reason)``; empty when all can be."""
@@ -112,6 +118,9 @@ class FrontEndConfig:
             for f in fields(self)
             if f.name not in self.REBUILT and getattr(self, f.name) != getattr(code, f.name)
         ]
+        hop = self.hop_seconds * self.sample_rate
+        if abs(hop - round(hop)) > 1e-6 or not 0 < round(hop) <= self.window_seconds * self.sample_rate:
+            bad.append(f"frontend.hop_seconds={self.hop_seconds} (a whole number of samples, up to one window)")
         if self.pitch not in PITCH_METHODS:
             bad.append(f"frontend.pitch={self.pitch} (this code has {', '.join(PITCH_METHODS)})")
         if not (self.n_bands >= 1 and 0 <= self.f_min < self.f_max <= self.sample_rate / 2):

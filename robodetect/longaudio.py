@@ -24,7 +24,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from .audio import SAMPLE_RATE, AudioError, display_path, open_audio
-from .features import WINDOW_SAMPLES, timing_features
+from .features import HOP_SAMPLES, WINDOW_SAMPLES, timing_features
 from .scoring import Span, cut_windows, window_spans
 from .vad import BLOCK_FRAMES, FRAME_SAMPLES, FRAME_SECONDS, FrameVoicer, Segment, VadConfig, VadResult, VadSegmenter
 
@@ -154,6 +154,7 @@ def analyze_file(
     channel: str = "mix",
     vad_config: VadConfig | None = None,
     *,
+    hop: int = HOP_SAMPLES,
     max_seconds: float | None = None,
     tmp_dir: str | None = None,
     keep_names: bool = False,
@@ -161,7 +162,7 @@ def analyze_file(
     """Stage 1 of a file through temp files. Returns (audio stream metadata, [(Analysis, speech
     :class:`SignalFile`, window spans) per channel], the first :data:`HEAD_SECONDS` of the 8 kHz
     signal as a (channels, n) array, for fingerprints); the caller closes the speech files.
-    keep_names: keep the speech files' names (for another process to open them)."""
+    hop: the model's window hop in samples. keep_names: keep the speech files' names (for another process to open them)."""
     from .detector import Analysis
 
     stream = open_audio(path, channel, max_seconds=max_seconds)
@@ -183,7 +184,7 @@ def analyze_file(
                 for c in range(a, b, READ_SAMPLES):
                     speech.append(sig.read(c, min(b, c + READ_SAMPLES)))
             sig.close()
-            spans = window_spans(len(speech))
+            spans = window_spans(len(speech), hop)
             starts = np.array([a for a, _ in spans], dtype=np.int64)
             ends = np.array([b for _, b in spans], dtype=np.int64)
             times = list(zip(call_times(vad.segments, starts), call_times(vad.segments, ends, end=True)))
@@ -231,7 +232,9 @@ def is_long(path: str | os.PathLike, limit_seconds: float | None = None) -> bool
 
 def score_long_file(detector, path: str | os.PathLike, channel: str = "mix", *, max_seconds: float | None = None):
     """:meth:`Detector.score_audio` for a file on the file-backed path: one result per channel."""
-    stream, parts, _ = analyze_file(path, channel, detector.vad_config, max_seconds=max_seconds)
+    stream, parts, _ = analyze_file(
+        path, channel, detector.vad_config, hop=detector.hop_samples, max_seconds=max_seconds
+    )
     results = []
     try:
         for analysis, speech, spans in parts:

@@ -112,7 +112,9 @@ class _Stage1:
             torch.set_num_threads(1)
             _batch._WORKER_MODEL = self.detector.fast_model
         vad = self.detector.vad_config
-        task = _Task(path, self.channel, known or None, vad, _spill_dir(), self.max_seconds, score)
+        task = _Task(
+            path, self.channel, known or None, vad, _spill_dir(), self.max_seconds, score, self.detector.hop_samples
+        )
         msg = _work(task)
         if msg.get("kind") == "ok":  # speech spilled to a node-local temp file travels inline
             msg["channels"] = [(a, _inline(s), spans) for a, s, spans in msg["channels"]]

@@ -4,7 +4,8 @@ This module is the only copy of the rule; the detector, the batch scan, the stre
 training/evaluation and the scripts all call it.
 
 1. **Window plan** (:func:`window_spans`): the model sees WINDOW_SECONDS windows cut from the
-   *speech-only* signal (VAD segments concatenated) every HOP_SECONDS; when the speech after the last
+   *speech-only* signal (VAD segments concatenated) every ``hop`` samples (the model JSON's
+   ``frontend.hop_seconds``; HOP_SECONDS, 1 s, for robodetect-v2 and -v3); when the speech after the last
    regular window is at least MIN_SPEECH_SECONDS, one more window aligned to the end (the *tail*)
    is added. Speech shorter than one window gives one *tiled* window (the speech repeated to fill
    it); less than MIN_SPEECH_SECONDS gives none (``no_speech``). A span ``(start, end)`` is a range
@@ -41,50 +42,56 @@ DEFAULT_UNCERTAIN_LOGITS = 1.0  # default band half-width around the threshold, 
 
 
 # ---- 1. window plan ---------------------------------------------------------------------------
-def window_starts(n_speech_samples: int) -> list[int]:
+def window_starts(n_speech_samples: int, hop: int = HOP_SAMPLES) -> list[int]:
     """Start offsets (in the speech-only signal) of the scoring windows of ``n_speech_samples``."""
-    return [a for a, _ in window_spans(n_speech_samples)]
+    return [a for a, _ in window_spans(n_speech_samples, hop)]
 
 
-def _plan(n: int) -> tuple[int, Span | None]:
+def check_hop(hop: int) -> int:
+    """``hop`` as an int, or ValueError when no window plan can use it (1..WINDOW_SAMPLES samples)."""
+    if int(hop) != hop or not 0 < hop <= WINDOW_SAMPLES:
+        raise ValueError(f"window hop must be a whole number of samples in 1..{WINDOW_SAMPLES}, got {hop}")
+    return int(hop)
+
+
+def _plan(n: int, hop: int) -> tuple[int, Span | None]:
     """(number of regular windows, the extra tail/tiled span or None) of n speech samples; O(1)."""
     if n < MIN_SPEECH_SAMPLES:
         return 0, None
     if n < WINDOW_SAMPLES:
         return 0, (0, n)
-    regular = (n - WINDOW_SAMPLES) // HOP_SAMPLES + 1
-    last_end = (regular - 1) * HOP_SAMPLES + WINDOW_SAMPLES
+    regular = (n - WINDOW_SAMPLES) // hop + 1
+    last_end = (regular - 1) * hop + WINDOW_SAMPLES
     return regular, ((n - WINDOW_SAMPLES, n) if n - last_end >= MIN_SPEECH_SAMPLES else None)
 
 
-def window_spans(n_speech_samples: int) -> list[Span]:
+def window_spans(n_speech_samples: int, hop: int = HOP_SAMPLES) -> list[Span]:
     """Spans ``(start, end)`` of the scoring windows of a speech signal of ``n_speech_samples``:
-    regular windows every HOP_SAMPLES, then the end-aligned tail when it adds >= MIN_SPEECH_SAMPLES;
+    regular windows every ``hop`` samples, then the end-aligned tail when it adds >= MIN_SPEECH_SAMPLES;
     one span (0, n) (tiled by :func:`cut_windows`) when n < WINDOW_SAMPLES; none below
     MIN_SPEECH_SAMPLES."""
-    regular, extra = _plan(int(n_speech_samples))
-    spans = [(k * HOP_SAMPLES, k * HOP_SAMPLES + WINDOW_SAMPLES) for k in range(regular)]
+    hop = check_hop(hop)
+    regular, extra = _plan(int(n_speech_samples), hop)
+    spans = [(k * hop, k * hop + WINDOW_SAMPLES) for k in range(regular)]
     return spans + [extra] if extra else spans
 
 
-def extra_span(n_speech_samples: int) -> Span | None:
+def extra_span(n_speech_samples: int, hop: int = HOP_SAMPLES) -> Span | None:
     """The window the plan of ``n_speech_samples`` adds beyond the hop grid (the end-aligned tail or
     the tiled short window), or None. The regular windows are those ending at or before n."""
-    return _plan(int(n_speech_samples))[1]
+    return _plan(int(n_speech_samples), check_hop(hop))[1]
 
 
-def next_regular_end(n_speech_samples: int) -> int:
+def next_regular_end(n_speech_samples: int, hop: int = HOP_SAMPLES) -> int:
     """End of the first regular (hop-grid) window that ends after ``n_speech_samples``: where a
     stream that has heard n samples of speech completes its next window."""
-    n = int(n_speech_samples)
-    return (
-        WINDOW_SAMPLES
-        if n < WINDOW_SAMPLES
-        else WINDOW_SAMPLES + ((n - WINDOW_SAMPLES) // HOP_SAMPLES + 1) * HOP_SAMPLES
-    )
+    n, hop = int(n_speech_samples), check_hop(hop)
+    return WINDOW_SAMPLES if n < WINDOW_SAMPLES else WINDOW_SAMPLES + ((n - WINDOW_SAMPLES) // hop + 1) * hop
 
 
-def prefix_plans(n_speech_samples: int, prefix_samples: Sequence[int]) -> tuple[list[Span], list[list[int]]]:
+def prefix_plans(
+    n_speech_samples: int, prefix_samples: Sequence[int], hop: int = HOP_SAMPLES
+) -> tuple[list[Span], list[list[int]]]:
     """Window plans of several prefixes of one speech signal, sharing windows.
 
     Returns (spans, plans): the distinct spans to score, and per prefix (truncated to the speech
@@ -94,7 +101,7 @@ def prefix_plans(n_speech_samples: int, prefix_samples: Sequence[int]) -> tuple[
     plans = []
     for n in prefix_samples:
         plan = []
-        for span in window_spans(min(int(n), int(n_speech_samples))):
+        for span in window_spans(min(int(n), int(n_speech_samples)), hop):
             if span not in index:
                 index[span] = len(spans)
                 spans.append(span)
@@ -211,6 +218,7 @@ class Decision:
 __all__ = [
     "Span",
     "LABELS",
+    "check_hop",
     "window_starts",
     "window_spans",
     "extra_span",

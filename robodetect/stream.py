@@ -10,10 +10,10 @@ How it reproduces the batch score with bounded state
 ----------------------------------------------------
 The batch path (:func:`robodetect.detector.analyze`) runs webrtcvad on 30 ms frames, smooths them
 with the causal :class:`~robodetect.vad.VadSegmenter`, concatenates the speech segments and cuts
-2 s windows every 1 s from that speech-only signal. The stream runs the same VAD frame by frame and
+2 s windows every hop (the model's ``frontend.hop_seconds``, 1 s for v2 and v3) from that speech-only signal. The stream runs the same VAD frame by frame and
 hands each speech sample on as soon as it is certain to belong to a kept segment (a segment is kept
 once it has ``min_speech`` voiced frames; its end only grows). Speech samples feed a 2 s buffer;
-each time the speech length reaches ``2 s + k * 1 s`` the window ending there is scored and its
+each time the speech length reaches ``2 s + k * hop`` the window ending there is scored and its
 logit added to a running sum. At :meth:`finish` the end-aligned (tail >= 0.5 s) or tiled (< 2 s of
 speech) window is added exactly as :func:`~robodetect.scoring.window_spans` plans it, so the final
 probability is ``Detector.score``'s. State: the last 2 s of speech, at most ~1.5 s of undecided call
@@ -22,7 +22,7 @@ audio inside an open VAD segment, the VAD and resampler state, and two numbers.
 Decision rule
 -------------
 The probability is re-evaluated at *checkpoints*: when the speech heard reaches ``min_speech_seconds``
-and then every 1 s of speech (and at the budget). At a checkpoint the running probability is the
+and then every hop of speech (and at the budget). At a checkpoint the running probability is the
 score ``Detector.score`` would give if the call ended there (same windows, same calibration), so
 decisions do not depend on how the audio was chunked and match ``scripts/accuracy_vs_seconds.py``.
 
@@ -152,9 +152,12 @@ class StreamingDetector:
             self.decision = getattr(window_logits, "decision", None) or scoring.Decision.make(0.5)
         self.threshold = self.decision.threshold
         self._score = window_logits or detector_window_logits(detector)
+        # windows are cut as the model was trained: its VAD and window hop (an export's metadata)
+        source = detector if detector is not None else window_logits
         if vad_config is None:
-            vad_config = detector.vad_config if detector is not None else VadConfig()
+            vad_config = getattr(source, "vad_config", None) or VadConfig()
         self.vad_config = vad_config
+        self.hop = scoring.check_hop(getattr(source, "hop_samples", HOP_SAMPLES))
         self.reset()
 
     # ---- state ------------------------------------------------------------------------------
@@ -176,7 +179,7 @@ class StreamingDetector:
         self._n_frames = 0  # VAD frames processed
         self._speech = np.zeros(0, np.float32)  # the last <= WINDOW_SAMPLES speech samples
         self._n_speech = 0
-        self._next_window_end = scoring.next_regular_end(0)
+        self._next_window_end = scoring.next_regular_end(0, self.hop)
         self._logit_sum = 0.0
         self._n_windows = 0
         self._extra_cache: tuple[int, float | None] | None = None  # (n_speech, tail/tiled logit)
@@ -294,7 +297,7 @@ class StreamingDetector:
     # ---- speech -> windows -> probability ---------------------------------------------------
     def _checkpoint_after(self, n: int) -> int:
         """The first checkpoint (in speech samples) after ``n``."""
-        candidates = [(n // HOP_SAMPLES + 1) * HOP_SAMPLES]
+        candidates = [(n // self.hop + 1) * self.hop]
         candidates += [c for c in (self.min_speech_samples, self.budget_samples) if c > n]
         return min(c for c in candidates if c >= self.min_speech_samples)
 
@@ -308,7 +311,7 @@ class StreamingDetector:
             if self._n_speech == self._next_window_end:  # a regular window [n - 2 s, n) is complete
                 self._logit_sum += float(self._score(self._speech[None])[0])
                 self._n_windows += 1
-                self._next_window_end = scoring.next_regular_end(self._n_speech)
+                self._next_window_end = scoring.next_regular_end(self._n_speech, self.hop)
             if self._n_speech == self._next_check:
                 self._checkpoint()
                 self._next_check = self._checkpoint_after(self._n_speech)
@@ -320,7 +323,7 @@ class StreamingDetector:
         if self._extra_cache is not None and self._extra_cache[0] == n:
             return self._extra_cache[1]
         logit = None
-        span = scoring.extra_span(n)
+        span = scoring.extra_span(n, self.hop)
         if span is not None:  # it ends at n; the buffer holds the last len(self._speech) samples
             offset = n - len(self._speech)
             window = scoring.cut_windows(self._speech, [(span[0] - offset, span[1] - offset)])

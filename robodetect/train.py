@@ -23,7 +23,8 @@ import torch.nn.functional as F
 
 from . import scoring
 from .audio import SAMPLE_RATE
-from .detector import analyze
+from .detector import analyze_speech
+from .features import HOP_SAMPLES, WINDOW_SAMPLES
 from .metrics import eer, threshold_for_false_alarm
 from .model import ModelConfig, RobotNet
 from .protocol import apply_splits, family_of, voice_identity
@@ -33,6 +34,8 @@ ZH_SHARE = 0.35  # share of Mandarin calls within each label (balanced across la
 # share of robot calls in languages other than English and Mandarin (taken from English; humans in
 # the corpora speak only those two, so this share exists for robots only; see the model card)
 OTHER_SHARE = 0.08
+# what a dataset file holds; part of its cache key: 2 = the windows' cover (replan at any hop)
+DATASET_FORMAT = 2
 PLAN_VERSION = 4  # part of the simulated-dataset cache key (scripts/train.py): bump when plans change
 SPEECH_SECONDS = (2.0, 12.0)  # speech per simulated call, uniform
 # plan 4: a share of one-party calls (both labels, every split) hears less than one window of
@@ -183,10 +186,21 @@ def _read_utterances(paths: list[str], seconds: float, rng: np.random.Generator)
     return utts
 
 
-def _windows_int16(signal: np.ndarray) -> tuple[np.ndarray, float, float]:
-    a = analyze(signal)
-    windows = np.clip(np.round(a.windows * 32767), -32768, 32767).astype(np.int16)
-    return windows, a.speech_seconds, a.duration_seconds
+def _int16(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(x * 32767), -32768, 32767).astype(np.int16)
+
+
+def _windows_int16(signal: np.ndarray) -> tuple[np.ndarray, float, float, np.ndarray | None]:
+    """(int16 windows of the plan at HOP_SAMPLES, speech s, duration s, the cover window): the
+    stored windows hold the speech up to their last end; when speech goes on after it (by less
+    than MIN_SPEECH_SAMPLES, so the plan has no tail), the window ending at the last speech sample
+    is kept apart, so that the plan of any other hop can be cut from the stored speech
+    (:meth:`CallData.replan`)."""
+    a, speech, spans = analyze_speech(signal)
+    windows = _int16(scoring.cut_windows(speech, spans))
+    covered = max((b for _, b in spans), default=len(speech))
+    cover = _int16(speech[-WINDOW_SAMPLES:]) if covered < len(speech) and spans else None
+    return windows, a.speech_seconds, a.duration_seconds, cover
 
 
 def build_call(plan: CallPlan, sim: SimConfig | None = None) -> tuple[np.ndarray, dict]:
@@ -198,19 +212,26 @@ def build_call(plan: CallPlan, sim: SimConfig | None = None) -> tuple[np.ndarray
     utts = _read_utterances(plan.paths, plan.speech_seconds, rng)
     if plan.mode == "clip":
         x = utts[0] / (np.max(np.abs(utts[0])) + 1e-9) * 0.5
-        windows, speech, duration = _windows_int16(x.astype(np.float32))
+        windows, speech, duration, cover = _windows_int16(x.astype(np.float32))
         meta = {"codec": "clip"}
     elif plan.mode == "two-party":
         callee = _read_utterances(plan.callee_paths or [], plan.speech_seconds / 3, rng)
         stereo, meta = simulate_two_party(utts, callee, rng, sim)
         views = [_windows_int16(v) for v in (stereo[0], stereo[1], stereo.mean(0))]
         windows = np.concatenate([v[0] for v in views])
-        speech, duration = views[0][1], views[2][2]
-        meta = {"codec": meta["caller"]["codec"], "view_windows": [len(v[0]) for v in views]}
+        speech, duration, cover = views[0][1], views[2][2], None
+        meta = {
+            "codec": meta["caller"]["codec"],
+            "view_windows": [len(v[0]) for v in views],
+            "view_speech_samples": [int(round(v[1] * SAMPLE_RATE)) for v in views],
+            "view_covers": [v[3] for v in views],
+        }
     else:
         call, meta = simulate_call(utts, rng, sim)
-        windows, speech, duration = _windows_int16(call)
+        windows, speech, duration, cover = _windows_int16(call)
     meta.update(speech_samples=int(round(speech * SAMPLE_RATE)), duration_seconds=round(duration, 2))
+    if cover is not None:
+        meta["cover"] = cover
     return windows, meta
 
 
@@ -232,31 +253,42 @@ def build_dataset(plans: list[CallPlan], out: Path, workers: int = 2, sim: SimCo
             results[cid] = (windows, meta)
             if (i + 1) % 500 == 0:
                 print(f"  {out.name}: {i + 1}/{len(plans)} calls ({time.time() - t0:.0f} s)", flush=True)
-    windows, call_of_window, calls = [], [], []
+    windows, call_of_window, calls, covers, cover_call = [], [], [], [], []
     for p in plans:
         w, meta = results[p.call_id]
+        view_covers = meta.pop("view_covers", None) or []
+        view_speech = meta.pop("view_speech_samples", None) or []
+        cover = meta.pop("cover", None)
         row = {**p.__dict__, "paths": len(p.paths), "callee_paths": None, **meta}
-        views = meta.pop("view_windows", None)
+        views = row.get("view_windows")
         if views is None:
             calls.append({**row, "n_windows": len(w)})
             windows.append(w)
             call_of_window.append(np.full(len(w), p.call_id, np.int32))
+            if cover is not None:
+                covers.append(cover)
+                cover_call.append(p.call_id)
             continue
         # two-party: three rows per call (caller channel, callee channel, mono mix), ids 3k + v
         edges = np.cumsum([0, *views])
         for v, view in enumerate(TWO_PARTY_VIEWS):
             cid = 3 * p.call_id + v
             label = "human" if view == "callee" else p.label
-            calls.append(
-                {**row, "call_id": cid, "pair": p.call_id, "view": view, "label": label, "n_windows": views[v]}
-            )
+            view_row = {**row, "call_id": cid, "pair": p.call_id, "view": view, "label": label, "n_windows": views[v]}
+            view_row["speech_samples"] = view_speech[v]
+            calls.append(view_row)
             windows.append(w[edges[v] : edges[v + 1]])
             call_of_window.append(np.full(views[v], cid, np.int32))
+            if view_covers[v] is not None:
+                covers.append(view_covers[v])
+                cover_call.append(cid)
     np.savez(
         out,
         windows=np.concatenate(windows),
         call_of_window=np.concatenate(call_of_window),
         calls=np.array(json.dumps(calls)),
+        covers=np.array(covers, np.int16).reshape(-1, WINDOW_SAMPLES),
+        cover_call=np.array(cover_call, np.int32),
     )
     n_err = sum("error" in c for c in calls)
     print(
@@ -276,20 +308,73 @@ class CallData:
     # weights, so every model with the same front end shares them): {key: (logmel half (N, bands,
     # frames), prosody (N, 6))}
     features: dict = field(default_factory=dict, repr=False)
+    # {call_id: the window ending at the call's last speech sample} where the stored windows stop
+    # short of it (datasets built since the window hop became a model setting; see _windows_int16)
+    covers: dict = field(default_factory=dict, repr=False)
+    hop: int = HOP_SAMPLES  # the window hop the windows were cut with
+    replans: dict = field(default_factory=dict, repr=False)  # {hop: CallData} (replan's cache)
+    has_covers: bool = True  # False: built before covers were kept (replan refuses)
 
     @classmethod
     def load(cls, path: Path) -> CallData:
         z = np.load(path)
-        return cls(z["windows"], z["call_of_window"], json.loads(str(z["calls"])))
+        covers = dict(zip(z["cover_call"].tolist(), z["covers"])) if "covers" in z.files else None
+        calls = json.loads(str(z["calls"]))
+        return cls(z["windows"], z["call_of_window"], calls, covers=covers or {}, has_covers=covers is not None)
 
     def subset(self, keep_call) -> CallData:
         ids = {c["call_id"] for c in self.calls if keep_call(c)}
         mask = np.isin(self.call_of_window, list(ids))
         idx = torch.from_numpy(np.flatnonzero(mask))
         feats = {k: (m[idx], p[idx]) for k, (m, p) in self.features.items()}
+        covers = {k: v for k, v in self.covers.items() if k in ids}
         return CallData(
-            self.windows[mask], self.call_of_window[mask], [c for c in self.calls if c["call_id"] in ids], feats
+            self.windows[mask],
+            self.call_of_window[mask],
+            [c for c in self.calls if c["call_id"] in ids],
+            feats,
+            covers,
+            self.hop,
+            has_covers=self.has_covers,
         )
+
+    def speech_of(self, call_id: int, rows: np.ndarray | None = None) -> np.ndarray:
+        """The speech-only signal (int16) the call's windows were cut from."""
+        call = next(c for c in self.calls if c["call_id"] == call_id)
+        if rows is None:
+            rows = np.flatnonzero(self.call_of_window == call_id)
+        return _speech_of(self.windows[rows], call["speech_samples"], self.hop, self.covers.get(call_id))
+
+    def replan(self, hop: int) -> CallData:
+        """The same calls with the windows the plan at ``hop`` samples cuts (what a detector whose
+        model has that hop scores), re-cut from the stored speech; cached."""
+        hop = scoring.check_hop(hop)
+        if hop == self.hop:
+            return self
+        if hop not in self.replans:
+            if not self.has_covers:
+                raise ValueError(
+                    "dataset built before window covers were kept: rebuild it (scripts/train.py --rebuild)"
+                )
+            rows_of: dict[int, list[int]] = defaultdict(list)
+            for i, cid in enumerate(self.call_of_window.tolist()):
+                rows_of[cid].append(i)
+            windows, owners = [], []
+            for c in self.calls:
+                cid = c["call_id"]
+                if cid not in rows_of:
+                    continue
+                speech = _speech_of(self.windows[rows_of[cid]], c["speech_samples"], self.hop, self.covers.get(cid))
+                spans = scoring.window_spans(len(speech), hop)
+                windows.append(scoring.cut_windows(speech, spans).astype(np.int16))
+                owners += [cid] * len(spans)
+            self.replans[hop] = CallData(
+                np.concatenate(windows) if windows else np.zeros((0, WINDOW_SAMPLES), np.int16),
+                np.array(owners, np.int32),
+                self.calls,
+                hop=hop,
+            )
+        return self.replans[hop]
 
     def features_for(self, model: RobotNet) -> tuple[torch.Tensor, torch.Tensor]:
         """(logmel, prosody) of every window for ``model``'s front end, computed once."""
@@ -437,7 +522,9 @@ def train_model(
 
 @torch.inference_mode()
 def call_scores(model: RobotNet, data: CallData) -> tuple[dict[int, float], np.ndarray]:
-    """Mean window logit per call (the detector's call score before calibration) + window logits."""
+    """Mean window logit per call (the detector's call score before calibration) + window logits,
+    over the windows the model's plan cuts (its window hop: :meth:`CallData.replan`)."""
+    data = data.replan(model.config.frontend.hop_samples)
     if not len(data.windows):
         return {}, np.zeros(0, np.float32)
     mels, pros = data.features_for(model)
@@ -514,33 +601,38 @@ def human_ranges(data: CallData, model: RobotNet) -> dict[str, list[float]]:
 @torch.inference_mode()
 def truncated_call_scores(model: RobotNet, data: CallData, seconds: float | None) -> dict[int, float]:
     """Call scores using only the first ``seconds`` of speech (None: whole call), with the windows
-    the detector would score for a call that ended there (:func:`robodetect.scoring.prefix_plans`)."""
+    the detector would score for a call that ended there (:func:`robodetect.scoring.prefix_plans`
+    at the model's hop)."""
     if seconds is None:
         return call_scores(model, data)[0]
     limit = int(round(seconds * SAMPLE_RATE))
+    hop = model.config.frontend.hop_samples
     rows_of: dict[int, list[int]] = {}
     for i, cid in enumerate(data.call_of_window):
         rows_of.setdefault(int(cid), []).append(i)
-    by_id = {c["call_id"]: c for c in data.calls}
     picked, owners = [], []
     for cid, rows in rows_of.items():
-        speech = _speech_of(data.windows[rows], by_id[cid]["speech_samples"])
-        spans, (plan,) = scoring.prefix_plans(len(speech), [limit])
+        speech = data.speech_of(cid, np.array(rows))
+        spans, (plan,) = scoring.prefix_plans(len(speech), [limit], hop)
         picked.append(scoring.cut_windows(speech, [spans[j] for j in plan]).astype(np.int16))
         owners += [cid] * len(plan)
     if not owners:
         return {}
-    sub = CallData(np.concatenate(picked), np.array(owners, np.int32), data.calls)
+    sub = CallData(np.concatenate(picked), np.array(owners, np.int32), data.calls, hop=hop)
     return call_scores(model, sub)[0]
 
 
-def _speech_of(windows: np.ndarray, n_speech_samples: int) -> np.ndarray:
-    """The speech-only signal a call's stored windows were cut from (what any prefix plan needs:
-    the windows cover it up to the last window's end)."""
-    spans = scoring.window_spans(n_speech_samples)
-    speech = np.zeros(max(b for _, b in spans), windows.dtype)
+def _speech_of(windows: np.ndarray, n_speech_samples: int, hop: int = HOP_SAMPLES, cover=None) -> np.ndarray:
+    """The speech-only signal a call's stored windows (cut at ``hop``) were cut from: all of it
+    where the plan's windows reach its end or ``cover`` (the window ending there) is given; else up
+    to the last window's end."""
+    spans = scoring.window_spans(n_speech_samples, hop)
+    end = max(b for _, b in spans)
+    speech = np.zeros(int(n_speech_samples) if cover is not None else end, windows.dtype)
     for (a, b), w in zip(spans, windows):
         speech[a:b] = w[: b - a]
+    if cover is not None:
+        speech[-WINDOW_SAMPLES:] = cover
     return speech
 
 

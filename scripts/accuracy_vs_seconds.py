@@ -64,7 +64,9 @@ def prefix_probabilities(detector, x: np.ndarray, seconds: list[float]) -> tuple
     speech = speech_samples(x, vad.segments)
     total = len(speech)
     prefixes = [total if s == float("inf") else int(round(s * SAMPLE_RATE)) for s in seconds]
-    spans, plans = scoring.prefix_plans(total, prefixes)  # windows shared by the prefixes are scored once
+    spans, plans = scoring.prefix_plans(
+        total, prefixes, detector.hop_samples
+    )  # windows shared by the prefixes are scored once
     logits = detector.window_logits(scoring.cut_windows(speech, spans))[0] if spans else np.zeros(0)
     return [detector.call_probability(logits[plan]) if plan else None for plan in plans], total / SAMPLE_RATE
 

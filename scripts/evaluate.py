@@ -55,6 +55,7 @@ class Scored:
     """Per-call logits (mean and sustained aggregation) of a dataset, with labels and rows."""
 
     def __init__(self, model, data: CallData) -> None:
+        data = data.replan(model.config.frontend.hop_samples)  # the windows the model's plan cuts
         means, window_logits = call_scores(model, data)
         per_call = defaultdict(list)
         for cid, z in zip(data.call_of_window, window_logits):

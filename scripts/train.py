@@ -33,6 +33,7 @@ from robodetect.metrics import eer  # noqa: E402
 from robodetect.model import ModelConfig, RobotNet, count_parameters, save_model  # noqa: E402
 from robodetect.simulate import SimConfig  # noqa: E402
 from robodetect.train import (  # noqa: E402
+    DATASET_FORMAT,
     PLAN_VERSION,
     SHORT_CALL_SHARE,
     CallData,
@@ -83,6 +84,7 @@ def dataset(args, rows: list[dict], name: str) -> CallData:
             n,
             args.seed,
             PLAN_VERSION,
+            DATASET_FORMAT,
             settings,
             asdict(VadConfig()),
             sorted((r["path"], r["split"], r["label"]) for r in rows),
@@ -156,6 +158,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="share of call legs through an MP3 round trip (both classes, every split: a channel property)",
     )
     ap.add_argument(
+        "--hop-seconds",
+        type=float,
+        default=1.0,
+        help="window hop of the scoring plan (calibration, threshold and dev scores use it; training sees every 1 s window)",
+    )
+    ap.add_argument(
         "--train-short-share",
         type=float,
         default=SHORT_CALL_SHARE,
@@ -188,7 +196,7 @@ def main() -> None:
         config = {
             "filterbank": args.filterbank,
             "use_prosody": not args.no_prosody,
-            "frontend": FrontEndConfig(f_max=args.f_max),
+            "frontend": FrontEndConfig(f_max=args.f_max, hop_seconds=args.hop_seconds),
             "channels": tuple(int(c) for c in args.channels.split(",")),
             **config,
         }

@@ -53,6 +53,19 @@ def detector(model_stem):
     return robodetect.load(model_stem)
 
 
+@pytest.fixture(scope="session")
+def hop2_detector(tmp_path_factory):
+    """A random-weight model whose JSON asks for a 2 s window hop (frontend.hop_seconds)."""
+    import robodetect
+    from robodetect.features import FrontEndConfig
+    from robodetect.model import ModelConfig, RobotNet, save_model
+
+    torch.manual_seed(1)
+    stem = tmp_path_factory.mktemp("hop2") / "hop2"
+    save_model(RobotNet(ModelConfig(version="hop2", calib_scale=3.0, frontend=FrontEndConfig(hop_seconds=2.0))), stem)
+    return robodetect.load(stem)
+
+
 def corpus_files(source: str, n: int = 1, split: str = "dev") -> list[Path]:
     """The first n files of a shared-corpus source (sorted manifest order); skips when the corpus is absent."""
     manifest = CORPORA / "manifest.csv"

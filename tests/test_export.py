@@ -105,3 +105,35 @@ def test_cli_export(model_stem, tmp_path, capsys):
     assert out.exists() and out.stat().st_size < 2_000_000 and "wrote" in capsys.readouterr().out
     with pytest.raises(ValueError):
         export_model(tmp_path / "m.tflite", fmt="tflite", model=model_stem)
+
+
+def test_a_stream_over_an_export_cuts_windows_as_the_model_was_trained(hop2_detector, tmp_path):
+    """An export carries its model's VAD and window hop; a stream over it (no detector) uses them
+    and ends on the detector's score. An export without them (older robodetect) means the VAD and
+    hop of the models of its time (v2, v3): the legacy VAD and 1 s."""
+    from robodetect.export import _metadata
+    from robodetect.features import HOP_SAMPLES
+    from robodetect.stream import StreamingDetector
+    from robodetect.vad import VadConfig
+
+    path = export_model(tmp_path / "hop2.onnx", fmt="onnx", model=hop2_detector.model)
+    scorer = load_exported(path)
+    assert scorer.hop_samples == 16000 and scorer.vad_config == hop2_detector.vad_config == VadConfig()
+    stream = StreamingDetector(window_logits=scorer)
+    assert stream.hop == 16000 and stream.vad_config == VadConfig()
+    x = load_audio(SAMPLES / "robot_en_piper.wav").samples[0]
+    for i in range(0, len(x), 4000):
+        stream.push(x[i : i + 4000])
+    assert stream.finish().robot_probability == pytest.approx(hop2_detector.score(x, 8000).robot_probability, abs=1e-4)
+
+    old = {k: v for k, v in _metadata(hop2_detector.model).items() if k not in ("vad", "hop_samples")}
+    import onnx
+
+    proto = onnx.load(str(path))
+    del proto.metadata_props[:]
+    for k, v in old.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = k, v
+    onnx.save(proto, str(tmp_path / "old.onnx"))
+    legacy = load_exported(tmp_path / "old.onnx")
+    assert legacy.hop_samples == HOP_SAMPLES and legacy.vad_config == VadConfig.legacy()

@@ -55,6 +55,23 @@ def test_scan_long_path_equals_in_memory(detector, calls, tmp_path, monkeypatch)
     assert a == b and len(a) >= 2
 
 
+def test_a_2s_hop_model_scans_as_it_scores(hop2_detector, detector, calls, tmp_path, monkeypatch):
+    """The scan's workers, the in-memory and the file-backed paths cut a model's windows at the hop
+    its JSON gives (2 s here: fewer windows than the 1 s plan) and agree with score_file."""
+    ref = [hop2_detector.score_file(p, channel="mix") for p in calls]
+    one_s = [len(detector.score_file(p, channel="mix").windows) for p in calls]
+    assert all(len(r.windows) < n for r, n in zip(ref, one_s))
+    for long_path in (False, True):
+        if long_path:
+            monkeypatch.setattr(longaudio, "LONG_SECONDS", 1.0)
+        with ResultStore(tmp_path / f"{long_path}.db") as store:
+            scan([str(p) for p in calls], store, hop2_detector, workers=1, channel="mix")
+        got = {r["path"]: r for r in rows(tmp_path / f"{long_path}.db")}
+        for p, r in zip(calls, ref):
+            assert got[str(p)]["robot_probability"] == pytest.approx(r.robot_probability, abs=1e-5)
+            _same(r, hop2_detector.score_file(p, channel="mix"))
+
+
 def test_call_times_match_speech_to_call_time():
     from robodetect.features import speech_to_call_time
     from robodetect.vad import Segment

@@ -121,10 +121,11 @@ def _short_call(speech_8k) -> tuple[np.ndarray, int]:
     return x.astype(np.float32), n
 
 
-def test_every_path_scores_prefixes_alike(detector, speech_8k, monkeypatch):
+@pytest.mark.parametrize("hop", [1, 2])
+def test_every_path_scores_prefixes_alike(detector, hop2_detector, hop, speech_8k, monkeypatch):
     """The first N s of a call: accuracy_vs_seconds (detector), the stream's checkpoints, the
     export graph and evaluate.py's prefix rows (train.truncated_call_scores) use the same windows
-    and give the same probability."""
+    and give the same probability; for the shipped models' 1 s hop and for a model with a 2 s hop."""
     import importlib.util
 
     from robodetect import train
@@ -132,23 +133,26 @@ def test_every_path_scores_prefixes_alike(detector, speech_8k, monkeypatch):
     spec = importlib.util.spec_from_file_location("acc", REPO / "scripts" / "accuracy_vs_seconds.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
+    detector = detector if hop == 1 else hop2_detector
+    assert detector.hop_samples == hop * SR
 
     x, n = _short_call(speech_8k)
-    seconds = [1.0, 2.0, 3.0, 8.0]
+    seconds = [1.0, 2.0, 3.0, 8.0] if hop == 1 else [1.0, 2.0, 8.0]
     expected, _ = script.prefix_probabilities(detector, x, seconds)
     assert expected[-1] == pytest.approx(detector.score(x, SR).robot_probability, abs=2e-6)
 
-    # stream: checkpoints every second of speech; 8 s is past the end -> the final score
+    # stream: checkpoints every hop of speech; 8 s is past the end -> the final score
     stream = StreamingDetector(detector, min_speech_seconds=1.0, speech_budget_seconds=30)
     updates = [stream.push(x[i : i + 800]) for i in range(0, len(x), 800)]
     seen = {u.probability_speech_seconds: u.robot_probability for u in updates}
-    got = [seen[1.0], seen[2.0], seen[3.0], stream.finish().robot_probability]
+    assert sorted(s for s in seen if s is not None) == seconds[:-1]
+    got = [seen[s] for s in seconds[:-1]] + [stream.finish().robot_probability]
     assert got == pytest.approx(expected, abs=1e-6)
 
     # export graph over the prefix plans
-    a = analyze(x)
+    a = analyze(x)  # the 1 s plan (the dataset's)
     speech = train._speech_of(a.windows, n)
-    spans, plans = scoring.prefix_plans(n, [int(s * SR) for s in seconds])
+    spans, plans = scoring.prefix_plans(n, [int(s * SR) for s in seconds], hop * SR)
     windows = scoring.cut_windows(speech, spans)
     with torch.inference_mode():
         _, logit = WindowScorer(detector.model)(torch.from_numpy(windows))
@@ -185,3 +189,51 @@ def test_cli_prints_uncertain(tmp_path, speech_8k, write_wav, capsys):
     assert row["label"] == "uncertain" and (row["uncertain_low"], row["uncertain_high"]) == (0.0, 1.0)
     assert main(["score", "--no-uncertain", "--model", str(stem), str(wav)]) == 0
     assert "UNCERTAIN" not in capsys.readouterr().out
+
+
+def test_window_plan_at_another_hop():
+    hop = 2 * SR
+    assert scoring.window_starts(6 * SR, hop) == [0, 16000, 32000]
+    n = int(6.6 * SR)  # regular windows end at 2, 4, 6 s; 0.6 s left: an end-aligned tail
+    assert scoring.window_spans(n, hop) == [(0, 16000), (16000, 32000), (32000, 48000), (n - WINDOW_SAMPLES, n)]
+    assert scoring.window_spans(int(7.4 * SR), hop)[-1] == (int(7.4 * SR) - WINDOW_SAMPLES, int(7.4 * SR))
+    assert scoring.next_regular_end(int(4.5 * SR), hop) == 6 * SR
+    for bad in (0, -8000, WINDOW_SAMPLES + 1, 1.5):
+        with pytest.raises(ValueError):
+            scoring.window_spans(5 * SR, bad)
+
+
+def test_a_model_json_with_an_impossible_hop_is_refused(tmp_path):
+    import json
+
+    from robodetect.config import ModelError
+
+    stem = tmp_path / "m"
+    save_model(RobotNet(ModelConfig(version="m")), stem)
+    cfg = json.loads(stem.with_suffix(".json").read_text())
+    for hop in (0.0, 2.5, 1.00001):
+        cfg["frontend"]["hop_seconds"] = hop
+        stem.with_suffix(".json").write_text(json.dumps(cfg))
+        with pytest.raises(ModelError, match="hop_seconds"):
+            load_model(stem)
+
+
+@pytest.mark.parametrize("seconds", [2.3, 3.05, 3.3, 4.2, 4.45, 5.0, 6.3])
+def test_datasets_replan_to_any_hop_exactly(speech_8k, seconds):
+    """Simulated datasets store the 1 s plan's windows (+ the window ending at the last speech
+    sample where they stop short of it); re-cut at a 2 s hop they are the windows the detector of a
+    2 s-hop model cuts from the same call."""
+    from robodetect import train
+    from robodetect.detector import analyze_speech
+
+    x = np.concatenate([np.zeros(2000, np.float32), speech_8k[: int(seconds * SR)], np.zeros(4000, np.float32)])
+    windows, speech_s, _, cover = train._windows_int16(x)
+    n = int(round(speech_s * SR))
+    data = train.CallData(windows, np.zeros(len(windows), np.int32), [{"call_id": 0, "speech_samples": n}])
+    if cover is not None:
+        data.covers[0] = cover
+    for hop in (2 * SR, 3 * SR // 2, SR // 2):
+        _, speech, spans = analyze_speech(x, hop=hop)
+        want = train._int16(scoring.cut_windows(speech, spans))
+        np.testing.assert_array_equal(data.replan(hop).windows, want)
+    assert data.replan(SR) is data
