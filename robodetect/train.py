@@ -13,7 +13,7 @@ import math
 import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ from .metrics import eer, threshold_for_false_alarm
 from .model import ModelConfig, RobotNet
 from .protocol import apply_splits, family_of, voice_identity
 from .simulate import SimConfig, simulate_call, simulate_two_party, trim_silence
+from .vad import VadConfig
 
 ZH_SHARE = 0.35  # share of Mandarin calls within each label (balanced across labels)
 # share of robot calls in languages other than English and Mandarin (taken from English; humans in
@@ -190,20 +191,22 @@ def _int16(x: np.ndarray) -> np.ndarray:
     return np.clip(np.round(x * 32767), -32768, 32767).astype(np.int16)
 
 
-def _windows_int16(signal: np.ndarray) -> tuple[np.ndarray, float, float, np.ndarray | None]:
+def _windows_int16(
+    signal: np.ndarray, vad: VadConfig | None = None
+) -> tuple[np.ndarray, float, float, np.ndarray | None]:
     """(int16 windows of the plan at HOP_SAMPLES, speech s, duration s, the cover window): the
     stored windows hold the speech up to their last end; when speech goes on after it (by less
     than MIN_SPEECH_SAMPLES, so the plan has no tail), the window ending at the last speech sample
     is kept apart, so that the plan of any other hop can be cut from the stored speech
     (:meth:`CallData.replan`)."""
-    a, speech, spans = analyze_speech(signal)
+    a, speech, spans = analyze_speech(signal, vad_config=vad)
     windows = _int16(scoring.cut_windows(speech, spans))
     covered = max((b for _, b in spans), default=len(speech))
     cover = _int16(speech[-WINDOW_SAMPLES:]) if covered < len(speech) and spans else None
     return windows, a.speech_seconds, a.duration_seconds, cover
 
 
-def build_call(plan: CallPlan, sim: SimConfig | None = None) -> tuple[np.ndarray, dict]:
+def build_call(plan: CallPlan, sim: SimConfig | None = None, vad: VadConfig | None = None) -> tuple[np.ndarray, dict]:
     """Simulate one planned call and cut its windows. Returns (int16 windows, meta).
 
     Two-party plans return the windows of three views, told apart by ``meta["view_windows"]``
@@ -212,12 +215,12 @@ def build_call(plan: CallPlan, sim: SimConfig | None = None) -> tuple[np.ndarray
     utts = _read_utterances(plan.paths, plan.speech_seconds, rng)
     if plan.mode == "clip":
         x = utts[0] / (np.max(np.abs(utts[0])) + 1e-9) * 0.5
-        windows, speech, duration, cover = _windows_int16(x.astype(np.float32))
+        windows, speech, duration, cover = _windows_int16(x.astype(np.float32), vad)
         meta = {"codec": "clip"}
     elif plan.mode == "two-party":
         callee = _read_utterances(plan.callee_paths or [], plan.speech_seconds / 3, rng)
         stereo, meta = simulate_two_party(utts, callee, rng, sim)
-        views = [_windows_int16(v) for v in (stereo[0], stereo[1], stereo.mean(0))]
+        views = [_windows_int16(v, vad) for v in (stereo[0], stereo[1], stereo.mean(0))]
         windows = np.concatenate([v[0] for v in views])
         speech, duration, cover = views[0][1], views[2][2], None
         meta = {
@@ -228,28 +231,32 @@ def build_call(plan: CallPlan, sim: SimConfig | None = None) -> tuple[np.ndarray
         }
     else:
         call, meta = simulate_call(utts, rng, sim)
-        windows, speech, duration, cover = _windows_int16(call)
+        windows, speech, duration, cover = _windows_int16(call, vad)
     meta.update(speech_samples=int(round(speech * SAMPLE_RATE)), duration_seconds=round(duration, 2))
     if cover is not None:
         meta["cover"] = cover
     return windows, meta
 
 
-def _build_one(args: tuple[CallPlan, SimConfig | None]) -> tuple[int, np.ndarray, dict]:
-    plan, sim = args
+def _build_one(args: tuple[CallPlan, SimConfig | None, VadConfig | None]) -> tuple[int, np.ndarray, dict]:
+    plan, sim, vad = args
     try:
-        windows, meta = build_call(plan, sim)
+        windows, meta = build_call(plan, sim, vad)
     except Exception as exc:  # a bad source file skips that call, never the build
         return plan.call_id, np.zeros((0, 16000), np.int16), {"error": f"{type(exc).__name__}: {exc}"}
     return plan.call_id, windows, meta
 
 
-def build_dataset(plans: list[CallPlan], out: Path, workers: int = 2, sim: SimConfig | None = None) -> Path:
-    """Simulate every planned call and save ``out`` (.npz) with windows and the call table."""
+def build_dataset(
+    plans: list[CallPlan], out: Path, workers: int = 2, sim: SimConfig | None = None, vad: VadConfig | None = None
+) -> Path:
+    """Simulate every planned call, cut its windows with ``vad`` (None: this code's default VAD) and
+    save ``out`` (.npz) with the windows, the call table and the VAD settings."""
+    vad = vad or VadConfig()
     t0 = time.time()
     results: dict[int, tuple[np.ndarray, dict]] = {}
     with ProcessPoolExecutor(workers) as pool:
-        for i, (cid, windows, meta) in enumerate(pool.map(_build_one, [(p, sim) for p in plans], chunksize=8)):
+        for i, (cid, windows, meta) in enumerate(pool.map(_build_one, [(p, sim, vad) for p in plans], chunksize=8)):
             results[cid] = (windows, meta)
             if (i + 1) % 500 == 0:
                 print(f"  {out.name}: {i + 1}/{len(plans)} calls ({time.time() - t0:.0f} s)", flush=True)
@@ -289,6 +296,7 @@ def build_dataset(plans: list[CallPlan], out: Path, workers: int = 2, sim: SimCo
         calls=np.array(json.dumps(calls)),
         covers=np.array(covers, np.int16).reshape(-1, WINDOW_SAMPLES),
         cover_call=np.array(cover_call, np.int32),
+        vad=np.array(json.dumps(asdict(vad), sort_keys=True)),
     )
     n_err = sum("error" in c for c in calls)
     print(
@@ -314,13 +322,17 @@ class CallData:
     hop: int = HOP_SAMPLES  # the window hop the windows were cut with
     replans: dict = field(default_factory=dict, repr=False)  # {hop: CallData} (replan's cache)
     has_covers: bool = True  # False: built before covers were kept (replan refuses)
+    vad: dict | None = None  # the VAD settings the windows were cut with (None: not recorded)
 
     @classmethod
     def load(cls, path: Path) -> CallData:
         z = np.load(path)
         covers = dict(zip(z["cover_call"].tolist(), z["covers"])) if "covers" in z.files else None
         calls = json.loads(str(z["calls"]))
-        return cls(z["windows"], z["call_of_window"], calls, covers=covers or {}, has_covers=covers is not None)
+        vad = json.loads(str(z["vad"])) if "vad" in z.files else None
+        return cls(
+            z["windows"], z["call_of_window"], calls, covers=covers or {}, has_covers=covers is not None, vad=vad
+        )
 
     def subset(self, keep_call) -> CallData:
         ids = {c["call_id"] for c in self.calls if keep_call(c)}
@@ -336,6 +348,7 @@ class CallData:
             covers,
             self.hop,
             has_covers=self.has_covers,
+            vad=self.vad,
         )
 
     def speech_of(self, call_id: int, rows: np.ndarray | None = None) -> np.ndarray:
@@ -373,6 +386,7 @@ class CallData:
                 np.array(owners, np.int32),
                 self.calls,
                 hop=hop,
+                vad=self.vad,
             )
         return self.replans[hop]
 

@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 from collections import defaultdict
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -46,9 +47,21 @@ def _eer(s, y) -> float:
     return eer(s, y)[0]
 
 
-def latest(calls_dir: Path, name: str) -> Path | None:
-    found = sorted(calls_dir.glob(f"{name}-*.npz"), key=lambda p: p.stat().st_mtime)
-    return found[-1] if found else None
+def latest(calls_dir: Path, name: str, vad: dict | None = None) -> Path | None:
+    """The newest dataset ``name`` in ``calls_dir``; with ``vad``, the newest whose windows were cut
+    with those VAD settings (a model must be measured on the windows its own VAD cuts), else the
+    newest that does not record its VAD (datasets from before it was recorded)."""
+    found = sorted(calls_dir.glob(f"{name}-*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+    if vad is None:
+        return found[0] if found else None
+    unknown = None
+    for path in found:
+        with np.load(path) as z:
+            if "vad" not in z.files:
+                unknown = unknown or path
+            elif json.loads(str(z["vad"])) == vad:
+                return path
+    return unknown
 
 
 class Scored:
@@ -290,12 +303,17 @@ def main() -> None:
     args = ap.parse_args()
     model = load(args.model).model if args.model else load().model
     data = {}
+    vad = asdict(model.config.vad)
     for name in ("dev", "dev_clips", "dev_2party"):
-        path = latest(Path(args.calls_dir), name)
+        path = latest(Path(args.calls_dir), name, vad)
         if path is not None:
             data[name] = CallData.load(path)
+            print(f"{name}: {path.name}" + ("" if data[name].vad else " (VAD not recorded)"), flush=True)
     if "dev" not in data:
-        sys.exit(f"evaluate: no dev calls in {args.calls_dir} (run scripts/train.py first)")
+        sys.exit(
+            f"evaluate: no dev calls cut with {model.config.version}'s VAD in {args.calls_dir} "
+            f"(scripts/train.py --eval-sets-only{' --vad legacy' if not model.config.vad.level_normalise else ''})"
+        )
     lines, res = evaluate(model, data)
     lines = [f"# Evaluation of {model.config.version}", ""] + lines
     if Path(args.loo).exists():

@@ -61,6 +61,11 @@ DATASETS = {
 }
 
 
+def vad_of(args) -> VadConfig:
+    """The VAD the datasets are cut with and the model is trained with (--vad)."""
+    return VadConfig() if args.vad == "new" else VadConfig.legacy()
+
+
 def dataset(args, rows: list[dict], name: str) -> CallData:
     """The simulated dataset ``name``, cached in --calls-dir under a key of everything that
     makes it (manifest rows, plan, simulator settings): a changed recipe never reuses old calls."""
@@ -86,7 +91,7 @@ def dataset(args, rows: list[dict], name: str) -> CallData:
             PLAN_VERSION,
             DATASET_FORMAT,
             settings,
-            asdict(VadConfig()),
+            asdict(vad_of(args)),
             sorted((r["path"], r["split"], r["label"]) for r in rows),
         ],
         default=str,
@@ -95,7 +100,7 @@ def dataset(args, rows: list[dict], name: str) -> CallData:
     if not path.exists() or args.rebuild:
         plans = plan_calls(rows, split, n, args.seed + offset, mode=mode, short_share=short)
         print(f"building {name}: {len(plans)} {mode} plans -> {path.name}", flush=True)
-        build_dataset(plans, path, workers=args.workers, sim=sim)
+        build_dataset(plans, path, workers=args.workers, sim=sim, vad=vad_of(args))
     return CallData.load(path)
 
 
@@ -158,6 +163,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="share of call legs through an MP3 round trip (both classes, every split: a channel property)",
     )
     ap.add_argument(
+        "--vad",
+        choices=("new", "legacy"),
+        default="new",
+        help="VAD that cuts every dataset and that the model is trained with: new = level-normalised "
+        "(this code's default), legacy = robodetect-v2/v3's",
+    )
+    ap.add_argument(
+        "--eval-sets-only",
+        action="store_true",
+        help="only build the dev sets scripts/evaluate.py reads (with --vad legacy: to measure v2/v3 on their own VAD)",
+    )
+    ap.add_argument(
         "--hop-seconds",
         type=float,
         default=1.0,
@@ -184,6 +201,10 @@ def main() -> None:
     t0 = time.time()
     Path(args.calls_dir).mkdir(parents=True, exist_ok=True)
     rows = read_manifests([SHARED_MANIFEST, Path(args.corpus) / "tts_manifest.csv"])
+    if args.eval_sets_only:  # what scripts/evaluate.py reads, cut with --vad
+        for name in ("dev", "dev_clips", "dev_2party"):
+            print(f"{name}: {len(dataset(args, rows, name).calls)} calls", flush=True)
+        return
     train_data, cal, dev = (dataset(args, rows, n) for n in ("train", "cal", "dev"))
     for name, d in (("train", train_data), ("cal", cal), ("dev", dev)):
         print(f"{name}: {len(d.calls)} calls / {len(d.windows)} windows", flush=True)
@@ -197,6 +218,7 @@ def main() -> None:
             "filterbank": args.filterbank,
             "use_prosody": not args.no_prosody,
             "frontend": FrontEndConfig(f_max=args.f_max, hop_seconds=args.hop_seconds),
+            "vad": vad_of(args),
             "channels": tuple(int(c) for c in args.channels.split(",")),
             **config,
         }

@@ -41,3 +41,37 @@ def test_language_adversary_trains_and_is_not_saved():
     with torch.no_grad():
         out = model(torch.from_numpy(data.windows.astype(np.float32) / 32768))
     assert out.shape == (len(data.windows),) and torch.isfinite(out).all()
+
+
+def test_datasets_record_the_vad_that_cut_them_and_evaluate_picks_the_models(tmp_path):
+    """A model is measured on windows cut by its own VAD: build_dataset records the VAD settings,
+    evaluate.latest picks the newest dataset cut with the model's, and the two VADs cut differently."""
+    import importlib.util
+    import json
+    import os
+    from dataclasses import asdict
+
+    from conftest import REPO, SAMPLES
+
+    from robodetect.train import CallData, CallPlan, build_dataset
+    from robodetect.vad import VadConfig
+
+    spec = importlib.util.spec_from_file_location("evaluate", REPO / "scripts" / "evaluate.py")
+    evaluate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(evaluate)
+
+    paths = [str(SAMPLES / n) for n in ("human_en_librispeech.wav", "robot_en_piper.wav", "human_en_speechocean.wav")]
+    plans = [
+        CallPlan(i, "human", "dev", "g", "e", "s", "en", [p], 6.0, 100 + i, "id", "call") for i, p in enumerate(paths)
+    ]
+    built = {}
+    for k, (name, vad) in enumerate((("legacy", VadConfig.legacy()), ("new", VadConfig()))):
+        path = build_dataset(plans, tmp_path / f"dev-{name}.npz", workers=1, vad=vad)
+        os.utime(path, (1000 + k, 1000 + k))  # the new-VAD set is the newer one
+        built[name] = CallData.load(path)
+        assert built[name].vad == json.loads(json.dumps(asdict(vad), sort_keys=True))
+    assert not np.array_equal(built["legacy"].windows, built["new"].windows)
+    assert evaluate.latest(tmp_path, "dev", asdict(VadConfig.legacy())).name == "dev-legacy.npz"
+    assert evaluate.latest(tmp_path, "dev", asdict(VadConfig())).name == "dev-new.npz"
+    assert evaluate.latest(tmp_path, "dev").name == "dev-new.npz"
+    assert evaluate.latest(tmp_path, "dev", asdict(VadConfig(aggressiveness=0))) is None
