@@ -312,7 +312,7 @@ def main() -> None:
     if "dev" not in data:
         sys.exit(
             f"evaluate: no dev calls cut with {model.config.version}'s VAD in {args.calls_dir} "
-            f"(scripts/train.py --eval-sets-only{' --vad legacy' if not model.config.vad.level_normalise else ''})"
+            f"(scripts/train.py --eval-sets-only --vad {'new' if model.config.vad.level_normalise else 'legacy'})"
         )
     lines, res = evaluate(model, data)
     lines = [f"# Evaluation of {model.config.version}", ""] + lines
