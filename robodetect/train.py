@@ -351,13 +351,6 @@ class CallData:
             vad=self.vad,
         )
 
-    def speech_of(self, call_id: int, rows: np.ndarray | None = None) -> np.ndarray:
-        """The speech-only signal (int16) the call's windows were cut from."""
-        call = next(c for c in self.calls if c["call_id"] == call_id)
-        if rows is None:
-            rows = np.flatnonzero(self.call_of_window == call_id)
-        return _speech_of(self.windows[rows], call["speech_samples"], self.hop, self.covers.get(call_id))
-
     def replan(self, hop: int) -> CallData:
         """The same calls with the windows the plan at ``hop`` samples cuts (what a detector whose
         model has that hop scores), re-cut from the stored speech; cached."""
@@ -369,26 +362,31 @@ class CallData:
                 raise ValueError(
                     "dataset built before window covers were kept: rebuild it (scripts/train.py --rebuild)"
                 )
-            rows_of: dict[int, list[int]] = defaultdict(list)
-            for i, cid in enumerate(self.call_of_window.tolist()):
-                rows_of[cid].append(i)
-            windows, owners = [], []
-            for c in self.calls:
-                cid = c["call_id"]
-                if cid not in rows_of:
-                    continue
-                speech = _speech_of(self.windows[rows_of[cid]], c["speech_samples"], self.hop, self.covers.get(cid))
-                spans = scoring.window_spans(len(speech), hop)
-                windows.append(scoring.cut_windows(speech, spans).astype(np.int16))
-                owners += [cid] * len(spans)
-            self.replans[hop] = CallData(
-                np.concatenate(windows) if windows else np.zeros((0, WINDOW_SAMPLES), np.int16),
-                np.array(owners, np.int32),
-                self.calls,
-                hop=hop,
-                vad=self.vad,
-            )
+            self.replans[hop] = self.recut(lambda n: scoring.window_spans(n, hop), hop)
         return self.replans[hop]
+
+    def recut(self, spans_of, hop: int) -> CallData:
+        """The same calls with windows cut from each call's stored speech (:func:`_speech_of`) at the
+        spans ``spans_of(len(speech))``; ``hop``: the plan those spans follow."""
+        rows_of: dict[int, list[int]] = defaultdict(list)
+        for i, cid in enumerate(self.call_of_window.tolist()):
+            rows_of[cid].append(i)
+        windows, owners = [], []
+        for c in self.calls:
+            cid = c["call_id"]
+            if cid not in rows_of:
+                continue
+            speech = _speech_of(self.windows[rows_of[cid]], c["speech_samples"], self.hop, self.covers.get(cid))
+            spans = spans_of(len(speech))
+            windows.append(scoring.cut_windows(speech, spans).astype(np.int16))
+            owners += [cid] * len(spans)
+        return CallData(
+            np.concatenate(windows) if windows else np.zeros((0, WINDOW_SAMPLES), np.int16),
+            np.array(owners, np.int32),
+            self.calls,
+            hop=hop,
+            vad=self.vad,
+        )
 
     def features_for(self, model: RobotNet) -> tuple[torch.Tensor, torch.Tensor]:
         """(logmel, prosody) of every window for ``model``'s front end, computed once."""
@@ -621,19 +619,10 @@ def truncated_call_scores(model: RobotNet, data: CallData, seconds: float | None
         return call_scores(model, data)[0]
     limit = int(round(seconds * SAMPLE_RATE))
     hop = model.config.frontend.hop_samples
-    rows_of: dict[int, list[int]] = {}
-    for i, cid in enumerate(data.call_of_window):
-        rows_of.setdefault(int(cid), []).append(i)
-    picked, owners = [], []
-    for cid, rows in rows_of.items():
-        speech = data.speech_of(cid, np.array(rows))
-        spans, (plan,) = scoring.prefix_plans(len(speech), [limit], hop)
-        picked.append(scoring.cut_windows(speech, [spans[j] for j in plan]).astype(np.int16))
-        owners += [cid] * len(plan)
-    if not owners:
-        return {}
-    sub = CallData(np.concatenate(picked), np.array(owners, np.int32), data.calls, hop=hop)
-    return call_scores(model, sub)[0]
+    # a call that ended after ``limit`` samples of speech: the plan of its first min(n, limit)
+    # (scoring.prefix_plans of one prefix)
+    sub = data.recut(lambda n: scoring.window_spans(min(n, limit), hop), hop)
+    return call_scores(model, sub)[0] if len(sub.windows) else {}
 
 
 def _speech_of(windows: np.ndarray, n_speech_samples: int, hop: int = HOP_SAMPLES, cover=None) -> np.ndarray:
