@@ -118,8 +118,12 @@ class FrontEndConfig:
             for f in fields(self)
             if f.name not in self.REBUILT and getattr(self, f.name) != getattr(code, f.name)
         ]
+        from .scoring import check_hop  # the plan's own rule (scoring imports this module)
+
         hop = self.hop_seconds * self.sample_rate
-        if abs(hop - round(hop)) > 1e-6 or not 0 < round(hop) <= self.window_seconds * self.sample_rate:
+        try:
+            check_hop(round(hop) if abs(hop - round(hop)) <= 1e-6 else hop)
+        except ValueError:
             bad.append(f"frontend.hop_seconds={self.hop_seconds} (a whole number of samples, up to one window)")
         if self.pitch not in PITCH_METHODS:
             bad.append(f"frontend.pitch={self.pitch} (this code has {', '.join(PITCH_METHODS)})")
