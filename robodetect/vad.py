@@ -73,6 +73,14 @@ class VadConfig:
     # zeros and noise is a few dB under the noise and, as the floor, let that noise through (the
     # quietest of them where the span holds no more); without this key: 0 (the quietest)
     floor_skip_frames: int = 2
+    # ... unless the span holds digital silence and its other frames show no noise of their own:
+    # fewer than ``floor_noise_frames`` of them within ``floor_noise_db`` of that floor, and not all
+    # of them (a span of zeros and speech only, e.g. a synthesiser's or a VoIP line's exact-zero
+    # pauses). There the zeros *are* the line's floor and every audible frame passes the SNR gate,
+    # as with frames counting zeros; a span of zeros then noise keeps the noise as its floor (the
+    # noise is a cluster of frames at one level, speech is not). 0: off (without this key: 0)
+    floor_noise_frames: int = 8
+    floor_noise_db: float = 3.0
 
     def unsupported(self) -> list[str]:
         """Settings this code cannot honour, as ``name=value (reason)``; empty when all can be."""
@@ -83,6 +91,8 @@ class VadConfig:
             bad.append(f"vad.aggressiveness={self.aggressiveness} (webrtcvad modes are 0..3)")
         if self.floor_skip_frames < 0:
             bad.append(f"vad.floor_skip_frames={self.floor_skip_frames} (a count of frames)")
+        if self.floor_noise_frames < 0:
+            bad.append(f"vad.floor_noise_frames={self.floor_noise_frames} (a count of frames)")
         return bad
 
     def frames(self, seconds: float) -> int:
@@ -97,6 +107,7 @@ class VadConfig:
             "energy_floor_dbfs": LEGACY_ENERGY_FLOOR_DBFS,
             "floor_ignores_silence": False,
             "floor_skip_frames": 0,
+            "floor_noise_frames": 0,
         }
         return cls(**{**before, **given})
 
@@ -143,6 +154,8 @@ class FrameVoicer:
         if skip > 0:
             ranked = np.partition(spans, skip, axis=1)[:, skip]
             floor = np.where(np.isfinite(ranked), ranked, floor)
+        if self.config.floor_ignores_silence and self.config.floor_noise_frames > 0:
+            floor = np.where(self._zeros_are_floor(levels, spans, floor), DIGITAL_SILENCE_DBFS - 20.0, floor)
         candidates = audible & (energy > floor + self.config.min_snr_db)
         if not candidates.any():
             return out, energy
@@ -155,6 +168,16 @@ class FrameVoicer:
         for i in np.flatnonzero(candidates):
             out[i] = self.vad.is_speech(pcm[i].tobytes(), SAMPLE_RATE)
         return out, energy
+
+    def _zeros_are_floor(self, levels: np.ndarray, spans: np.ndarray, floor: np.ndarray) -> np.ndarray:
+        """(n,) bool: the frame's trailing span holds digital silence and its other frames no noise
+        cluster (``spans``: those frames' levels, inf for zeros and before the signal)."""
+        raw = np.lib.stride_tricks.sliding_window_view(levels, self.span)
+        zeros = (raw <= DIGITAL_SILENCE_DBFS).any(axis=1)
+        finite = np.isfinite(spans)
+        near = (spans <= floor[:, None] + self.config.floor_noise_db).sum(axis=1)
+        count = finite.sum(axis=1)
+        return zeros & (near < self.config.floor_noise_frames) & ((near < count) | (count < 3))
 
 
 @dataclass

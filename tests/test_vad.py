@@ -130,3 +130,30 @@ def test_digital_zeros_do_not_set_the_noise_floor():
     assert heard(VadConfig()) == 0.0
     assert heard(VadConfig(floor_skip_frames=0)) > 1.0  # a frame straddling the zeros as the floor
     assert heard(VadConfig(floor_ignores_silence=False)) > 5.0  # the zeros as the floor
+
+
+def _zero_quiet_frames(x: np.ndarray, below_db: float = 45.0) -> np.ndarray:
+    """Every 30 ms frame more than ``below_db`` under the loudest set to exact zeros (the pauses a
+    formant synthesiser or a VoIP line's silence suppression leaves)."""
+    y = x.copy()
+    frames = y[: len(y) // 240 * 240].reshape(-1, 240)
+    level = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-20)
+    frames[level < level.max() - below_db] = 0.0
+    return y
+
+
+def test_zeroed_pauses_segment_like_quiet_pauses(robot_8k):
+    """Where a span holds only zeros and speech, the zeros are the line's floor: speech whose quiet
+    frames are zeroed is segmented as with its quiet frames (the quietest *speech* frame as the
+    floor cut the weak frames of every word), while zeros then noise stay no speech (test above)."""
+    rng = np.random.default_rng(1)
+    x = (robot_8k + 3e-4 * rng.standard_normal(len(robot_8k))).astype(np.float32)
+    y = _zero_quiet_frames(x)
+    assert np.mean(y == 0.0) > 0.02  # the pauses are zeros now
+
+    def changed(config: VadConfig) -> float:
+        a, b = detect_speech(x, config).speech_mask, detect_speech(y, config).speech_mask
+        return float(np.mean(a != b))
+
+    assert changed(VadConfig()) < 0.01
+    assert changed(VadConfig(floor_noise_frames=0)) > 0.03  # floor from the quietest speech frame
