@@ -34,7 +34,7 @@ from torch import nn
 from . import scoring
 from .audio import SAMPLE_RATE
 from .config import find_model, source_digest
-from .features import HOP_LENGTH, HOP_SAMPLES, N_FFT, PITCH_N_FFT, WINDOW_SAMPLES, FrontEndConfig
+from .features import HOP_SAMPLES, N_FFT, PITCH_N_FFT, WINDOW_SAMPLES, FrontEndConfig
 from .frontend import FrontEnd
 from .model import RobotNet, resolve_model
 from .onnxengine import ENGINE_DIGEST_KEY, ENGINE_OUTPUTS, engine_path
@@ -50,7 +50,7 @@ N_BINS = N_FFT // 2 + 1
 def dft_basis(n_fft: int = N_FFT) -> np.ndarray:
     """(2 * (n_fft // 2 + 1), 1, N_FFT) float32 conv1d kernels: Hann-windowed cosines then sines.
 
-    Convolving a signal with row k (stride HOP_LENGTH) gives the real (k <= n_fft // 2) or minus the
+    Convolving a signal with row k (stride: the front end's hop_length) gives the real (k <= n_fft // 2) or minus the
     imaginary part of the ``n_fft``-point DFT of each Hann-windowed N_FFT-sample frame (zero-padded
     when ``n_fft`` > N_FFT): ``FrontEnd.power`` for N_FFT, ``FrontEnd.pitch_power`` for PITCH_N_FFT.
     """
@@ -70,9 +70,8 @@ class DftFrontEnd(FrontEnd):
         self.register_buffer("dft", torch.from_numpy(dft_basis()), persistent=False)
         self.register_buffer("pitch_dft", torch.from_numpy(dft_basis(PITCH_N_FFT)), persistent=False)
 
-    @staticmethod
-    def _conv_power(wav: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
-        y = F.conv1d(wav.float().unsqueeze(1), basis, stride=HOP_LENGTH)
+    def _conv_power(self, wav: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+        y = F.conv1d(wav.float().unsqueeze(1), basis, stride=self.hop_length)
         half = basis.shape[0] // 2
         re, im = y[:, :half], y[:, half:]
         return re * re + im * im

@@ -103,7 +103,7 @@ class FrontEndConfig:
     pitch: str = PITCH_METHOD
 
     #: settings this code rebuilds from a model's JSON (the others are fixed)
-    REBUILT = ("n_bands", "f_min", "f_max", "log_eps", "pitch", "hop_seconds")
+    REBUILT = ("n_bands", "f_min", "f_max", "log_eps", "pitch", "hop_seconds", "hop_length")
 
     @property
     def hop_samples(self) -> int:
@@ -125,6 +125,8 @@ class FrontEndConfig:
             check_hop(round(hop) if abs(hop - round(hop)) <= 1e-6 else hop)
         except ValueError:
             bad.append(f"frontend.hop_seconds={self.hop_seconds} (a whole number of samples, up to one window)")
+        if not (isinstance(self.hop_length, int) and 1 <= self.hop_length <= self.n_fft):
+            bad.append(f"frontend.hop_length={self.hop_length} (STFT hop: whole samples, 1..n_fft={self.n_fft})")
         if self.pitch not in PITCH_METHODS:
             bad.append(f"frontend.pitch={self.pitch} (this code has {', '.join(PITCH_METHODS)})")
         if not (self.n_bands >= 1 and 0 <= self.f_min < self.f_max <= self.sample_rate / 2):

@@ -52,6 +52,11 @@ class FrontEnd(nn.Module):
         if config.unsupported():
             raise ValueError("front end cannot be built: " + "; ".join(config.unsupported()))
         self.log_eps = float(config.log_eps)
+        self.hop_length = int(config.hop_length)
+        # the prosody's envelope smoothing and peak-picking spans (5, 13 and 31 frames at the 10 ms
+        # hop of robodetect-v2/v3), the same durations at this hop (odd sizes, centred)
+        scale = HOP_LENGTH / self.hop_length
+        self.env_frames, self.max_frames, self.min_frames = (2 * int(k * scale / 2) + 1 for k in (5, 13, 31))
         bank = FILTERBANKS[filterbank](n_bands=config.n_bands, f_min=config.f_min, f_max=config.f_max)
         self.register_buffer("window", torch.hann_window(N_FFT), persistent=False)
         self.register_buffer("mel_basis", torch.from_numpy(bank), persistent=False)
@@ -71,7 +76,9 @@ class FrontEnd(nn.Module):
 
     def power(self, wav: torch.Tensor) -> torch.Tensor:
         """(B, n) -> (B, N_FFT // 2 + 1, frames) power spectrogram (no centering/padding)."""
-        spec = torch.stft(wav.float(), N_FFT, HOP_LENGTH, N_FFT, window=self.window, center=False, return_complex=True)
+        spec = torch.stft(
+            wav.float(), N_FFT, self.hop_length, N_FFT, window=self.window, center=False, return_complex=True
+        )
         return spec.real**2 + spec.imag**2
 
     def pitch_power(self, wav: torch.Tensor) -> torch.Tensor:
@@ -81,7 +88,7 @@ class FrontEnd(nn.Module):
         spec = torch.stft(
             F.pad(wav.float(), (pad, pad)),
             PITCH_N_FFT,
-            HOP_LENGTH,
+            self.hop_length,
             N_FFT,
             window=self.window,
             center=False,
@@ -137,11 +144,12 @@ class FrontEnd(nn.Module):
         pitch_std = _masked_std(semitones, voiced)
         voiced_ratio = voiced.float().sum(-1) / active.float().sum(-1).clamp_min(1.0)
 
-        env = F.avg_pool1d(energy.unsqueeze(1), 5, 1, 2, count_include_pad=False).squeeze(1)
-        local_max = F.max_pool1d(env.unsqueeze(1), 13, 1, 6).squeeze(1)
-        local_min = -F.max_pool1d(-env.unsqueeze(1), 31, 1, 15).squeeze(1)
+        e, a, b = self.env_frames, self.max_frames, self.min_frames
+        env = F.avg_pool1d(energy.unsqueeze(1), e, 1, e // 2, count_include_pad=False).squeeze(1)
+        local_max = F.max_pool1d(env.unsqueeze(1), a, 1, a // 2).squeeze(1)
+        local_min = -F.max_pool1d(-env.unsqueeze(1), b, 1, b // 2).squeeze(1)
         peaks = (env >= local_max) & (env - local_min > 4.0) & active
-        seconds = energy.shape[-1] * HOP_LENGTH / SAMPLE_RATE
+        seconds = energy.shape[-1] * self.hop_length / SAMPLE_RATE
         syllable_rate = peaks.float().sum(-1) / seconds
 
         flux = (logmel[..., 1:] - logmel[..., :-1]).abs().mean(1)  # (B, T-1)

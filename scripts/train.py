@@ -28,7 +28,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from robodetect.features import FrontEndConfig  # noqa: E402
+from robodetect.features import HOP_LENGTH, FrontEndConfig  # noqa: E402
 from robodetect.metrics import eer  # noqa: E402
 from robodetect.model import ModelConfig, RobotNet, count_parameters, save_model  # noqa: E402
 from robodetect.simulate import SimConfig  # noqa: E402
@@ -189,6 +189,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.0,
         help="share of train calls hearing < 2 s of speech (cal and dev keep the plan's, so models compare)",
     )
+    ap.add_argument(
+        "--stft-hop",
+        type=int,
+        default=HOP_LENGTH,
+        help="STFT hop of the front end in samples (80 = 10 ms, v2/v3's; 160 halves the frames and the CNN's cost)",
+    )
     ap.add_argument("--f-max", type=float, default=3800.0, help="top of the spectral bands, Hz (band-edge cues above)")
     ap.add_argument("--results", default=str(REPO / "data" / "results"))
     ap.add_argument(
@@ -220,7 +226,7 @@ def main() -> None:
         config = {
             "filterbank": args.filterbank,
             "use_prosody": not args.no_prosody,
-            "frontend": FrontEndConfig(f_max=args.f_max, hop_seconds=args.hop_seconds),
+            "frontend": FrontEndConfig(f_max=args.f_max, hop_seconds=args.hop_seconds, hop_length=args.stft_hop),
             "vad": vad_of(args),
             "channels": tuple(int(c) for c in args.channels.split(",")),
             **config,

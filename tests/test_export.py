@@ -13,6 +13,7 @@ from conftest import SAMPLES
 from robodetect.audio import load_audio
 from robodetect.detector import analyze
 from robodetect.export import DftFrontEnd, export_model, load_exported
+from robodetect.features import N_FFT, N_MELS, WINDOW_SAMPLES, FrontEnd, FrontEndConfig
 from robodetect.stream import stream_file
 
 TOL = 1e-4
@@ -56,6 +57,15 @@ def test_dft_front_end_equals_torch_stft(detector, real_windows):
     assert torch.allclose(got, ref, rtol=TOL, atol=TOL * float(ref.abs().max()))
     logmel, prosody = DftFrontEnd()(wav)
     ref_logmel, ref_prosody = detector.model.frontend(wav)
+    assert torch.allclose(logmel, ref_logmel, atol=1e-3) and torch.allclose(prosody, ref_prosody, atol=1e-3, rtol=1e-3)
+
+
+def test_dft_front_end_at_a_model_stft_hop(real_windows):
+    """A model's own STFT hop (``frontend.hop_length``) reaches the exported conv1d front end."""
+    config = FrontEndConfig(hop_length=160)
+    wav = torch.from_numpy(real_windows)
+    (logmel, prosody), (ref_logmel, ref_prosody) = DftFrontEnd(config=config)(wav), FrontEnd(config=config)(wav)
+    assert logmel.shape == ref_logmel.shape == (len(wav), N_MELS, 1 + (WINDOW_SAMPLES - N_FFT) // 160)
     assert torch.allclose(logmel, ref_logmel, atol=1e-3) and torch.allclose(prosody, ref_prosody, atol=1e-3, rtol=1e-3)
 
 

@@ -14,6 +14,7 @@ from robodetect.features import (
     PROSODY_NAMES,
     WINDOW_SAMPLES,
     FrontEnd,
+    FrontEndConfig,
     speech_to_call_time,
     timing_features,
 )
@@ -22,18 +23,21 @@ from robodetect.vad import Segment
 SR = 8000
 
 
-def prosody_of(x: np.ndarray) -> dict[str, float]:
-    _, p = FrontEnd()(torch.from_numpy(x[None].astype(np.float32)))
+def prosody_of(x: np.ndarray, hop_length: int = HOP_LENGTH) -> dict[str, float]:
+    _, p = FrontEnd(config=FrontEndConfig(hop_length=hop_length))(torch.from_numpy(x[None].astype(np.float32)))
     return dict(zip(PROSODY_NAMES, p[0].tolist()))
 
 
-def test_logmel_matches_librosa_reference(speech_8k):
+@pytest.mark.parametrize("hop_length", [HOP_LENGTH, 160])
+def test_logmel_matches_librosa_reference(speech_8k, hop_length):
+    """The front end's log filterbank equals librosa's, at the default STFT hop (10 ms) and at a
+    model's own (``frontend.hop_length``, rebuilt from the JSON)."""
     window = speech_8k[8000 : 8000 + WINDOW_SAMPLES]
     ref = librosa.feature.melspectrogram(
         y=window,
         sr=SR,
         n_fft=N_FFT,
-        hop_length=HOP_LENGTH,
+        hop_length=hop_length,
         center=False,
         power=2.0,
         window="hann",
@@ -43,8 +47,9 @@ def test_logmel_matches_librosa_reference(speech_8k):
     )
     ref = np.log(ref + LOG_EPS * ref.mean() + 1e-20)
     ref -= ref.mean()
-    logmel, prosody = FrontEnd()(torch.from_numpy(window[None]))
-    assert logmel.shape == (1, N_MELS, N_FRAMES) and prosody.shape == (1, len(PROSODY_NAMES))
+    logmel, prosody = FrontEnd(config=FrontEndConfig(hop_length=hop_length))(torch.from_numpy(window[None]))
+    frames = N_FRAMES if hop_length == HOP_LENGTH else 1 + (WINDOW_SAMPLES - N_FFT) // hop_length
+    assert logmel.shape == (1, N_MELS, frames) and prosody.shape == (1, len(PROSODY_NAMES))
     np.testing.assert_allclose(logmel[0].numpy(), ref, atol=2e-3)
 
 
@@ -56,25 +61,37 @@ def test_logmel_is_gain_invariant(speech_8k):
     np.testing.assert_allclose(pa.numpy(), pb.numpy(), rtol=1e-3, atol=1e-3)
 
 
-def test_pitch_features_on_tones():
+@pytest.mark.parametrize("hop_length", [HOP_LENGTH, 160])
+def test_pitch_features_on_tones(hop_length):
     t = np.arange(WINDOW_SAMPLES) / SR
     steady = 0.3 * np.sin(2 * np.pi * 150 * t)
-    p = prosody_of(steady)
+    p = prosody_of(steady, hop_length)
     assert p["voiced_ratio"] > 0.95 and p["pitch_std_semitones"] < 0.3
     # vibrato: f0 swings 120..200 Hz -> several semitones of spread
     f0 = 160 + 40 * np.sin(2 * np.pi * 1.5 * t)
     glide = 0.3 * np.sin(2 * np.pi * np.cumsum(f0) / SR)
-    assert prosody_of(glide)["pitch_std_semitones"] > 2.0
+    assert prosody_of(glide, hop_length)["pitch_std_semitones"] > 2.0
     noise = 0.1 * np.random.default_rng(0).standard_normal(WINDOW_SAMPLES)
-    assert prosody_of(noise)["voiced_ratio"] < 0.2
+    assert prosody_of(noise, hop_length)["voiced_ratio"] < 0.2
 
 
-def test_syllable_rate_follows_modulation():
+@pytest.mark.parametrize("hop_length", [HOP_LENGTH, 160])
+def test_syllable_rate_follows_modulation(hop_length):
+    """Syllable nuclei per second; at a 20 ms STFT hop the envelope smoothing and peak-picking
+    spans keep their durations (kept in frames, each would span twice the time)."""
     t = np.arange(WINDOW_SAMPLES) / SR
     carrier = np.sin(2 * np.pi * 200 * t)
     for rate in (3.0, 6.0):
         env = np.abs(np.sin(np.pi * rate * t)) ** 2 + 1e-3  # `rate` bursts per second
-        assert prosody_of(0.3 * env * carrier)["syllable_rate"] == pytest.approx(rate, abs=1.0)
+        assert prosody_of(0.3 * env * carrier, hop_length)["syllable_rate"] == pytest.approx(rate, abs=1.0)
+
+
+@pytest.mark.parametrize("hop_length", [0, N_FFT + 1, 80.5])
+def test_front_end_refuses_an_stft_hop_it_cannot_honour(hop_length):
+    bad = FrontEndConfig(hop_length=hop_length).unsupported()
+    assert len(bad) == 1 and bad[0].startswith(f"frontend.hop_length={hop_length}")
+    with pytest.raises(ValueError, match="hop_length"):
+        FrontEnd(config=FrontEndConfig(hop_length=hop_length))
 
 
 def test_speech_offsets_map_back_to_call_time():
