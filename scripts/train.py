@@ -190,6 +190,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="share of train calls hearing < 2 s of speech (cal and dev keep the plan's, so models compare)",
     )
     ap.add_argument(
+        "--shift-copies",
+        type=int,
+        default=1,
+        help="train on this many cuts of each call's speech at random offsets (1: the plan's cut only)",
+    )
+    ap.add_argument(
         "--stft-hop",
         type=int,
         default=HOP_LENGTH,
@@ -239,6 +245,7 @@ def main() -> None:
             max_windows_per_epoch=args.loo_windows if reduced else None,
             eq_augment=args.eq_augment,
             lang_adversary=args.lang_adversary,
+            shift_copies=args.shift_copies,
         )
 
     if not args.no_main:
@@ -258,6 +265,7 @@ def main() -> None:
                 "resample_augment": args.resample_augment,
                 "mp3_augment": args.mp3_augment,
                 "speed_perturb": args.speed_perturb,
+                "shift_copies": args.shift_copies,
                 "eq_augment": args.eq_augment,
                 "plan_version": PLAN_VERSION,
                 "train_short_share": args.train_short_share,

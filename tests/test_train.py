@@ -75,3 +75,31 @@ def test_datasets_record_the_vad_that_cut_them_and_evaluate_picks_the_models(tmp
     assert evaluate.latest(tmp_path, "dev", asdict(VadConfig())).name == "dev-new.npz"
     assert evaluate.latest(tmp_path, "dev").name == "dev-new.npz"
     assert evaluate.latest(tmp_path, "dev", asdict(VadConfig(aggressiveness=0))) is None
+
+
+def test_shifted_copies_are_the_same_speech_at_other_offsets(speech_8k):
+    """``with_shifted_windows``: each extra window is the call's own speech at an offset off the
+    plan's grid (per call and copy); the windows keep their call, the plan's cut comes first."""
+    from robodetect import train
+    from robodetect.detector import analyze_speech
+
+    sr = 8000
+    x = np.concatenate([np.zeros(2000, np.float32), speech_8k, np.zeros(4000, np.float32)])
+    windows, speech_s, _, cover = train._windows_int16(x)
+    calls = [{"call_id": 3, "speech_samples": int(round(speech_s * sr))}]
+    data = train.CallData(
+        windows, np.full(len(windows), 3, np.int32), calls, covers={3: cover} if cover is not None else {}
+    )
+    speech = train._int16(analyze_speech(x)[1])
+    more = train.with_shifted_windows(data, 3, seed=0)
+    assert train.with_shifted_windows(data, 1) is data
+    np.testing.assert_array_equal(more.windows[: len(windows)], windows)
+    extra = more.windows[len(windows) :]
+    assert len(extra) >= 2 * (len(windows) - 1) and set(more.call_of_window.tolist()) == {3}
+    starts = set()
+    for w in extra:
+        heads = np.lib.stride_tricks.sliding_window_view(speech[: len(speech) - len(w) + 64], 64)
+        found = [o for o in np.flatnonzero((heads == w[:64]).all(1)) if np.array_equal(speech[o : o + len(w)], w)]
+        assert found, "a shifted window is not a cut of the call's speech"
+        starts.add(int(found[0]) % sr)
+    assert len(starts) >= 2 and starts != {0}  # off the 1 s grid, at more than one phase
