@@ -25,6 +25,10 @@ class ModelError(ValueError):
     """A model's files are missing, unreadable, or ask for settings this code cannot honour."""
 
 
+POOLS = ("max", "avg")
+TIME_POOLS = ("meanmax", "mean")
+
+
 @dataclass
 class ModelConfig:
     """Everything needed to rebuild and interpret a model besides its tensors."""
@@ -32,6 +36,11 @@ class ModelConfig:
     version: str = "untrained"
     channels: tuple[int, ...] = (16, 32, 48, 64)
     hidden: int = 32
+    # the 2x2 pools between conv blocks: "max" (robodetect-v2/v3) or "avg" (a low-pass before each
+    # subsampling: a shift of the input moves the output less)
+    pool: str = "max"
+    # pooling of the CNN's time axis into the embedding: "meanmax" (mean and max, v2/v3) or "mean"
+    time_pool: str = "meanmax"
     filterbank: str = "mel"  # "mel" or "linear" band spacing of the spectral front end
     use_spectral: bool = True
     use_prosody: bool = True
@@ -72,6 +81,10 @@ class ModelConfig:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         config = cls(**{**known, **parts})
         bad = config.frontend.unsupported() + config.vad.unsupported()
+        if config.pool not in POOLS:
+            bad.append(f"pool={config.pool} (this code has {', '.join(POOLS)})")
+        if config.time_pool not in TIME_POOLS:
+            bad.append(f"time_pool={config.time_pool} (this code has {', '.join(TIME_POOLS)})")
         if bad:
             raise ModelError(f"{source}: this robodetect cannot honour the model's " + "; ".join(bad))
         return config

@@ -18,7 +18,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .config import DEFAULT_MODEL, ModelConfig, ModelError, available_models, find_model
+from .config import DEFAULT_MODEL, POOLS, TIME_POOLS, ModelConfig, ModelError, available_models, find_model
 from .features import N_MELS, PROSODY_NAMES
 from .frontend import FrontEnd
 
@@ -43,17 +43,20 @@ class RobotNet(nn.Module):
         self.frontend = FrontEnd(self.config.filterbank, self.config.frontend)
         layers: list[nn.Module] = []
         c_in = 1
+        if self.config.pool not in POOLS or self.config.time_pool not in TIME_POOLS:
+            raise ValueError(f"unknown pooling {self.config.pool!r} / {self.config.time_pool!r}")
+        pool = nn.MaxPool2d if self.config.pool == "max" else nn.AvgPool2d
         for i, c_out in enumerate(c):
             layers.append(_conv_block(c_in, c_out))
             if i < len(c) - 1:
-                layers.append(nn.MaxPool2d(2))
+                layers.append(pool(2))
             c_in = c_out
         self.cnn = nn.Sequential(*layers)
         n_pros = len(PROSODY_NAMES)
         self.register_buffer("prosody_mean", torch.tensor(self.config.prosody_mean, dtype=torch.float32))
         self.register_buffer("prosody_std", torch.tensor(self.config.prosody_std, dtype=torch.float32))
         #: width of the spectral part of :meth:`embed` (mean + max pooled CNN channels; 0 without it)
-        self.spec_dim = 2 * c[-1] if self.config.use_spectral else 0
+        self.spec_dim = (2 if self.config.time_pool == "meanmax" else 1) * c[-1] if self.config.use_spectral else 0
         pros_dim = n_pros if self.config.use_prosody else 0
         self.head_mlp = nn.Sequential(
             nn.Linear(self.spec_dim + pros_dim, self.config.hidden),
@@ -72,7 +75,7 @@ class RobotNet(nn.Module):
         if self.config.use_spectral:
             h = self.cnn(logmel.unsqueeze(1))  # (B, C, F', T')
             h = h.mean(2)  # over frequency -> (B, C, T')
-            parts += [h.mean(-1), h.amax(-1)]
+            parts += [h.mean(-1), h.amax(-1)] if self.config.time_pool == "meanmax" else [h.mean(-1)]
         if self.config.use_prosody:
             parts.append((prosody - self.prosody_mean) / self.prosody_std)
         return torch.cat(parts, -1)

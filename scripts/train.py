@@ -189,6 +189,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.0,
         help="share of train calls hearing < 2 s of speech (cal and dev keep the plan's, so models compare)",
     )
+    ap.add_argument("--pool", choices=("max", "avg"), default="max", help="2x2 pools between conv blocks")
+    ap.add_argument(
+        "--time-pool", choices=("meanmax", "mean"), default="meanmax", help="pooling of the CNN's time axis"
+    )
     ap.add_argument(
         "--shift-copies",
         type=int,
@@ -235,6 +239,8 @@ def main() -> None:
             "frontend": FrontEndConfig(f_max=args.f_max, hop_seconds=args.hop_seconds, hop_length=args.stft_hop),
             "vad": vad_of(args),
             "channels": tuple(int(c) for c in args.channels.split(",")),
+            "pool": args.pool,
+            "time_pool": args.time_pool,
             **config,
         }
         return train_model(

@@ -14,7 +14,7 @@ from torch import nn
 import robodetect
 from robodetect.audio import load_audio
 from robodetect.detector import analyze
-from robodetect.model import inference_model, load_model
+from robodetect.model import ModelConfig, RobotNet, inference_model, load_model, save_model
 
 TOL = 1e-5
 
@@ -50,3 +50,31 @@ def test_fast_path_with_nontrivial_batch_norm(model_stem, windows):
     fast = inference_model(copy.deepcopy(model))
     assert not any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())
     np.testing.assert_allclose(_eager(fast, windows), _eager(model, windows), atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize(("pool", "time_pool"), [("avg", "mean"), ("avg", "meanmax"), ("max", "mean")])
+def test_fast_path_with_other_pooling(windows, pool, time_pool, tmp_path):
+    """Average pools between blocks (ReLU must stay before them: it does not commute with a mean)
+    and mean-only time pooling: the fast path and a saved-and-loaded copy equal the eager model."""
+    torch.manual_seed(2)
+    model = RobotNet(ModelConfig(pool=pool, time_pool=time_pool)).eval()
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.normal_()
+            m.running_var.uniform_(0.5, 2.0)
+    pools = [m for m in model.cnn if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d))]
+    assert pools and all(isinstance(m, nn.AvgPool2d if pool == "avg" else nn.MaxPool2d) for m in pools)
+    assert model.head_mlp[0].in_features == (1 if time_pool == "mean" else 2) * model.config.channels[-1] + 6
+    eager = _eager(model, windows)
+    np.testing.assert_allclose(_eager(inference_model(copy.deepcopy(model)), windows), eager, atol=TOL, rtol=0)
+    save_model(model, tmp_path / "m")
+    np.testing.assert_allclose(_eager(load_model(tmp_path / "m"), windows), eager, atol=TOL, rtol=0)
+
+
+def test_unknown_pooling_is_refused():
+    from robodetect.config import ModelError
+
+    with pytest.raises(ModelError, match="pool=median"):
+        ModelConfig.from_dict({"pool": "median"})
+    with pytest.raises(ModelError, match="time_pool=max"):
+        ModelConfig.from_dict({"time_pool": "max"})
