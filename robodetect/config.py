@@ -81,13 +81,19 @@ class ModelConfig:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         config = cls(**{**known, **parts})
         bad = config.frontend.unsupported() + config.vad.unsupported()
-        if config.pool not in POOLS:
-            bad.append(f"pool={config.pool} (this code has {', '.join(POOLS)})")
-        if config.time_pool not in TIME_POOLS:
-            bad.append(f"time_pool={config.time_pool} (this code has {', '.join(TIME_POOLS)})")
+        bad += config.pooling_unsupported()
         if bad:
             raise ModelError(f"{source}: this robodetect cannot honour the model's " + "; ".join(bad))
         return config
+
+    def pooling_unsupported(self) -> list[str]:
+        """Pooling settings this code cannot build, as ``name=value (choices)``; empty when both can."""
+        bad = []
+        if self.pool not in POOLS:
+            bad.append(f"pool={self.pool} (this code has {', '.join(POOLS)})")
+        if self.time_pool not in TIME_POOLS:
+            bad.append(f"time_pool={self.time_pool} (this code has {', '.join(TIME_POOLS)})")
+        return bad
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> ModelConfig:

@@ -18,7 +18,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .config import DEFAULT_MODEL, POOLS, TIME_POOLS, ModelConfig, ModelError, available_models, find_model
+from .config import DEFAULT_MODEL, ModelConfig, ModelError, available_models, find_model
 from .features import N_MELS, PROSODY_NAMES
 from .frontend import FrontEnd
 
@@ -43,8 +43,8 @@ class RobotNet(nn.Module):
         self.frontend = FrontEnd(self.config.filterbank, self.config.frontend)
         layers: list[nn.Module] = []
         c_in = 1
-        if self.config.pool not in POOLS or self.config.time_pool not in TIME_POOLS:
-            raise ValueError(f"unknown pooling {self.config.pool!r} / {self.config.time_pool!r}")
+        if self.config.pooling_unsupported():
+            raise ValueError("RobotNet cannot be built: " + "; ".join(self.config.pooling_unsupported()))
         pool = nn.MaxPool2d if self.config.pool == "max" else nn.AvgPool2d
         for i, c_out in enumerate(c):
             layers.append(_conv_block(c_in, c_out))

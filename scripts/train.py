@@ -28,6 +28,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from robodetect.config import POOLS, TIME_POOLS  # noqa: E402
 from robodetect.features import HOP_LENGTH, FrontEndConfig  # noqa: E402
 from robodetect.metrics import eer  # noqa: E402
 from robodetect.model import ModelConfig, RobotNet, count_parameters, save_model  # noqa: E402
@@ -189,9 +190,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.0,
         help="share of train calls hearing < 2 s of speech (cal and dev keep the plan's, so models compare)",
     )
-    ap.add_argument("--pool", choices=("max", "avg"), default="max", help="2x2 pools between conv blocks")
+    ap.add_argument("--pool", choices=POOLS, default=ModelConfig.pool, help="2x2 pools between conv blocks")
     ap.add_argument(
-        "--time-pool", choices=("meanmax", "mean"), default="meanmax", help="pooling of the CNN's time axis"
+        "--time-pool", choices=TIME_POOLS, default=ModelConfig.time_pool, help="pooling of the CNN's time axis"
     )
     ap.add_argument(
         "--shift-copies",
