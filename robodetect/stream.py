@@ -177,7 +177,10 @@ class StreamingDetector:
         self._pending_frame0 = 0
         self._emitted_frame = 0  # call frames before this are already speech (or dropped)
         self._n_frames = 0  # VAD frames processed
-        self._speech = np.zeros(0, np.float32)  # the last <= WINDOW_SAMPLES speech samples
+        # speech samples [_n_speech - _fill, _n_speech) in _ring[:_fill]; when the ring is full its
+        # last WINDOW_SAMPLES move to the front (one copy per WINDOW_SAMPLES samples, not per frame)
+        self._ring = np.zeros(2 * WINDOW_SAMPLES, np.float32)
+        self._fill = 0
         self._n_speech = 0
         self._next_window_end = scoring.next_regular_end(0, self.hop)
         self._logit_sum = 0.0
@@ -201,6 +204,11 @@ class StreamingDetector:
     def buffered_samples(self) -> int:
         """Samples held in buffers (bounded: about 2 s of speech + 1.5 s of call audio)."""
         return len(self._partial) + len(self._pending) + len(self._speech)
+
+    @property
+    def _speech(self) -> np.ndarray:
+        """The last <= WINDOW_SAMPLES speech samples (a view)."""
+        return self._ring[max(0, self._fill - WINDOW_SAMPLES) : self._fill]
 
     @property
     def speech_seconds(self) -> float:
@@ -305,7 +313,7 @@ class StreamingDetector:
         while len(x):
             boundary = min(self._next_window_end, self._next_check)
             take = min(len(x), boundary - self._n_speech)
-            self._speech = np.concatenate([self._speech, x[:take]])[-WINDOW_SAMPLES:]
+            self._append_speech(x[:take])
             self._n_speech += take
             x = x[take:]
             if self._n_speech == self._next_window_end:  # a regular window [n - 2 s, n) is complete
@@ -315,6 +323,16 @@ class StreamingDetector:
             if self._n_speech == self._next_check:
                 self._checkpoint()
                 self._next_check = self._checkpoint_after(self._n_speech)
+
+    def _append_speech(self, x: np.ndarray) -> None:
+        if len(x) >= WINDOW_SAMPLES:
+            x = x[-WINDOW_SAMPLES:]
+        if self._fill + len(x) > len(self._ring):
+            keep = min(self._fill, WINDOW_SAMPLES - len(x))
+            self._ring[:keep] = self._ring[self._fill - keep : self._fill]
+            self._fill = keep
+        self._ring[self._fill : self._fill + len(x)] = x
+        self._fill += len(x)
 
     def _extra_logit(self) -> float | None:
         """Logit of the window :func:`robodetect.scoring.extra_span` adds for the speech so far beyond
