@@ -27,6 +27,11 @@ class ModelError(ValueError):
 
 POOLS = ("max", "avg")
 TIME_POOLS = ("meanmax", "mean")
+#: the classifier's last layer: "linear" (a logit, binary cross-entropy; v2-v6) or "cosine" (one-class
+#: softmax, Zhang et al. 2021: the raw logit is -COSINE_SCALE * cos(w, hidden), trained to pull humans
+#: inside a cone around w and push robots out of it, so what is unlike known humans reads as robot)
+HEADS = ("linear", "cosine")
+COSINE_SCALE = 20.0
 
 
 @dataclass
@@ -41,6 +46,7 @@ class ModelConfig:
     pool: str = "max"
     # pooling of the CNN's time axis into the embedding: "meanmax" (mean and max, v2/v3) or "mean"
     time_pool: str = "meanmax"
+    head: str = "linear"  # the last layer (HEADS)
     filterbank: str = "mel"  # "mel" or "linear" band spacing of the spectral front end
     use_spectral: bool = True
     use_prosody: bool = True
@@ -81,18 +87,20 @@ class ModelConfig:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         config = cls(**{**known, **parts})
         bad = config.frontend.unsupported() + config.vad.unsupported()
-        bad += config.pooling_unsupported()
+        bad += config.architecture_unsupported()
         if bad:
             raise ModelError(f"{source}: this robodetect cannot honour the model's " + "; ".join(bad))
         return config
 
-    def pooling_unsupported(self) -> list[str]:
-        """Pooling settings this code cannot build, as ``name=value (choices)``; empty when both can."""
+    def architecture_unsupported(self) -> list[str]:
+        """Architecture settings (pools, head) this code cannot build, as ``name=value (choices)``; empty when all can."""
         bad = []
         if self.pool not in POOLS:
             bad.append(f"pool={self.pool} (this code has {', '.join(POOLS)})")
         if self.time_pool not in TIME_POOLS:
             bad.append(f"time_pool={self.time_pool} (this code has {', '.join(TIME_POOLS)})")
+        if self.head not in HEADS:
+            bad.append(f"head={self.head} (this code has {', '.join(HEADS)})")
         return bad
 
     @classmethod

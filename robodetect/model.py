@@ -18,7 +18,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .config import DEFAULT_MODEL, ModelConfig, ModelError, available_models, find_model
+from .config import COSINE_SCALE, DEFAULT_MODEL, ModelConfig, ModelError, available_models, find_model
 from .features import N_MELS, PROSODY_NAMES
 from .frontend import FrontEnd
 
@@ -43,8 +43,8 @@ class RobotNet(nn.Module):
         self.frontend = FrontEnd(self.config.filterbank, self.config.frontend)
         layers: list[nn.Module] = []
         c_in = 1
-        if self.config.pooling_unsupported():
-            raise ValueError("RobotNet cannot be built: " + "; ".join(self.config.pooling_unsupported()))
+        if self.config.architecture_unsupported():
+            raise ValueError("RobotNet cannot be built: " + "; ".join(self.config.architecture_unsupported()))
         pool = nn.MaxPool2d if self.config.pool == "max" else nn.AvgPool2d
         for i, c_out in enumerate(c):
             layers.append(_conv_block(c_in, c_out))
@@ -82,7 +82,17 @@ class RobotNet(nn.Module):
 
     def head(self, logmel: torch.Tensor, prosody: torch.Tensor) -> torch.Tensor:
         """Features -> logits (B,)."""
-        return self.head_mlp(self.embed(logmel, prosody)).squeeze(-1)
+        return self.classify(self.embed(logmel, prosody))
+
+    def classify(self, emb: torch.Tensor) -> torch.Tensor:
+        """Pooled embedding -> raw logits (B,): the MLP's linear output, or for a ``cosine`` head
+        -COSINE_SCALE times the cosine between the hidden layer and the human direction."""
+        if self.config.head != "cosine":
+            return self.head_mlp(emb).squeeze(-1)
+        hidden = self.head_mlp[:-1](emb)
+        w = self.head_mlp[-1].weight[0]
+        cos = (hidden @ w) / (hidden.norm(dim=-1) * w.norm()).clamp_min(1e-8)
+        return -COSINE_SCALE * cos
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         logmel, prosody = self.features(wav)

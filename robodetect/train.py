@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from . import scoring
 from .audio import SAMPLE_RATE
+from .config import COSINE_SCALE
 from .detector import analyze_speech
 from .features import HOP_SAMPLES, WINDOW_SAMPLES
 from .metrics import eer, threshold_for_false_alarm
@@ -491,6 +492,25 @@ class _GradReverse(torch.autograd.Function):
         return -ctx.lam * grad, None
 
 
+#: one-class softmax margins (Zhang et al. 2021): humans trained to cos >= OC_HUMAN_MARGIN with the
+#: human direction, robots to cos <= OC_ROBOT_MARGIN
+OC_HUMAN_MARGIN, OC_ROBOT_MARGIN = 0.9, 0.2
+
+
+def head_loss(model: RobotNet, emb: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Training loss of a batch of pooled embeddings with labels ``y`` (1 = robot): binary
+    cross-entropy for a ``linear`` head, the one-class softmax loss for a ``cosine`` head
+    (softplus(a (m_human - cos)) for humans, softplus(a (cos - m_robot)) for robots, a = COSINE_SCALE;
+    the head's raw logit is -a cos)."""
+    raw = model.classify(emb)
+    if model.config.head != "cosine":
+        return F.binary_cross_entropy_with_logits(raw, y)
+    scale = COSINE_SCALE
+    margin = torch.where(y > 0.5, scale * OC_ROBOT_MARGIN, scale * OC_HUMAN_MARGIN)
+    sign = 1.0 - 2.0 * y  # human +1, robot -1: softplus(sign * (raw + margin))
+    return F.softplus(sign * (raw + margin)).mean()
+
+
 def train_model(
     train: CallData,
     config: ModelConfig,
@@ -551,7 +571,7 @@ def train_model(
             if eq_augment:
                 mel = random_eq(mel, gen)
             emb = model.embed(mel, pros[b])
-            loss = F.binary_cross_entropy_with_logits(model.head_mlp(emb).squeeze(-1), y[b])
+            loss = head_loss(model, emb, y[b])
             if adversary is not None:
                 # DANN schedule: the reversal strength ramps from 0 to lang_adversary
                 lam = lang_adversary * (2.0 / (1.0 + math.exp(-10.0 * step / steps)) - 1.0)

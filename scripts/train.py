@@ -28,7 +28,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from robodetect.config import POOLS, TIME_POOLS  # noqa: E402
+from robodetect.config import HEADS, POOLS, TIME_POOLS  # noqa: E402
 from robodetect.features import HOP_LENGTH, FrontEndConfig  # noqa: E402
 from robodetect.metrics import eer  # noqa: E402
 from robodetect.model import ModelConfig, RobotNet, count_parameters, save_model  # noqa: E402
@@ -195,6 +195,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--time-pool", choices=TIME_POOLS, default=ModelConfig.time_pool, help="pooling of the CNN's time axis"
     )
     ap.add_argument(
+        "--head",
+        choices=HEADS,
+        default=ModelConfig.head,
+        help="last layer: linear (cross-entropy) or cosine (one-class softmax: unlike known humans = robot)",
+    )
+    ap.add_argument(
         "--shift-copies",
         type=int,
         default=1,
@@ -242,6 +248,7 @@ def main() -> None:
             "channels": tuple(int(c) for c in args.channels.split(",")),
             "pool": args.pool,
             "time_pool": args.time_pool,
+            "head": args.head,
             **config,
         }
         return train_model(
@@ -273,6 +280,7 @@ def main() -> None:
                 "mp3_augment": args.mp3_augment,
                 "speed_perturb": args.speed_perturb,
                 "shift_copies": args.shift_copies,
+                "head": args.head,
                 "eq_augment": args.eq_augment,
                 "plan_version": PLAN_VERSION,
                 "train_short_share": args.train_short_share,

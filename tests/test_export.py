@@ -147,3 +147,20 @@ def test_a_stream_over_an_export_cuts_windows_as_the_model_was_trained(hop2_dete
     onnx.save(proto, str(tmp_path / "old.onnx"))
     legacy = load_exported(tmp_path / "old.onnx")
     assert legacy.hop_samples == HOP_SAMPLES and legacy.vad_config == VadConfig.legacy()
+
+
+def test_a_cosine_head_exports_to_onnx(real_windows, tmp_path):
+    """A one-class (cosine) head survives the ONNX export: the graph's logits equal eager."""
+    import onnxruntime as ort
+
+    from robodetect.model import ModelConfig, RobotNet, save_model
+
+    torch.manual_seed(4)
+    model = RobotNet(ModelConfig(head="cosine", pool="avg", time_pool="mean")).eval()
+    save_model(model, tmp_path / "m")
+    path = export_model(tmp_path / "m.onnx", fmt="onnx", model=tmp_path / "m")
+    (logit,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(["logit"], {"wav": real_windows})
+    with torch.inference_mode():
+        ref = model(torch.from_numpy(real_windows)).numpy()
+    assert ref.std() > 0
+    np.testing.assert_allclose(logit, ref, atol=TOL, rtol=TOL)

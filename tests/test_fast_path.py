@@ -71,10 +71,32 @@ def test_fast_path_with_other_pooling(windows, pool, time_pool, tmp_path):
     np.testing.assert_allclose(_eager(load_model(tmp_path / "m"), windows), eager, atol=TOL, rtol=0)
 
 
-def test_unknown_pooling_is_refused():
+def test_cosine_head_fast_path_and_json(windows, tmp_path):
+    """A one-class (cosine) head: logits are -COSINE_SCALE * cos(hidden, w), so within +-20; the fast
+    path and a saved-and-loaded copy equal the eager model; the JSON records the head."""
+    from robodetect.config import COSINE_SCALE
+
+    torch.manual_seed(3)
+    model = RobotNet(ModelConfig(head="cosine", pool="avg", time_pool="mean")).eval()
+    eager = _eager(model, windows)
+    assert np.abs(eager).max() <= COSINE_SCALE + 1e-4 and eager.std() > 0
+    with torch.inference_mode():
+        hidden = model.head_mlp[:-1](model.embed(*model.features(torch.from_numpy(windows[:4]))))
+        cos = torch.nn.functional.cosine_similarity(hidden, model.head_mlp[-1].weight, dim=-1)
+    np.testing.assert_allclose(eager[:4], (-COSINE_SCALE * cos).numpy(), atol=1e-4, rtol=0)
+    np.testing.assert_allclose(_eager(inference_model(copy.deepcopy(model)), windows), eager, atol=TOL, rtol=0)
+    save_model(model, tmp_path / "m")
+    assert '"head": "cosine"' in (tmp_path / "m.json").read_text()
+    np.testing.assert_allclose(_eager(load_model(tmp_path / "m"), windows), eager, atol=TOL, rtol=0)
+
+
+def test_unknown_pooling_or_head_is_refused():
     from robodetect.config import ModelError
 
     with pytest.raises(ModelError, match="pool=median"):
         ModelConfig.from_dict({"pool": "median"})
     with pytest.raises(ModelError, match="time_pool=max"):
         ModelConfig.from_dict({"time_pool": "max"})
+    with pytest.raises(ModelError, match="head=arcface"):
+        ModelConfig.from_dict({"head": "arcface"})
+    assert ModelConfig.from_dict({}).head == "linear"  # JSONs from before the key: v2-v6

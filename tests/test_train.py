@@ -103,3 +103,36 @@ def test_shifted_copies_are_the_same_speech_at_other_offsets(speech_8k):
         assert found, "a shifted window is not a cut of the call's speech"
         starts.add(int(found[0]) % sr)
     assert len(starts) >= 2 and starts != {0}  # off the 1 s grid, at more than one phase
+
+
+def test_one_class_loss_margins():
+    """The cosine head's loss: softplus(a (0.9 - cos)) for humans, softplus(a (cos - 0.2)) for robots."""
+    from robodetect.config import COSINE_SCALE
+    from robodetect.model import RobotNet
+    from robodetect.train import OC_HUMAN_MARGIN, OC_ROBOT_MARGIN, head_loss
+
+    torch.manual_seed(0)
+    model = RobotNet(ModelConfig(head="cosine")).eval()
+    emb = torch.randn(6, model.head_mlp[0].in_features)
+    y = torch.tensor([0.0, 1.0, 0.0, 1.0, 0.0, 1.0])
+    cos = -model.classify(emb) / COSINE_SCALE
+    a = COSINE_SCALE
+    expected = torch.where(
+        y > 0.5,
+        torch.nn.functional.softplus(a * (cos - OC_ROBOT_MARGIN)),
+        torch.nn.functional.softplus(a * (OC_HUMAN_MARGIN - cos)),
+    ).mean()
+    torch.testing.assert_close(head_loss(model, emb, y), expected)
+    linear = RobotNet(ModelConfig()).eval()
+    torch.testing.assert_close(
+        head_loss(linear, emb, y), torch.nn.functional.binary_cross_entropy_with_logits(linear.classify(emb), y)
+    )
+
+
+def test_one_class_head_learns_the_toy_task():
+    data = _toy_data()
+    model = train_model(data, ModelConfig(head="cosine"), epochs=6, batch_size=8, log=lambda *_: None)
+    with torch.no_grad():
+        out = model(torch.from_numpy(data.windows.astype(np.float32) / 32768)).numpy()
+    robot = data.window_labels() == 1
+    assert out[robot].min() > out[~robot].max()  # robots score above every human
