@@ -59,6 +59,7 @@ DATASETS = {
     "dev": ("dev", "call", 2),
     "dev_clips": ("dev", "clip", 3),
     "dev_2party": ("dev", "two-party", 4),
+    "cal_2party": ("cal", "two-party", 5),  # to choose a two-party call rule without looking at dev
 }
 
 
@@ -228,7 +229,7 @@ def main() -> None:
     Path(args.calls_dir).mkdir(parents=True, exist_ok=True)
     rows = read_manifests([SHARED_MANIFEST, Path(args.corpus) / "tts_manifest.csv"])
     if args.eval_sets_only:  # what scripts/evaluate.py reads, cut with --vad
-        for name in ("dev", "dev_clips", "dev_2party"):
+        for name in ("dev", "dev_clips", "dev_2party", "cal_2party"):
             print(f"{name}: {len(dataset(args, rows, name).calls)} calls", flush=True)
         return
     train_data, cal, dev = (dataset(args, rows, n) for n in ("train", "cal", "dev"))
