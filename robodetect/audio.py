@@ -187,9 +187,10 @@ def _select_channels(block: np.ndarray, channel: str, where: str) -> np.ndarray:
     n = block.shape[1]
     if channel == "mix":
         # the mean, without numpy's slow reduction over a short axis for the common cases (the
-        # same float32 values: x / 1 is x, and (a + b) / 2 is (a + b) * 0.5 exactly)
+        # same float32 values: x / 1 is x, and (a + b) / 2 is (a + b) * 0.5 exactly); a new array
+        # like the mean's, so the result never aliases a caller's waveform
         if n == 1:
-            return block.astype(np.float32, copy=False)
+            return np.array(block, dtype=np.float32)
         if n == 2:
             return (block[:, :1] + block[:, 1:2]) * np.float32(0.5)
         return block.mean(axis=1, keepdims=True, dtype=np.float32)
