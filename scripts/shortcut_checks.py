@@ -18,7 +18,9 @@ then scores each call and variants of it through the public API:
   * extra dither: white noise 55 dB below the speech,
   * an MP3 round trip (16 kHz, VBR ~30 kbit/s), as archives and some human corpora were stored.
 Prints, per variation, the mean signed and absolute change of the calibrated call logit (|dp|
-saturates near 0 and 1; the logit does not), the mean |dp|, the share of verdicts flipped
+saturates near 0 and 1; the logit does not), that change over the spread (std) of the calls' own
+calibrated logits (a model with compressed, less confident scores passes the absolute figure more
+easily for the same reliance on a cue), the mean |dp|, the share of verdicts flipped
 overall and among calls within 0.1 of the threshold. Exits 1 when a mean |dlogit| exceeds
 --max-dlogit: a channel property that moves the score is a shortcut the model learnt.
 """
@@ -79,15 +81,18 @@ def variants(x: np.ndarray, rng: np.random.Generator) -> dict[str, tuple[np.ndar
     }
 
 
-def measure(det, calls: list[tuple], thr: float) -> dict[str, list[tuple]]:
+def measure(det, calls: list[tuple], thr: float, bases: list[float] | None = None) -> dict[str, list[tuple]]:
     """Score each (8 kHz call, seed[, label]) and its variants with ``det``; per variation a list of
-    (dlogit, dp, verdict flipped, base within 0.1 of the threshold, label or None)."""
+    (dlogit, dp, verdict flipped, base within 0.1 of the threshold, label or None). ``bases``, if
+    given, receives each call's unvaried calibrated logit (for :func:`relative`)."""
     out: dict[str, list[tuple]] = {}
     for call, seed, *label in calls:
         rng = np.random.default_rng(seed)
         base = det.score(call, 8000).robot_probability
         if base is None:
             continue
+        if bases is not None:
+            bases.append(float(logit(base)))
         near = abs(base - thr) <= 0.1
         for name, (y, sr) in variants(call, rng).items():
             p = det.score(y, sr).robot_probability
@@ -95,6 +100,14 @@ def measure(det, calls: list[tuple], thr: float) -> dict[str, list[tuple]]:
             flip = (p >= thr) != (base >= thr)
             out.setdefault(name, []).append((logit(p) - logit(base), p - base, flip, near, (label or [None])[0]))
     return out
+
+
+def relative(mean_abs_dlogit: float, bases: list[float]) -> float:
+    """A row's mean |dlogit| over the spread (std) of the calls' own calibrated logits: a model whose
+    probabilities are less confident moves less in logits for the same reliance on a cue, so the
+    absolute figure alone can pass a model only because its scores are compressed."""
+    spread = float(np.std(bases)) if len(bases) > 1 else 0.0
+    return mean_abs_dlogit / spread if spread > 0 else float("nan")
 
 
 class PhaseAveraged:
@@ -163,16 +176,18 @@ def main() -> None:
         # "+2 s silence" row is meant to measure (any lead, zeros or dither, changes that alike)
         lead = rng.standard_normal(LEAD_SAMPLES) * 0.1 * 10 ** ((clean.gain_db[0] + clean.dither_db) / 20)
         calls.append((np.concatenate([lead.astype(np.float32), call]), plan.seed, plan.label))
-    rows_out = measure(PhaseAveraged(det, args.phases) if args.phases > 1 else det, calls, thr)
+    bases: list[float] = []
+    rows_out = measure(PhaseAveraged(det, args.phases) if args.phases > 1 else det, calls, thr, bases)
     phases = f", call logit averaged over {args.phases} VAD frame phases" if args.phases > 1 else ""
     print(
-        f"model {det.model_version}; {len(plans)} dev calls (both labels), clean channel{phases}, threshold {thr:.3f}\n"
+        f"model {det.model_version}; {len(plans)} dev calls (both labels), clean channel{phases}, threshold {thr:.3f}; "
+        f"spread (std) of their calibrated logits {np.std(bases):.3f}\n"
     )
     print(
-        "| variation | calls | mean dlogit | humans / robots | mean abs dlogit | mean abs dp | verdicts flipped | "
+        "| variation | calls | mean dlogit | humans / robots | mean abs dlogit | / spread | mean abs dp | verdicts flipped | "
         "flipped within 0.1 of threshold |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     failed = []
     for name, vals in rows_out.items():
         dl, dp, flip, near, label = (np.array(v) for v in zip(*vals))
@@ -181,7 +196,8 @@ def main() -> None:
         # artefacts: robots drift toward human); one that separates them is a cue the model reads
         by = " / ".join(f"{dl[label == k].mean():+.3f}" if np.any(label == k) else "-" for k in ("human", "robot"))
         print(
-            f"| {name} | {len(dl)} | {dl.mean():+.3f} | {by} | {np.abs(dl).mean():.3f} | {np.abs(dp).mean():.4f} | "
+            f"| {name} | {len(dl)} | {dl.mean():+.3f} | {by} | {np.abs(dl).mean():.3f} | "
+            f"{relative(np.abs(dl).mean(), bases):.3f} | {np.abs(dp).mean():.4f} | "
             f"{100 * flip.mean():.1f} % | {near_flip} |"
         )
         if np.abs(dl).mean() > args.max_dlogit:

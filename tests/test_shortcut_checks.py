@@ -70,3 +70,27 @@ def test_frame_phase_row_and_phase_averaging(speech_8k):
     # three phases 10 ms apart cover the grid: the averaged score no longer follows it
     averaged = shortcut_checks.measure(shortcut_checks.PhaseAveraged(FramePhaseDetector(), 3), calls(speech_8k), 0.5)
     assert mean_abs_dlogit(averaged, row) < 1e-6
+
+
+class ScaledPhaseDetector(FramePhaseDetector):
+    """The frame-phase 'model' with every logit multiplied by ``k`` (less or more confident)."""
+
+    def __init__(self, k: float) -> None:
+        self.k = k
+
+    def score(self, x: np.ndarray, sr: int) -> SimpleNamespace:
+        p = super().score(x, sr).robot_probability
+        z = self.k * (np.log(p / (1 - p)) + 20.0 * float(np.std(x)))  # calls differ by their level too
+        return SimpleNamespace(robot_probability=float(1 / (1 + np.exp(-z))))
+
+
+def test_relative_row_does_not_reward_compressed_scores(speech_8k):
+    """Halving every logit halves the absolute row but not the row over the calls' spread."""
+    row = "VAD frame phase (+20 ms lead)"
+    figures = {}
+    for k in (1.0, 0.5):
+        bases: list[float] = []
+        table = shortcut_checks.measure(ScaledPhaseDetector(k), calls(speech_8k), 0.5, bases)
+        figures[k] = (mean_abs_dlogit(table, row), shortcut_checks.relative(mean_abs_dlogit(table, row), bases))
+    assert figures[0.5][0] < 0.75 * figures[1.0][0]
+    assert figures[0.5][1] > 0.75 * figures[1.0][1]
