@@ -85,6 +85,16 @@ class Scored:
     def field(self, key: str) -> np.ndarray:
         return np.array([str(c.get(key)) for c in self.rows])
 
+    def pair_views(self, *views: str) -> list[np.ndarray]:
+        """Two-party calls: per view (``caller``, ``callee``, ``mono``) the row index of that view of
+        each call that has every one of ``views`` scored, calls in ``pair`` order."""
+        index: dict[str, dict[int, int]] = {v: {} for v in views}
+        for i, c in enumerate(self.rows):
+            if c.get("view") in index:
+                index[c["view"]][int(c["pair"])] = i
+        pairs = sorted(set.intersection(*(set(index[v]) for v in views)))
+        return [np.array([index[v][k] for k in pairs], dtype=int) for v in views]
+
 
 def sustained(logits: list[float], k: int = SUSTAINED_WINDOWS) -> float:
     """Highest mean over ``k`` consecutive windows (the mean when there are fewer): a robot that
@@ -233,18 +243,12 @@ def evaluate(model, data: dict[str, CallData]) -> tuple[list[str], dict]:
 def two_party(model, tp: Scored, one_party_eer, res: dict) -> list[str]:
     """Two-party calls: stereo (a verdict per channel; the call is robot when either party is) and
     the mono mix (mean vs sustained aggregation), against one-party calls."""
-    views = tp.field("view")
-    pair = np.array([c.get("pair") for c in tp.rows])
-    caller = {int(pr): i for i, (v, pr) in enumerate(zip(views, pair)) if v == "caller"}
-    callee = {int(pr): i for i, (v, pr) in enumerate(zip(views, pair)) if v == "callee"}
-    mono = {int(pr): i for i, (v, pr) in enumerate(zip(views, pair)) if v == "mono"}
-    pairs = sorted(set(caller) & set(callee) & set(mono))
-    y = np.array([tp.y[caller[k]] for k in pairs])
-    cl = np.array([tp.cluster[caller[k]] for k in pairs])
-    stereo = np.array([max(tp.mean[caller[k]], tp.mean[callee[k]]) for k in pairs])
-    caller_only = np.array([tp.mean[caller[k]] for k in pairs])
-    mono_mean = np.array([tp.mean[mono[k]] for k in pairs])
-    mono_sus = np.array([tp.sustained[mono[k]] for k in pairs])
+    caller, callee, mono = tp.pair_views("caller", "callee", "mono")
+    y, cl = tp.y[caller], tp.cluster[caller]
+    stereo = np.maximum(tp.mean[caller], tp.mean[callee])
+    caller_only = tp.mean[caller]
+    mono_mean = tp.mean[mono]
+    mono_sus = tp.sustained[mono]
     rows = {
         "caller channel alone": caller_only,
         "stereo, call = either party robot (max over channels)": stereo,

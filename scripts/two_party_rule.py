@@ -9,8 +9,9 @@ alarm, and a line that raises both parties' scores raises the call's. The rules 
 that the callee is a human:
 
 - ``max``: max(a, b), today's rule;
-- ``contrast λ``: max(a, b) - λ · min(a, b): the more robot-like party measured against the other
-  party on the same recording (λ = 1: their difference).
+- ``contrast λ``: max(a, b) - λ · min(a, b): for λ > 0 the more robot-like party measured against
+  the other party on the same recording (λ = 1: their difference); for λ < 0 the other party's
+  score added in (λ = -1: their sum).
 
 λ is chosen on the calibration split's two-party calls (``cal_2party``, built by ``python
 scripts/train.py --eval-sets-only`` with the model's ``--vad``; voices and speakers disjoint from
@@ -43,17 +44,8 @@ LAMBDAS = (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0)
 
 def pairs(scored: Scored) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(caller logit, callee logit, label, cluster) per two-party call with both channels scored."""
-    views, pair = scored.field("view"), scored.field("pair")
-    index: dict[str, dict[str, int]] = {"caller": {}, "callee": {}}
-    for i, (v, p) in enumerate(zip(views, pair)):
-        if v in index:
-            index[v][p] = i
-    keys = sorted(set(index["caller"]) & set(index["callee"]))
-    a = np.array([scored.mean[index["caller"][k]] for k in keys])
-    b = np.array([scored.mean[index["callee"][k]] for k in keys])
-    y = np.array([scored.y[index["caller"][k]] for k in keys])
-    cl = np.array([scored.cluster[index["caller"][k]] for k in keys])
-    return a, b, y, cl
+    caller, callee = scored.pair_views("caller", "callee")
+    return scored.mean[caller], scored.mean[callee], scored.y[caller], scored.cluster[caller]
 
 
 def contrast(a: np.ndarray, b: np.ndarray, lam: float) -> np.ndarray:
