@@ -92,6 +92,7 @@ class CallPlan:
     identity: str = ""
     mode: str = "call"  # "call" (one party), "clip" (one utterance, no channel), "two-party"
     callee_paths: list[str] | None = None  # two-party: the human callee's utterances
+    callee_group: str | None = None  # two-party: the callee's source (a human leave-out drops it too)
 
 
 def plan_calls(
@@ -141,11 +142,12 @@ def plan_calls(
                 order = np.concatenate([rng.permutation(len(utts)) for _ in range(-(-MAX_UTTERANCES // len(utts)))])
                 chosen = [utts[i] for i in order[:MAX_UTTERANCES]]  # long single files get cropped repeatedly
                 first = chosen[0]
-                callee = None
+                callee = callee_group = None
                 if mode == "two-party":
                     others = sorted(i for i in humans[first["lang"]] if i != first["identity"])
                     pick = humans[first["lang"]][others[int(rng.integers(len(others)))]]
                     callee = [pick[int(i)]["path"] for i in rng.integers(0, len(pick), 8)]
+                    callee_group = pick[0]["group"]
                 plans.append(
                     CallPlan(
                         len(plans),
@@ -161,6 +163,7 @@ def plan_calls(
                         first["identity"],
                         mode,
                         callee,
+                        callee_group,
                     )
                 )
     return plans
@@ -349,6 +352,26 @@ class CallData:
             covers,
             self.hop,
             has_covers=self.has_covers,
+            vad=self.vad,
+        )
+
+    def merged(self, other: CallData) -> CallData:
+        """These calls and ``other``'s in one dataset (same hop and VAD), ``other``'s call ids (and
+        two-party ``pair`` ids) moved past this one's so that no two calls share an id."""
+        if other.hop != self.hop or other.vad != self.vad:
+            raise ValueError("cannot merge datasets cut with different window hops or VADs")
+        shift = max((c["call_id"] for c in self.calls), default=-1) + 1
+        calls = [
+            {**c, "call_id": c["call_id"] + shift, **({"pair": c["pair"] + shift} if "pair" in c else {})}
+            for c in other.calls
+        ]
+        return CallData(
+            np.concatenate([self.windows, other.windows]),
+            np.concatenate([self.call_of_window, other.call_of_window + shift]).astype(np.int32),
+            self.calls + calls,
+            covers={**self.covers, **{k + shift: v for k, v in other.covers.items()}},
+            hop=self.hop,
+            has_covers=self.has_covers and other.has_covers,
             vad=self.vad,
         )
 

@@ -60,7 +60,11 @@ DATASETS = {
     "dev_clips": ("dev", "clip", 3),
     "dev_2party": ("dev", "two-party", 4),
     "cal_2party": ("cal", "two-party", 5),  # to choose a two-party call rule without looking at dev
+    "train_2party": ("train", "two-party", 6),  # --train-2party: caller and callee channels to train on
 }
+#: the views of a training two-party call that join the training calls (the mono mix holds both
+#: parties under the caller's label: a human callee's windows labelled robot)
+TRAIN_2PARTY_VIEWS = ("caller", "callee")
 
 
 def vad_of(args) -> VadConfig:
@@ -72,7 +76,7 @@ def dataset(args, rows: list[dict], name: str) -> CallData:
     """The simulated dataset ``name``, cached in --calls-dir under a key of everything that
     makes it (manifest rows, plan, simulator settings): a changed recipe never reuses old calls."""
     split, mode, offset = DATASETS[name]
-    n = args.train_calls if split == "train" else args.eval_calls
+    n = args.train_2party if name == "train_2party" else args.train_calls if split == "train" else args.eval_calls
     # the resampler augmentation is a channel property (real calls pass through many resamplers):
     # every split gets it; speed perturbation makes new voices, so only the training split
     sim = SimConfig(
@@ -104,6 +108,12 @@ def dataset(args, rows: list[dict], name: str) -> CallData:
         print(f"building {name}: {len(plans)} {mode} plans -> {path.name}", flush=True)
         build_dataset(plans, path, workers=args.workers, sim=sim, vad=vad_of(args))
     return CallData.load(path)
+
+
+def without_group(c: dict, group: str) -> bool:
+    """A call a model trained without ``group`` may see: not of the group, and (two-party) no
+    callee from it either."""
+    return c["group"] != group and c.get("callee_group") != group
 
 
 def held_out_eer(model, data: list[CallData], dev: CallData, group: str) -> dict:
@@ -152,6 +162,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--ablations", action="store_true", help="spectral-only and prosody-only models")
     ap.add_argument("--loo-epochs", type=int, default=None, help="default: --epochs (the full recipe)")
     ap.add_argument("--loo-groups", nargs="+", default=None, help="only these groups in --loo")
+    ap.add_argument(
+        "--train-2party",
+        type=int,
+        default=0,
+        help="two-party train calls per label whose caller and callee channels join the training calls (0: none)",
+    )
     ap.add_argument("--eq-augment", action="store_true", help="random spectral-tilt/EQ augmentation")
     ap.add_argument("--lang-adversary", type=float, default=0.0, help="language-adversarial weight (0: off)")
     ap.add_argument("--filterbank", choices=("mel", "linear"), default="linear", help="spectral band spacing")
@@ -233,6 +249,9 @@ def main() -> None:
             print(f"{name}: {len(dataset(args, rows, name).calls)} calls", flush=True)
         return
     train_data, cal, dev = (dataset(args, rows, n) for n in ("train", "cal", "dev"))
+    if args.train_2party:
+        two = dataset(args, rows, "train_2party")
+        train_data = train_data.merged(two.subset(lambda c: c.get("view") in TRAIN_2PARTY_VIEWS))
     for name, d in (("train", train_data), ("cal", cal), ("dev", dev)):
         print(f"{name}: {len(d.calls)} calls / {len(d.windows)} windows", flush=True)
     results_dir = Path(args.results)
@@ -285,6 +304,7 @@ def main() -> None:
                 "eq_augment": args.eq_augment,
                 "plan_version": PLAN_VERSION,
                 "train_short_share": args.train_short_share,
+                "train_2party": args.train_2party,
             },
         }
         weights, _ = save_model(model, args.out)
@@ -319,12 +339,14 @@ def main() -> None:
         if not groups:
             groups = [g for g in FAMILY_GROUPS if g in present] if args.loo else []
             if args.loo_humans:
-                groups += sorted({c["group"] for c in train_data.calls if c["label"] == "human"})
+                groups += sorted(
+                    {c["group"] for c in train_data.calls if c["label"] == "human" and c.get("view") is None}
+                )
         path = results_dir / "loo.json"
         table = json.loads(path.read_text()) if path.exists() else {}
         for g in groups:
-            m = fit(train_data.subset(lambda c, g=g: c["group"] != g), f"loo-{g}", reduced=True)
-            calibrate(m, cal.subset(lambda c, g=g: c["group"] != g))
+            m = fit(train_data.subset(lambda c, g=g: without_group(c, g)), f"loo-{g}", reduced=True)
+            calibrate(m, cal.subset(lambda c, g=g: without_group(c, g)))
             table[g] = held_out_eer(m, [train_data, cal, dev], dev, g)
             table[g]["epochs"] = args.loo_epochs or args.epochs
             print(f"leave-out {g}: {json.dumps(table[g])} ({time.time() - t0:.0f} s)", flush=True)

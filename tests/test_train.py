@@ -136,3 +136,55 @@ def test_one_class_head_learns_the_toy_task():
         out = model(torch.from_numpy(data.windows.astype(np.float32) / 32768)).numpy()
     robot = data.window_labels() == 1
     assert out[robot].min() > out[~robot].max()  # robots score above every human
+
+
+def test_merged_datasets_keep_every_window_with_its_own_call():
+    """``CallData.merged``: the second set's call ids (and two-party pair ids) move past the first's,
+    each window stays with its call, and sets cut with another window hop are refused."""
+    import pytest
+
+    a, b = _toy_data(4), _toy_data(6)
+    b.calls = [{**c, "pair": c["call_id"] // 3} for c in b.calls]
+    m = a.merged(b)
+    ids = [c["call_id"] for c in m.calls]
+    assert len(ids) == len(set(ids)) == 10
+    assert len(m.windows) == len(a.windows) + len(b.windows)
+    for c in m.calls:
+        own = m.windows[m.call_of_window == c["call_id"]]
+        src = a if c in a.calls else b
+        old = c["call_id"] - (0 if src is a else 4)
+        np.testing.assert_array_equal(own, src.windows[src.call_of_window == old])
+    assert [c["pair"] for c in m.calls[4:]] == [c["pair"] + 4 for c in b.calls]
+    np.testing.assert_array_equal(m.window_labels(), np.concatenate([a.window_labels(), b.window_labels()]))
+    b.hop = a.hop * 2
+    with pytest.raises(ValueError):
+        a.merged(b)
+
+
+def test_two_party_plans_name_the_callee_source():
+    """A two-party plan records its callee's source, so a human leave-out can drop those calls."""
+    from robodetect.train import plan_calls
+
+    rows = []
+    for g, lang in (("src-a", "en"), ("src-b", "en"), ("tts", "en")):
+        for spk in range(2):
+            for u in range(2):
+                label = "robot" if g == "tts" else "human"
+                ident = f"{g}-{spk}"
+                rows.append(
+                    {
+                        "path": f"{ident}-{u}.flac",
+                        "split": "train",
+                        "label": label,
+                        "lang": lang,
+                        "group": g,
+                        "engine": g,
+                        "speaker": ident,
+                        "identity": ident,
+                    }
+                )
+    plans = plan_calls(rows, "train", 6, 0, mode="two-party")
+    assert plans and all(p.callee_group in ("src-a", "src-b") for p in plans)
+    for p in plans:
+        assert all(path.startswith(p.callee_group) for path in p.callee_paths)
+    assert all(p.callee_group is None for p in plan_calls(rows, "train", 6, 0))
