@@ -139,6 +139,7 @@ class _Task:
     max_seconds: float | None = None
     score: bool = False  # run the model here too (CPU scans): send back logits, not speech
     hop: int = HOP_SAMPLES  # the model's window hop (scoring.window_spans)
+    fingerprint: bool = True  # False: no campaign fingerprint (the store marks the file)
 
 
 #: the fast model in a worker process that scores its own windows (set by _worker_init)
@@ -215,7 +216,8 @@ def _work(task: _Task) -> dict:
             rate, head, named = audio.orig_sample_rate, audio.samples, None
         msg["meta"].sample_rate = rate
         t_fp = time.perf_counter()
-        msg["meta"].fingerprint = fingerprint_channels(head)  # for campaigns (a long call: its first minutes)
+        if task.fingerprint:  # for campaigns (a long call: its first minutes)
+            msg["meta"].fingerprint = fingerprint_channels(head)
         t_vad = time.perf_counter()
         msg["timing"]["fingerprint"] = t_vad - t_fp
         if named is None:
@@ -436,6 +438,7 @@ def scan(
     max_seconds: float | None = None,
     handle_signals: bool = True,
     model_in_workers: bool | None = None,
+    fingerprints: bool = True,
 ) -> ScanStats:
     """Score every input file once into ``store``; returns :class:`ScanStats`.
 
@@ -447,6 +450,9 @@ def scan(
     model_in_workers: each worker also scores its file's windows on one thread, and the main
     process only finalizes and stores (default on CPU: it scales with the cores, see
     docs/benchmarks.md); False: one model stage in the main process (always on CUDA).
+    fingerprints: take each file's campaign fingerprint (False: a fifth less CPU, but ``campaigns``
+    cannot link these files; their rows say ``fingerprinted = 0``, and a later scan with
+    fingerprints re-processes them).
     """
     cpus = available_cpus()
     workers = max(1, workers or cpus)
@@ -575,13 +581,19 @@ def scan(
             if path is None:
                 exhausted = True
                 break
-            known = None if rescore else store.scored_hash(path, channel, version)
-            pool.submit(
+            known = None if rescore else store.scored_hash(path, channel, version, fingerprinted=fingerprints)
+            task = _Task(
                 path,
-                _Task(
-                    path, channel, known, detector.vad_config, spill_dir, max_seconds, in_workers, detector.hop_samples
-                ),
+                channel,
+                known,
+                detector.vad_config,
+                spill_dir,
+                max_seconds,
+                in_workers,
+                detector.hop_samples,
+                fingerprints,
             )
+            pool.submit(path, task)
 
     try:
         model = detector.fast_model if in_workers else None

@@ -313,6 +313,23 @@ def _links(conn: sqlite3.Connection, min_matches: int) -> tuple[np.ndarray, ...]
     return a, b, dt, near[first], lo[first], hi[first]
 
 
+def unfingerprinted_files(db_path: str | os.PathLike) -> int:
+    """Files in a result store scanned without a fingerprint (``scan --no-fingerprints``): the
+    campaigns of :func:`find_campaigns` cannot include them."""
+    from .store import _has_column, connect
+
+    conn = connect(db_path, readonly=True)
+    try:
+        if not _has_column(conn, "fingerprinted"):
+            return 0
+        return conn.execute(
+            "SELECT count(*) FROM (SELECT DISTINCT path, channel_mode, model_version FROM calls "
+            "WHERE fingerprinted = 0)"
+        ).fetchone()[0]
+    finally:
+        conn.close()
+
+
 def find_campaigns(db_path: str | os.PathLike, *, min_calls: int = 3, min_matches: int = MIN_MATCHES) -> list[Campaign]:
     """Campaigns in a result store, biggest first (raises like :func:`robodetect.store.connect`)."""
     from scipy.sparse import coo_matrix
@@ -425,6 +442,7 @@ def format_campaigns(campaigns: list[Campaign], *, examples: int = 3) -> str:
 __all__ = [
     "fingerprint",
     "fingerprint_channels",
+    "unfingerprinted_files",
     "find_campaigns",
     "format_campaigns",
     "Campaign",

@@ -132,7 +132,7 @@ def _check_marker(path: str) -> None:
 def schema():
     pa, _ = _pa()
     floats = {"mtime", "duration_seconds", "speech_seconds", "robot_probability", "threshold", "scored_at"}
-    ints = {"size", "sample_rate"}
+    ints = {"size", "sample_rate", "fingerprinted"}
     fields = []
     for name in CALL_COLUMNS:
         kind = pa.float64() if name in floats else pa.int64() if name in ints else pa.string()
@@ -214,11 +214,13 @@ class ParquetStore(StoreContext):
         self._last_flush = time.monotonic()
         self._index: sqlite3.Connection | None = None
 
-    def scored_hash(self, path: str, channel_mode: str, model_version: str) -> str | None:
+    def scored_hash(
+        self, path: str, channel_mode: str, model_version: str, *, fingerprinted: bool = False
+    ) -> str | None:
         """As :meth:`ResultStore.scored_hash`, from the index of the parts written before this run."""
         if self._index is None:
             self._index = connect(index(self.path), readonly=True)
-        return scored_hash(self._index, path, channel_mode, model_version)
+        return scored_hash(self._index, path, channel_mode, model_version, fingerprinted=fingerprinted)
 
     def write_file(
         self, path: str, channel_mode: str, model_version: str, meta: FileMeta, results: list, error: str | None
@@ -353,7 +355,7 @@ def _load_file(conn: sqlite3.Connection, key: tuple, scored_at: float, records: 
     delete_file_rows(conn, key)
     rows = [
         (
-            [key[0] if c == "path" else rec[c] for c in CALL_COLUMNS],
+            [key[0] if c == "path" else rec.get(c) for c in CALL_COLUMNS],  # a part from before a column: NULL
             [(w["start_seconds"], w["end_seconds"], w["robot_probability"]) for w in rec["windows"] or []],
         )
         for rec in records

@@ -102,6 +102,7 @@ class _Stage1:
     out_dir: str | None = None  # a Parquet result dataset: the last stage writes its files there
     version: str = ""  # the model key the rows carry (Parquet)
     run_id: str = ""  # this scan's id in part names (Parquet)
+    fingerprint: bool = True  # False: scan --no-fingerprints (the rows say so)
 
     def run(self, path_b: bytes, known: str) -> dict:
         path = os.fsdecode(path_b)
@@ -113,7 +114,15 @@ class _Stage1:
             _batch._WORKER_MODEL = self.detector.fast_model
         vad = self.detector.vad_config
         task = _Task(
-            path, self.channel, known or None, vad, _spill_dir(), self.max_seconds, score, self.detector.hop_samples
+            path,
+            self.channel,
+            known or None,
+            vad,
+            _spill_dir(),
+            self.max_seconds,
+            score,
+            self.detector.hop_samples,
+            self.fingerprint,
         )
         msg = _work(task)
         if msg.get("kind") == "ok":  # speech spilled to a node-local temp file travels inline
@@ -305,6 +314,7 @@ def scan_ray(
     commit_seconds: float = COMMIT_SECONDS,
     chunk_files: int = CHUNK_FILES,
     handle_signals: bool = True,
+    fingerprints: bool = True,
     _hook: Callable[[str], None] | None = None,
 ) -> ScanStats:
     """:func:`robodetect.batch.scan` on Ray: the same rows in the same store.
@@ -313,7 +323,8 @@ def scan_ray(
     "auto" or HOST:PORT joins a running cluster (``ray start``). workers: stage-1 actors/tasks
     (default: the cluster's CPUs, less the model actors on CPU). model_actors: None on CPU = the
     fused layout; N = the split layout with N model actors (on CUDA default: the cluster's GPUs,
-    one each). On SIGINT/SIGTERM: committed files stay, :class:`ScanInterrupted` is raised.
+    one each). fingerprints: as in :func:`robodetect.batch.scan`. On SIGINT/SIGTERM: committed
+    files stay, :class:`ScanInterrupted` is raised.
     """
     missing = ray_missing()
     if missing:
@@ -339,7 +350,7 @@ def scan_ray(
     version = detector.model_key
     out_dir = os.path.abspath(store.path) if getattr(store, "workers_write", False) else None
     run_id = getattr(store, "run_id", "")
-    stage = _Stage1(channel, max_seconds, cpu_detector, not split, _hook, out_dir, version, run_id)
+    stage = _Stage1(channel, max_seconds, cpu_detector, not split, _hook, out_dir, version, run_id, fingerprints)
     # actors get the model through a reference the driver keeps alive (a restarted actor finds it
     # again); passed by value, Ray would put it in the object store per actor and warn about restarts
     stage_ref = ray.put(stage)
@@ -468,7 +479,7 @@ def scan_ray(
         for chunk in _chunks(iter_inputs(paths), chunk_files):
             items = []
             for p in chunk:
-                known = None if rescore else store.scored_hash(p, channel, version)
+                known = None if rescore else store.scored_hash(p, channel, version, fingerprinted=fingerprints)
                 items.append({"path": os.fsencode(p), "known": known or ""})
             run(items, set())
         store.commit()

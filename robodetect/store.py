@@ -13,7 +13,10 @@ Tables:
 - ``windows``: per-window scores (call_id, idx, start_seconds, end_seconds, robot_probability).
 - ``failed_retries``: a rescan that failed on a file already scored (its good rows are kept).
 - ``fingerprints``: landmark hashes of each file's audio (call_id of its first ``call`` row, frame
-  ``t``, ``hash``), indexed by hash; see :mod:`robodetect.campaigns`. ``shared_hashes``: every
+  ``t``, ``hash``), indexed by hash; see :mod:`robodetect.campaigns`. ``calls.fingerprinted`` is 1
+  where the file's fingerprint was taken, 0 where it was scanned with ``--no-fingerprints``
+  (``campaigns`` cannot link it and says how many such files it skipped), NULL on error rows and
+  on rows written before the column existed (every scan fingerprinted then). ``shared_hashes``: every
   hash seen in two or more calls (kept up to date as files are written, so clustering reads only
   the rows that can link calls).
 
@@ -109,12 +112,12 @@ BACKFILL_SHARED = (
     "HAVING min(call_id) < max(call_id)"
 )
 #: columns added after schema version 1, with their definitions (added to older stores on open)
-ADDED_COLUMNS = {"role": "TEXT NOT NULL DEFAULT 'call'", "party": "TEXT"}
+ADDED_COLUMNS = {"role": "TEXT NOT NULL DEFAULT 'call'", "party": "TEXT", "fingerprinted": "INTEGER"}
 #: columns of ``calls`` in export order (``timing`` and ``cues`` are JSON in the store)
 CALL_COLUMNS = (
     "path", "channel_mode", "channel", "role", "party", "model_version", "size", "mtime", "content_hash", "sample_rate",
     "duration_seconds", "speech_seconds", "robot_probability", "label", "threshold", "reason", "timing", "cues",
-    "error", "scored_at",
+    "error", "scored_at", "fingerprinted",
 )  # fmt: skip
 INSERT_CALL = f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' * len(CALL_COLUMNS))})"
 FILE_KEY = "path = ? AND channel_mode = ? AND model_version = ?"  # the rows of one file under one model
@@ -127,6 +130,7 @@ class FileMeta:
     content_hash: str | None = None
     sample_rate: int | None = None
     fingerprint: object = None  # (n, 2) int array of (hash, frame) from campaigns.fingerprint_channels
+    # None: not fingerprinted (scan --no-fingerprints); an empty array: fingerprinted, no landmarks
 
 
 class StoreError(ValueError):
@@ -263,8 +267,10 @@ def call_rows(
             None,
             error,
             scored_at,
+            None,
         )
         return [(row, [])]
+    fingerprinted = int(meta.fingerprint is not None)
     rows = [(r, "call") for r in results] + [(p, "party") for r in results for p in r.parties]
     return [
         (
@@ -285,6 +291,7 @@ def call_rows(
                 dumps(r.cues),
                 None,
                 scored_at,
+                fingerprinted,
             ),
             [(w.start_seconds, w.end_seconds, w.robot_probability) for w in r.windows],
         )
@@ -320,13 +327,21 @@ def insert_file_rows(conn: sqlite3.Connection, rows: list, fingerprint, *, share
                 conn.execute(SHARE_HASHES, (cur.lastrowid, cur.lastrowid))
 
 
-def scored_hash(conn: sqlite3.Connection, path: str, channel_mode: str, model_version: str) -> str | None:
-    """Content hash of the file's error-free rows for this model version in a store, if it was scored."""
+def scored_hash(
+    conn: sqlite3.Connection, path: str, channel_mode: str, model_version: str, *, fingerprinted: bool = False
+) -> str | None:
+    """Content hash of the file's error-free rows for this model version in a store, if it was scored
+    (``fingerprinted``: and fingerprinted; a file scanned with ``--no-fingerprints`` is not done for a
+    scan that fingerprints)."""
+    have = _has_column(conn, "fingerprinted")
     row = conn.execute(
-        f"SELECT content_hash, max(error IS NOT NULL) FROM calls WHERE {FILE_KEY}",
+        f"SELECT content_hash, max(error IS NOT NULL), {'min(coalesce(fingerprinted, 1))' if have else '1'} "
+        f"FROM calls WHERE {FILE_KEY}",
         (db_path(path), channel_mode, model_version),
     ).fetchone()
-    return row[0] if row and row[0] is not None and not row[1] else None
+    if not row or row[0] is None or row[1] or (fingerprinted and not row[2]):
+        return None
+    return row[0]
 
 
 class StoreContext:
@@ -360,9 +375,12 @@ class ResultStore(StoreContext):
         if not self.conn.in_transaction:
             self.conn.execute("BEGIN IMMEDIATE")
 
-    def scored_hash(self, path: str, channel_mode: str, model_version: str) -> str | None:
-        """Content hash of the file's error-free rows for this model version, if it was scored."""
-        return scored_hash(self.conn, path, channel_mode, model_version)
+    def scored_hash(
+        self, path: str, channel_mode: str, model_version: str, *, fingerprinted: bool = False
+    ) -> str | None:
+        """Content hash of the file's error-free rows for this model version, if it was scored
+        (``fingerprinted``: and fingerprinted)."""
+        return scored_hash(self.conn, path, channel_mode, model_version, fingerprinted=fingerprinted)
 
     def write_file(
         self, path: str, channel_mode: str, model_version: str, meta: FileMeta, results: list, error: str | None
@@ -518,6 +536,7 @@ def _export_parquet(conn: sqlite3.Connection, names: list[str], out_path: str | 
         "sample_rate": pa.int64(),
         "mtime": pa.float64(),
         "scored_at": pa.float64(),
+        "fingerprinted": pa.int64(),
         "campaign": pa.int64(),
     }
     fields = []
@@ -568,9 +587,10 @@ def summarize(db_path: str | os.PathLike, top: int = 10, campaigns: int = 3) -> 
     """Call verdicts by model version and label (per-party rows of two-party calls are counted
     under ``two_party``), the ``top`` most robotic calls, errors grouped by reason, and the
     biggest ``campaigns`` (replayed prompts, see :mod:`robodetect.campaigns`)."""
-    from .campaigns import find_campaigns
+    from .campaigns import find_campaigns, unfingerprinted_files
 
     found = [c.summary() for c in find_campaigns(db_path)[:campaigns]] if campaigns else []
+    unfingerprinted = unfingerprinted_files(db_path)
     conn = connect(db_path, readonly=True)
     try:
         calls = "role = 'call'" if _has_column(conn, "role") else "1"
@@ -617,6 +637,7 @@ def summarize(db_path: str | os.PathLike, top: int = 10, campaigns: int = 3) -> 
             "errors": errors,
             "failed_retries": retries,
             "campaigns": found,
+            "unfingerprinted_files": unfingerprinted,
         }
     finally:
         conn.close()
@@ -651,6 +672,10 @@ def format_summary(summary: dict) -> str:
             prob = "n/a" if c["mean_robot_probability"] is None else f"{c['mean_robot_probability']:.3f}"
             voice = ", human-voiced" if c["human_voiced"] else ""
             lines.append(f"  {c['n_calls']:6d} calls  mean robot probability {prob}{voice}  (e.g. {c['examples'][0]})")
+    if summary.get("unfingerprinted_files"):
+        lines.append(
+            f"{summary['unfingerprinted_files']} files scanned with --no-fingerprints: campaigns cannot include them"
+        )
     if summary["errors"]:
         lines.append(f"errors by reason ({sum(e['count'] for e in summary['errors'])} files):")
         for e in summary["errors"]:

@@ -117,11 +117,18 @@ def _mem_kb(pid: int) -> tuple[int, int]:
 
 
 def run_config(
-    args: argparse.Namespace, paths: list[str], device: str, workers: int, label: str, engine: str = "local"
+    args: argparse.Namespace,
+    paths: list[str],
+    device: str,
+    workers: int,
+    label: str,
+    engine: str = "local",
+    fingerprints: bool = True,
 ) -> dict:
     db = Path(tempfile.mkdtemp(prefix="bench-scan-")) / ("r.parquet" if engine == "ray-parquet" else "r.db")
     cmd = [sys.executable, __file__, "--child", "--device", device, "--workers", str(workers), "--db", str(db)]
     cmd += ["--model-in-main"] if args.model_in_main else []
+    cmd += [] if fingerprints else ["--no-fingerprints"]
     if engine != "local":  # "ray" (fused), "ray-split", or "ray-parquet" (fused, the workers write Parquet)
         cmd += ["--engine", "ray", "--model-actors", "1" if engine == "ray-split" else "0"]
     cmd += ["--model", args.model or ""] + ["--paths", *paths]
@@ -173,9 +180,22 @@ def child(args: argparse.Namespace) -> None:
             t = time.perf_counter()
             init_ray(None, args.workers)
             ray_init = time.perf_counter() - t
-            stats = scan_ray(args.paths, store, detector, model_actors=args.model_actors or None)
+            stats = scan_ray(
+                args.paths,
+                store,
+                detector,
+                model_actors=args.model_actors or None,
+                fingerprints=not args.no_fingerprints,
+            )
         else:
-            stats = scan(args.paths, store, detector, workers=args.workers, model_in_workers=not args.model_in_main)
+            stats = scan(
+                args.paths,
+                store,
+                detector,
+                workers=args.workers,
+                model_in_workers=not args.model_in_main,
+                fingerprints=not args.no_fingerprints,
+            )
     d = {k: getattr(stats, k) for k in ("files", "errors", "rows", "windows", "audio_seconds", "wall_seconds")}
     d["ray_init_seconds"] = ray_init
     if args.db.endswith(".parquet"):  # what the first summary/export/report pays: the reading index
@@ -213,6 +233,11 @@ def main() -> None:
     ap.add_argument(
         "--ray", action="store_true", help="also scan with --engine ray on a local Ray (fused and split layouts)"
     )
+    ap.add_argument(
+        "--no-fingerprints",
+        action="store_true",
+        help="also run the N-worker CPU scan with scan --no-fingerprints (no campaign fingerprints)",
+    )
     ap.add_argument("--engine", default="local", help=argparse.SUPPRESS)
     ap.add_argument("--model-actors", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -237,14 +262,17 @@ def main() -> None:
         f"machine: {os.cpu_count()} CPU cores, {args.workers} usable; load average {os.getloadavg()[0]:.1f} at start; "
         f"model stage {'in the main process' if args.model_in_main else 'in the workers (CPU)'}"
     )
-    configs = [] if args.skip_single else [("cpu", 1, "cpu, 1 worker")]
-    configs.append(("cpu", args.workers, f"cpu, {args.workers} workers"))
+    configs = [] if args.skip_single else [("cpu", 1, "cpu, 1 worker", True)]
+    configs.append(("cpu", args.workers, f"cpu, {args.workers} workers", True))
+    if args.no_fingerprints:
+        configs.append(("cpu", args.workers, f"cpu, {args.workers} w, no fp", False))
     import torch
 
     if torch.cuda.is_available():
-        configs.append(("cuda", args.workers, f"cuda, {args.workers} workers"))
-    for device, workers, label in configs:
-        print(report(run_config(args, [str(root)], device, workers, label)), flush=True)
+        configs.append(("cuda", args.workers, f"cuda, {args.workers} workers", True))
+    for device, workers, label, fingerprints in configs:
+        run = run_config(args, [str(root)], device, workers, label, fingerprints=fingerprints)
+        print(report(run), flush=True)
     if args.ray:
         for engine, label in (
             ("ray", "ray, fused actors"),

@@ -208,3 +208,48 @@ def test_bad_store_one_line(store, tmp_path, capsys, kind, command):
     assert main([command, str(path), *extra]) == 1
     out, err = capsys.readouterr()
     assert out == "" and len(err.strip().splitlines()) == 1 and str(path) in err
+
+
+def test_no_fingerprints_marks_files_and_a_later_scan_fills_them_in(archive, store, tmp_path, capsys):
+    """``scan --no-fingerprints``: same verdicts, no fingerprint rows, ``fingerprinted = 0``; campaigns
+    and summary say how many files they cannot search; a scan with fingerprints re-processes exactly
+    those files (a fingerprinted file is done for a scan without them), after which the campaigns
+    are those of a normal scan."""
+    import robodetect
+    from robodetect.campaigns import unfingerprinted_files
+    from robodetect.cli import main
+    from robodetect.store import summarize
+
+    files = sorted(archive[0].glob("*.wav"))
+    db = tmp_path / "nofp.db"
+    with ResultStore(db) as s:
+        stats = scan([str(archive[0])], s, robodetect.load(), workers=1, fingerprints=False)
+    assert stats.files == len(files)
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT count(*) FROM fingerprints").fetchone()[0] == 0
+    marks = conn.execute("SELECT DISTINCT fingerprinted FROM calls").fetchall()
+    verdicts = "SELECT path, channel, robot_probability FROM calls ORDER BY path, channel"
+    ref = sqlite3.connect(store)
+    assert conn.execute(verdicts).fetchall() == ref.execute(verdicts).fetchall()
+    assert ref.execute("SELECT DISTINCT fingerprinted FROM calls").fetchall() == [(1,)]
+    conn.close()
+    assert marks == [(0,)]
+    assert find_campaigns(db, min_calls=2) == []
+    assert unfingerprinted_files(db) == len(files) and summarize(db)["unfingerprinted_files"] == len(files)
+    assert main(["campaigns", str(db)]) == 0
+    assert f"{len(files)} file(s)" in capsys.readouterr().err
+
+    with ResultStore(db) as s:  # fingerprinted already: nothing to do without fingerprints
+        assert scan([str(archive[0])], s, robodetect.load(), workers=1, fingerprints=False).skipped == len(files)
+    half = files[: len(files) // 2]
+    with ResultStore(db) as s:
+        stats = scan([str(p) for p in half], s, robodetect.load(), workers=1)
+    assert stats.skipped == 0 and stats.files == len(half)
+    assert unfingerprinted_files(db) == len(files) - len(half)
+    with ResultStore(db) as s:
+        stats = scan([str(archive[0])], s, robodetect.load(), workers=1)
+    assert stats.skipped == len(half) and unfingerprinted_files(db) == 0
+    campaigns = [sorted(Path(c.path).name for c in camp.calls) for camp in find_campaigns(db, min_calls=2)]
+    assert sorted(campaigns) == sorted(
+        sorted(Path(c.path).name for c in camp.calls) for camp in find_campaigns(store, min_calls=2)
+    )
