@@ -188,3 +188,23 @@ def test_two_party_plans_name_the_callee_source():
     for p in plans:
         assert all(path.startswith(p.callee_group) for path in p.callee_paths)
     assert all(p.callee_group is None for p in plan_calls(rows, "train", 6, 0))
+
+
+def test_a_leave_out_drops_calls_whose_callee_is_of_the_group():
+    """scripts/train.py's leave-out filter: a human source left out takes with it the two-party
+    training calls whose callee it voiced (the callee channel is that source's speech)."""
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("train_script", REPO / "scripts" / "train.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    calls = [
+        {"group": "librispeech"},
+        {"group": "espeak-ng", "callee_group": "librispeech", "view": "callee"},
+        {"group": "espeak-ng", "callee_group": "fsdd", "view": "caller"},
+        {"group": "fsdd"},
+    ]
+    assert [script.without_group(c, "librispeech") for c in calls] == [False, False, True, True]
+    assert [script.without_group(c, "espeak-ng") for c in calls] == [True, False, False, True]
