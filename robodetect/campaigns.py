@@ -314,8 +314,8 @@ def _links(conn: sqlite3.Connection, min_matches: int) -> tuple[np.ndarray, ...]
 
 
 def unfingerprinted_files(db_path: str | os.PathLike) -> int:
-    """Files in a result store scanned without a fingerprint (``scan --no-fingerprints``): the
-    campaigns of :func:`find_campaigns` cannot include them."""
+    """Files (paths) in a result store that :func:`find_campaigns` cannot search: scanned with
+    ``scan --no-fingerprints`` and fingerprinted under no other model version or channel mode."""
     from .store import _has_column, connect
 
     conn = connect(db_path, readonly=True)
@@ -323,8 +323,8 @@ def unfingerprinted_files(db_path: str | os.PathLike) -> int:
         if not _has_column(conn, "fingerprinted"):
             return 0
         return conn.execute(
-            "SELECT count(*) FROM (SELECT DISTINCT path, channel_mode, model_version FROM calls "
-            "WHERE fingerprinted = 0)"
+            "SELECT count(DISTINCT path) FROM calls WHERE fingerprinted = 0 AND path NOT IN "
+            "(SELECT path FROM calls WHERE error IS NULL AND fingerprinted IS NOT 0)"
         ).fetchone()[0]
     finally:
         conn.close()

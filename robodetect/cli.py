@@ -370,8 +370,9 @@ def _add_scan(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-fingerprints",
         action="store_true",
-        help="skip the campaign fingerprint (about a fifth of a CPU scan's work): 'campaigns' cannot link "
-        "these files and says how many it skipped; a later scan without this option fingerprints them",
+        help="skip the campaign fingerprint (a fifth of a CPU scan's work, docs/benchmarks.md): 'campaigns' "
+        "cannot link these files and says how many it skipped; a later scan without this option fingerprints "
+        "them (with --rescore, a file fingerprinted before loses its fingerprint)",
     )
     p.add_argument(
         "--commit-seconds",

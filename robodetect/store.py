@@ -455,7 +455,7 @@ def iter_rows(conn: sqlite3.Connection, windows: bool = False) -> Iterator[dict]
 def _select_columns(conn: sqlite3.Connection) -> list[str]:
     """CALL_COLUMNS as select expressions; a store from before a column was added reads its default."""
     have = {row[1] for row in conn.execute("PRAGMA table_info(calls)")}
-    defaults = {"role": "'call'", "party": "NULL"}
+    defaults = {"role": "'call'", "party": "NULL", "fingerprinted": "NULL"}
     return [c if c in have else f"{defaults[c]} AS {c}" for c in CALL_COLUMNS]
 
 

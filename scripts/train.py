@@ -120,7 +120,7 @@ def held_out_eer(model, data: list[CallData], dev: CallData, group: str) -> dict
     """A model trained without ``group``: all of that group's one-party calls (every split)
     against the dev calls of the other class; also its Mandarin-only EER and, at the model's own
     threshold (fitted on calibration calls without the group), how many of them it flags."""
-    label = next(c["label"] for d in data for c in d.calls if c["group"] == group)
+    label = next(c["label"] for d in data for c in d.calls if c["group"] == group and c.get("view") is None)
     held = [d.subset(lambda c: c["group"] == group and c.get("view") is None) for d in data]
     other = dev.subset(lambda c: c["label"] != label and c.get("view") is None)
     s, y, rows = [], [], []
@@ -252,6 +252,7 @@ def main() -> None:
     if args.train_2party:
         two = dataset(args, rows, "train_2party")
         train_data = train_data.merged(two.subset(lambda c: c.get("view") in TRAIN_2PARTY_VIEWS))
+        del two
     for name, d in (("train", train_data), ("cal", cal), ("dev", dev)):
         print(f"{name}: {len(d.calls)} calls / {len(d.windows)} windows", flush=True)
     results_dir = Path(args.results)

@@ -4,6 +4,7 @@ and the shipped samples (a piper robot and a speechocean762 human), so it runs o
 
 from __future__ import annotations
 
+import csv
 import json
 import sqlite3
 from pathlib import Path
@@ -135,7 +136,11 @@ def test_store_from_schema_v1_is_upgraded(tmp_path):
     conn.commit()
     conn.close()
     assert summarize(db)["counts"] == {"v1": {"robot": 1}}  # read-only: the old layout still reads
+    assert store.export_results(db, "csv", tmp_path / "old.csv") == 1  # and exports, new columns empty
+    with open(tmp_path / "old.csv", newline="") as fh:
+        row = next(csv.DictReader(fh))
+    assert (row["role"], row["fingerprinted"], row["robot_probability"]) == ("call", "", "0.9")
     store.ResultStore(db).close()  # a writer adds the new columns
     conn = sqlite3.connect(db)
-    assert conn.execute("SELECT role, party FROM calls").fetchall() == [("call", None)]
+    assert conn.execute("SELECT role, party, fingerprinted FROM calls").fetchall() == [("call", None, None)]
     conn.close()
