@@ -113,6 +113,14 @@ class VadConfig:
         return cls(**{**before, **given})
 
 
+def _spans(x: np.ndarray, width: int) -> np.ndarray:
+    """(len(x) - width + 1, width) view of every run of ``width`` consecutive values of a contiguous
+    1-D array (``sliding_window_view`` without its argument checks: it runs per stream block)."""
+    x = np.ascontiguousarray(x)
+    step = x.strides[0]
+    return np.ndarray((len(x) - width + 1, width), x.dtype, x, 0, (step, step))
+
+
 def frame_energy_dbfs(frames: np.ndarray) -> np.ndarray:
     """frames: (n, FRAME_SAMPLES) float -> (n,) RMS level in dBFS."""
     power = np.mean(np.square(frames, dtype=np.float64), axis=1)
@@ -145,11 +153,11 @@ class FrameVoicer:
         self.history = levels[len(levels) - (self.span - 1) :] if self.span > 1 else levels[:0]
         self.history = self.history[~np.isnan(self.history)]
         audible = energy > self.config.energy_floor_dbfs
-        floor_levels = np.nan_to_num(levels, nan=np.inf)
+        floor_levels = np.where(np.isnan(levels), np.inf, levels)
         if self.config.floor_ignores_silence:
             floor_levels[floor_levels <= DIGITAL_SILENCE_DBFS] = np.inf
         # each span holds its own frame, which is above digital silence wherever the floor matters
-        spans = np.lib.stride_tricks.sliding_window_view(floor_levels, self.span)
+        spans = _spans(floor_levels, self.span)
         floor = spans.min(axis=1)
         skip = min(self.config.floor_skip_frames, self.span - 1)
         if skip > 0:
@@ -162,8 +170,10 @@ class FrameVoicer:
             return out, energy
         index = np.flatnonzero(candidates)
         if self.config.level_normalise:
-            peak = np.lib.stride_tricks.sliding_window_view(np.nan_to_num(levels, nan=-np.inf), self.span).max(axis=1)
-            scale = 32767.0 * 10.0 ** ((VAD_REFERENCE_DBFS - peak[index].astype(np.float64)) / 20.0)
+            # loudest known level of each candidate's span (fmax skips the NaN padding; the span
+            # holds the candidate itself, so it is never all padding)
+            peak = np.fmax.reduce(_spans(levels, self.span)[index], axis=1)
+            scale = 32767.0 * 10.0 ** ((VAD_REFERENCE_DBFS - peak.astype(np.float64)) / 20.0)
             pcm = np.clip(frames[index] * scale[:, None], -32767.0, 32767.0).astype("<i2")
         else:
             pcm = (np.clip(frames[index], -1.0, 1.0) * 32767.0).astype("<i2")
@@ -180,7 +190,7 @@ class FrameVoicer:
     def _zeros_are_floor(self, levels: np.ndarray, spans: np.ndarray, floor: np.ndarray) -> np.ndarray:
         """(n,) bool: the frame's trailing span holds digital silence and its other frames no noise
         cluster (``spans``: those frames' levels, inf for zeros and before the signal)."""
-        raw = np.lib.stride_tricks.sliding_window_view(levels, self.span)
+        raw = _spans(levels, self.span)
         zeros = (raw <= DIGITAL_SILENCE_DBFS).any(axis=1)
         finite = np.isfinite(spans)
         near = (spans <= floor[:, None] + self.config.floor_noise_db).sum(axis=1)

@@ -157,3 +157,14 @@ def test_zeroed_pauses_segment_like_quiet_pauses(robot_8k):
 
     assert changed(VadConfig()) < 0.01
     assert changed(VadConfig(floor_noise_frames=0)) > 0.03  # floor from the quietest speech frame
+
+
+def test_spans_view_equals_sliding_window_view():
+    """The VAD's per-block span view is numpy's sliding_window_view (contiguous or not, NaN kept)."""
+    from robodetect.vad import _spans
+
+    x = np.random.default_rng(0).standard_normal(40).astype(np.float32)
+    x[:3] = np.nan
+    for arr in (x, x[::2], x[5:]):
+        for width in (1, 4, len(arr)):
+            np.testing.assert_array_equal(_spans(arr, width), np.lib.stride_tricks.sliding_window_view(arr, width))
