@@ -41,6 +41,8 @@ from .audio import display_path
 from .store import (
     CALL_COLUMNS,
     FILE_KEY,
+    FLOAT_COLUMNS,
+    INT_COLUMNS,
     SCHEMA,
     FileMeta,
     StoreContext,
@@ -131,11 +133,9 @@ def _check_marker(path: str) -> None:
 # ---- writing ---------------------------------------------------------------------------------
 def schema():
     pa, _ = _pa()
-    floats = {"mtime", "duration_seconds", "speech_seconds", "robot_probability", "threshold", "scored_at"}
-    ints = {"size", "sample_rate", "fingerprinted"}
     fields = []
     for name in CALL_COLUMNS:
-        kind = pa.float64() if name in floats else pa.int64() if name in ints else pa.string()
+        kind = pa.float64() if name in FLOAT_COLUMNS else pa.int64() if name in INT_COLUMNS else pa.string()
         fields.append(pa.field(name, kind))
     window = pa.struct(
         [("start_seconds", pa.float64()), ("end_seconds", pa.float64()), ("robot_probability", pa.float64())]

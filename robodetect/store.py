@@ -119,6 +119,11 @@ CALL_COLUMNS = (
     "duration_seconds", "speech_seconds", "robot_probability", "label", "threshold", "reason", "timing", "cues",
     "error", "scored_at", "fingerprinted",
 )  # fmt: skip
+#: numeric ``calls`` columns (the rest are text), for the Parquet writers (result parts and export)
+INT_COLUMNS = frozenset({"size", "sample_rate", "fingerprinted"})
+FLOAT_COLUMNS = frozenset(
+    {"mtime", "duration_seconds", "speech_seconds", "robot_probability", "threshold", "scored_at"}
+)
 INSERT_CALL = f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' * len(CALL_COLUMNS))})"
 FILE_KEY = "path = ? AND channel_mode = ? AND model_version = ?"  # the rows of one file under one model
 
@@ -531,19 +536,11 @@ def _export_parquet(conn: sqlite3.Connection, names: list[str], out_path: str | 
         import pyarrow.parquet as pq
     except ImportError:
         raise ValueError("parquet export needs pyarrow (pip install 'robodetect[parquet]')") from None
-    types = {
-        "size": pa.int64(),
-        "sample_rate": pa.int64(),
-        "mtime": pa.float64(),
-        "scored_at": pa.float64(),
-        "fingerprinted": pa.int64(),
-        "campaign": pa.int64(),
-    }
     fields = []
     for k in _flat({k: None for k in CALL_COLUMNS}, names):
-        if k in types:
-            fields.append(pa.field(k, types[k]))
-        elif k.endswith("_seconds") or k.startswith("timing_") or k in ("robot_probability", "threshold"):
+        if k in INT_COLUMNS or k == "campaign":
+            fields.append(pa.field(k, pa.int64()))
+        elif k in FLOAT_COLUMNS or k.startswith("timing_"):
             fields.append(pa.field(k, pa.float64()))
         else:
             fields.append(pa.field(k, pa.string()))
