@@ -39,6 +39,7 @@ A decision, once taken, is never revised; ``robot_probability`` keeps updating u
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -170,8 +171,6 @@ class StreamingDetector:
         )
         self._voicer = FrameVoicer(self.vad_config)
         self._segmenter = VadSegmenter(self.vad_config)
-        self._hangover = self.vad_config.frames(self.vad_config.hangover_seconds)
-        self._min_voiced = max(1, self.vad_config.frames(self.vad_config.min_speech_seconds))
         self._partial = np.zeros(0, np.float32)  # < one VAD frame of 8 kHz audio
         self._pending = np.zeros(0, np.float32)  # call audio from frame _pending_frame0 on
         self._pending_frame0 = 0
@@ -269,28 +268,54 @@ class StreamingDetector:
             x = np.concatenate([self._partial, x])
             self._partial = np.zeros(0, np.float32)  # now in x: audio_seconds must not count it twice
         n_frames = len(x) // FRAME_SAMPLES
-        for b in range(0, n_frames, BLOCK_FRAMES):
-            m = min(BLOCK_FRAMES, n_frames - b)
-            frames = x[b * FRAME_SAMPLES : (b + m) * FRAME_SAMPLES]
-            self._vad_block(frames.reshape(m, FRAME_SAMPLES))
+        # blocks of BLOCK_FRAMES to 2 * BLOCK_FRAMES - 1 frames: a 1 s chunk with the previous one's
+        # partial frame is one block, not 33 frames + a 1-frame block with its fixed cost
+        n_blocks = max(1, n_frames // BLOCK_FRAMES)
+        edges = [n_frames * k // n_blocks for k in range(n_blocks + 1)]
+        for a, b in zip(edges[:-1], edges[1:]):
+            if b > a:
+                self._vad_block(x[a * FRAME_SAMPLES : b * FRAME_SAMPLES].reshape(b - a, FRAME_SAMPLES))
         self._partial = x[n_frames * FRAME_SAMPLES :].copy()
 
     def _vad_block(self, frames: np.ndarray) -> None:
         voiced, _ = self._voicer.push(frames)
         self._pending = np.concatenate([self._pending, frames.reshape(-1)])
+        frames_after = self._n_frames + len(voiced)
+        final = self._segmenter.push_final(voiced)
+        if final:
+            self._add_final(final)  # moves _n_frames to each piece's frame while it adds it
+        self._n_frames = frames_after
         seg = self._segmenter
-        for v in voiced:  # frame by frame, so speech (and decisions) happen at the right frame
-            for span in seg.push((v,)):
-                self._emit(*span)
-            self._n_frames += 1
-            if seg.seg_start is not None and seg.voiced_in_seg >= self._min_voiced:
-                # the open segment will be kept and its end never shrinks: this much is final
-                self._emit(seg.seg_start, min(seg.last_voiced + 1 + self._hangover, seg.frame_index))
         keep_from = self._n_frames if seg.seg_start is None else max(seg.seg_start, self._emitted_frame)
         drop = (keep_from - self._pending_frame0) * FRAME_SAMPLES
         if drop > 0:
             self._pending = self._pending[drop:]
             self._pending_frame0 = keep_from
+
+    def _add_final(self, final: list[tuple[int, int, int]]) -> None:
+        """Append the speech a block made final (``VadSegmenter.push_final``'s entries) in as few
+        pieces as the windows and checkpoints allow: each piece ends with the entry that reaches the
+        next window end or checkpoint, and is added with the call time (frames seen) of that entry,
+        so windows, probabilities and decision times are those of a frame-by-frame walk."""
+        base, parts, ends, seen, total = self._pending_frame0, [], [], [], 0
+        for n_seen, a, b in final:
+            if parts and parts[-1][1] == a:  # contiguous with the previous entry: one slice
+                parts[-1][1] = b
+            else:
+                parts.append([a, b])
+            total += (b - a) * FRAME_SAMPLES
+            ends.append(total)
+            seen.append(n_seen)
+        self._emitted_frame = final[-1][2]
+        pieces = [self._pending[(a - base) * FRAME_SAMPLES : (b - base) * FRAME_SAMPLES] for a, b in parts]
+        speech = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+        done, j = 0, 0
+        while done < total:
+            boundary = done + min(self._next_window_end, self._next_check) - self._n_speech
+            j = min(bisect.bisect_left(ends, boundary, j), len(ends) - 1)
+            self._n_frames = seen[j]
+            self._add_speech(speech[done : ends[j]])
+            done, j = ends[j], j + 1
 
     def _emit(self, start_frame: int, end_frame: int) -> None:
         """Call frames [start, end) are speech: append those not yet emitted to the speech signal."""

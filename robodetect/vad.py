@@ -163,7 +163,11 @@ class FrameVoicer:
         if skip > 0:
             ranked = np.partition(spans, skip, axis=1)[:, skip]
             floor = np.where(np.isfinite(ranked), ranked, floor)
-        if self.config.floor_ignores_silence and self.config.floor_noise_frames > 0:
+        if (
+            self.config.floor_ignores_silence
+            and self.config.floor_noise_frames > 0
+            and np.nanmin(levels) <= DIGITAL_SILENCE_DBFS
+        ):
             floor = np.where(self._zeros_are_floor(levels, spans, floor), DIGITAL_SILENCE_DBFS - 20.0, floor)
         candidates = audible & (energy > floor + self.config.min_snr_db)
         if not candidates.any():
@@ -211,24 +215,59 @@ class VadSegmenter:
     seg_start: int | None = None
     last_voiced: int = -1
     voiced_in_seg: int = 0
+    final_end: int = 0  # push_final: frames before this were reported final
 
     def push(self, voiced: np.ndarray) -> list[tuple[int, int]]:
-        closed: list[tuple[int, int]] = []
         min_sil = max(1, self.config.frames(self.config.min_silence_seconds))
+        closed: list[tuple[int, int]] = []
+        for v in voiced:
+            seg = self._step(v, min_sil)
+            if seg:
+                closed.append(seg)
+        return closed
+
+    def _step(self, v, min_sil: int) -> tuple[int, int] | None:
+        """One frame's voicing; returns the kept segment it closes, if any."""
+        i = self.frame_index
+        seg = None
+        if v:
+            if self.seg_start is None:
+                self.seg_start = i
+                self.voiced_in_seg = 0
+            self.last_voiced = i
+            self.voiced_in_seg += 1
+        elif self.seg_start is not None and i - self.last_voiced >= min_sil:
+            seg = self._close()
+        self.frame_index = i + 1
+        return seg
+
+    def push_final(self, voiced: np.ndarray) -> list[tuple[int, int, int]]:
+        """:meth:`push`, reporting speech as soon as it is *final* rather than when its segment
+        closes: a segment is kept once it holds ``min_speech`` voiced frames, and from then on its
+        end (last voiced frame + hangover, capped at the frames seen) only grows. Returns
+        ``(frames_seen, start, end)`` each time frames ``[start, end)`` become final speech, at most
+        once per frame, never overlapping an earlier entry; ``frames_seen`` is how many frames had
+        been pushed when they did (a closed segment: before its closing frame; the open one: after
+        the frame). Concatenated, the entries and :meth:`finish`'s rest give :meth:`push`'s spans."""
+        out: list[tuple[int, int, int]] = []
+        cfg = self.config
+        min_sil = max(1, cfg.frames(cfg.min_silence_seconds))
+        min_voiced = max(1, cfg.frames(cfg.min_speech_seconds))
+        hangover = cfg.frames(cfg.hangover_seconds)
+        done = self.final_end
         for v in voiced:
             i = self.frame_index
-            if v:
-                if self.seg_start is None:
-                    self.seg_start = i
-                    self.voiced_in_seg = 0
-                self.last_voiced = i
-                self.voiced_in_seg += 1
-            elif self.seg_start is not None and i - self.last_voiced >= min_sil:
-                seg = self._close()
-                if seg:
-                    closed.append(seg)
-            self.frame_index += 1
-        return closed
+            seg = self._step(v, min_sil)
+            if seg and seg[1] > done:
+                out.append((i, max(seg[0], done), seg[1]))
+                done = seg[1]
+            if self.seg_start is not None and self.voiced_in_seg >= min_voiced:
+                end = min(self.last_voiced + 1 + hangover, i + 1)
+                if end > done:
+                    out.append((i + 1, max(self.seg_start, done), end))
+                    done = end
+        self.final_end = done
+        return out
 
     def _close(self) -> tuple[int, int] | None:
         start, end = self.seg_start, self.last_voiced + 1 + self.config.frames(self.config.hangover_seconds)

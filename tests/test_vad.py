@@ -168,3 +168,55 @@ def test_spans_view_equals_sliding_window_view():
     for arr in (x, x[::2], x[5:]):
         for width in (1, 4, len(arr)):
             np.testing.assert_array_equal(_spans(arr, width), np.lib.stride_tricks.sliding_window_view(arr, width))
+
+
+def _final_reference(config: VadConfig, voiced: np.ndarray) -> list[tuple[int, int, int]]:
+    """Frame-by-frame: closed kept segments, and the open segment's part that is certain once it
+    holds min_speech voiced frames (last voiced + hangover, capped at the frames seen)."""
+    seg, out, done = VadSegmenter(config), [], 0
+    hangover, min_voiced = config.frames(config.hangover_seconds), max(1, config.frames(config.min_speech_seconds))
+
+    def note(seen, a, b):
+        nonlocal done
+        a = max(a, done)
+        if b > a:
+            out.append((seen, a, b))
+            done = b
+
+    for i, v in enumerate(voiced):
+        for a, b in seg.push([v]):
+            note(i, a, b)
+        if seg.seg_start is not None and seg.voiced_in_seg >= min_voiced:
+            note(i + 1, seg.seg_start, min(seg.last_voiced + 1 + hangover, seg.frame_index))
+    return out
+
+
+def test_push_final_reports_speech_when_it_becomes_certain():
+    rng = np.random.default_rng(3)
+    for config in (
+        VadConfig(),
+        VadConfig(min_silence_seconds=0.09, hangover_seconds=0.0),
+        VadConfig(min_speech_seconds=0.3),
+    ):
+        for trial in range(20):
+            # runs of voiced / unvoiced frames of random lengths (blips, short gaps, long pauses)
+            runs = rng.integers(1, 40, size=30)
+            voiced = np.concatenate([np.full(n, k % 2 == trial % 2) for k, n in enumerate(runs)])
+            expected = _final_reference(config, voiced)
+            seg, got = VadSegmenter(config), []
+            for block in np.array_split(voiced, rng.integers(1, 12)):
+                got += seg.push_final(block)
+            assert got == expected
+            # with finish()'s rest, the final entries are exactly push()'s spans
+            rest = [(seg.frame_index, max(a, seg.final_end), b) for a, b in seg.finish() if b > seg.final_end]
+            batch = VadSegmenter(config)
+            spans = batch.push(voiced) + batch.finish()
+            covered = np.zeros(len(voiced), bool)
+            for _, a, b in got + rest:
+                assert not covered[a:b].any()
+                covered[a:b] = True
+            mask = np.zeros(len(voiced), bool)
+            for a, b in spans:
+                mask[a:b] = True
+            assert np.array_equal(covered, mask)
+            assert any(seen < len(voiced) for seen, _, _ in got)  # speech reported before the end
