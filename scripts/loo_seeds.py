@@ -1,0 +1,133 @@
+"""Rank training recipes on their family leave-outs over several seeds.
+
+One leave-out run per recipe is not a ranking: the same recipe's mean over the seven robot families
+moved 7.4 points between two seeds (model card, session 11), more than any recipe difference
+measured before. This script reads ``scripts/train.py --loo --results DIR`` outputs (``loo.json``)
+named ``<recipe>-seed<k>.json`` and prints, per family and for the mean over families, each
+recipe's mean, standard deviation and range over its seeds, then the paired difference between
+every two recipes over the seeds both ran: the same seed simulates the same calls for every recipe,
+so the pair differs only in the recipe (and the initialisation it implies).
+
+    python scripts/loo_seeds.py docs/leaveouts/*.json
+    python scripts/loo_seeds.py docs/leaveouts/*.json --families festvox vits espeak-ng
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+FAMILIES = ("festvox", "vits", "espeak-ng", "zs-tts", "kokoro", "neural-vocoder", "dsp-vocoder")
+NAME = re.compile(r"^(?P<recipe>.+)-seed(?P<seed>\d+)$")
+
+
+def load_runs(paths: list[Path]) -> dict[str, dict[int, dict[str, float]]]:
+    """{recipe: {seed: {group: EER}}} from files named ``<recipe>-seed<k>.json``."""
+    runs: dict[str, dict[int, dict[str, float]]] = {}
+    for path in paths:
+        m = NAME.match(path.stem)
+        if not m:
+            raise ValueError(f"{path}: name must be <recipe>-seed<k>.json")
+        data = json.loads(path.read_text())
+        eers = {g: float(v["eer"]) for g, v in data.items() if isinstance(v, dict) and "eer" in v}
+        runs.setdefault(m["recipe"], {})[int(m["seed"])] = eers
+    return runs
+
+
+def family_mean(eers: dict[str, float], families: tuple[str, ...]) -> float | None:
+    """Mean EER over ``families`` (None unless the run has every one of them)."""
+    if not all(f in eers for f in families):
+        return None
+    return float(np.mean([eers[f] for f in families]))
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """n, mean, sample standard deviation (0 for one value), min, max."""
+    a = np.asarray(values, dtype=float)
+    return {
+        "n": len(a),
+        "mean": float(a.mean()),
+        "sd": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
+        "min": float(a.min()),
+        "max": float(a.max()),
+    }
+
+
+def summarise(runs: dict[str, dict[int, dict[str, float]]], families: tuple[str, ...]) -> dict:
+    """Per recipe: spread over seeds of each family's EER and of the family mean (and worst);
+    per pair of recipes: the per-seed differences of the family mean over their common seeds."""
+    out: dict = {"recipes": {}, "pairs": {}}
+    for recipe, seeds in runs.items():
+        rows = {
+            f: spread([s[f] for s in seeds.values() if f in s]) for f in families if any(f in s for s in seeds.values())
+        }
+        means = [m for m in (family_mean(s, families) for s in seeds.values()) if m is not None]
+        worst = [max(s[f] for f in families) for s in seeds.values() if family_mean(s, families) is not None]
+        out["recipes"][recipe] = {"families": rows, "seeds": sorted(seeds)}
+        if means:
+            out["recipes"][recipe]["mean"] = spread(means)
+            out["recipes"][recipe]["worst"] = spread(worst)
+    for a, b in itertools.combinations(sorted(runs), 2):
+        common = sorted(set(runs[a]) & set(runs[b]))
+        diffs = {}
+        for seed in common:
+            ma, mb = family_mean(runs[a][seed], families), family_mean(runs[b][seed], families)
+            if ma is not None and mb is not None:
+                diffs[seed] = ma - mb
+        if diffs:
+            out["pairs"][f"{a} - {b}"] = {"per_seed": diffs, **spread(list(diffs.values()))}
+    return out
+
+
+def _pct(s: dict) -> str:
+    if s["n"] == 1:
+        return f"{100 * s['mean']:5.1f}      (1 seed)    "
+    return f"{100 * s['mean']:5.1f} ± {100 * s['sd']:4.1f} [{100 * s['min']:4.1f}-{100 * s['max']:4.1f}]"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("files", nargs="+", type=Path, help="<recipe>-seed<k>.json leave-out results")
+    ap.add_argument("--families", nargs="+", default=list(FAMILIES), help="groups averaged into the mean")
+    ap.add_argument("--json", type=Path, help="also write the summary here")
+    args = ap.parse_args(argv)
+    try:
+        runs = load_runs(args.files)
+    except (OSError, ValueError) as e:
+        print(f"loo_seeds: {e}", file=sys.stderr)
+        return 2
+    families = tuple(args.families)
+    summary = summarise(runs, families)
+    recipes = sorted(summary["recipes"])
+    width = 32
+    print("family leave-out EER, % (mean ± sd [min-max] over seeds)\n")
+    print(
+        f"{'held out':<16}"
+        + "".join(
+            f"{r + ' (seeds ' + ','.join(map(str, summary['recipes'][r]['seeds'])) + ')':<{width}}" for r in recipes
+        )
+    )
+    for f in families:
+        cells = [summary["recipes"][r]["families"].get(f) for r in recipes]
+        print(f"{f:<16}" + "".join(f"{_pct(c) if c else '-':<{width}}" for c in cells))
+    for key in ("mean", "worst"):  # over the --families
+        cells = [summary["recipes"][r].get(key) for r in recipes]
+        print(f"{key + ' of 7':<16}" + "".join(f"{_pct(c) if c else '-':<{width}}" for c in cells))
+    if summary["pairs"]:
+        print("\npaired difference of the family mean (same seed = same simulated calls), points:")
+        for pair, d in summary["pairs"].items():
+            per_seed = ", ".join(f"seed {k}: {100 * v:+.1f}" for k, v in d["per_seed"].items())
+            print(f"  {pair:<12} mean {100 * d['mean']:+5.1f} (sd {100 * d['sd']:.1f}; {per_seed})")
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

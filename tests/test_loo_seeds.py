@@ -1,0 +1,56 @@
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+import loo_seeds  # noqa: E402
+
+FAMS = ("a", "b")
+
+
+def _write(tmp_path, name, eers):
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps({"_source": "test", **{g: {"eer": e, "epochs": 3} for g, e in eers.items()}}))
+    return path
+
+
+def test_spread_and_paired_differences(tmp_path):
+    files = [
+        _write(tmp_path, "x-seed0", {"a": 0.10, "b": 0.30}),
+        _write(tmp_path, "x-seed1", {"a": 0.20, "b": 0.40}),
+        _write(tmp_path, "y-seed0", {"a": 0.10, "b": 0.10}),
+        _write(tmp_path, "y-seed2", {"a": 0.50, "b": 0.50}),  # no partner seed in x
+    ]
+    s = loo_seeds.summarise(loo_seeds.load_runs(files), FAMS)
+    x = s["recipes"]["x"]
+    assert x["seeds"] == [0, 1]
+    assert x["families"]["a"]["mean"] == pytest.approx(0.15)
+    assert x["families"]["a"]["sd"] == pytest.approx(0.0707107, abs=1e-6)
+    assert x["mean"]["mean"] == pytest.approx(0.25)  # seed means 0.2 and 0.3
+    assert x["worst"]["max"] == pytest.approx(0.40)
+    pair = s["pairs"]["x - y"]
+    assert pair["per_seed"] == {0: pytest.approx(0.10)}  # only the seed both ran
+    assert pair["n"] == 1
+
+
+def test_a_run_missing_a_family_has_no_mean(tmp_path):
+    files = [_write(tmp_path, "x-seed0", {"a": 0.1}), _write(tmp_path, "x-seed1", {"a": 0.3, "b": 0.5})]
+    s = loo_seeds.summarise(loo_seeds.load_runs(files), FAMS)
+    assert s["recipes"]["x"]["mean"]["n"] == 1 and s["recipes"]["x"]["mean"]["mean"] == pytest.approx(0.4)
+    assert s["recipes"]["x"]["families"]["a"]["n"] == 2
+
+
+def test_cli_rejects_badly_named_files(tmp_path, capsys):
+    bad = _write(tmp_path, "no_seed_here", {"a": 0.1})
+    assert loo_seeds.main([str(bad)]) == 2
+    assert "no_seed_here" in capsys.readouterr().err
+
+
+def test_cli_prints_every_recipe(tmp_path, capsys):
+    files = [_write(tmp_path, "x-seed0", {"a": 0.1, "b": 0.2}), _write(tmp_path, "y-seed0", {"a": 0.3, "b": 0.4})]
+    assert loo_seeds.main([str(f) for f in files] + ["--families", "a", "b", "--json", str(tmp_path / "s.json")]) == 0
+    out = capsys.readouterr().out
+    assert "x (seeds 0)" in out and "y (seeds 0)" in out and "x - y" in out and "-20.0" in out
+    assert json.loads((tmp_path / "s.json").read_text())["pairs"]["x - y"]["mean"] == pytest.approx(-0.2)
