@@ -112,16 +112,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"torch {torch.__version__}, {os.cpu_count()} CPUs visible (shared machines make p99 noisy)\n")
         print(
             f"{'':<13} {'per 1 s chunk: thread CPU time':^32} {'wall time':^21} {'1 window':>9} {'p99 of each pass':>22}"
+            f" {'p99 of chunk minima':>20}"
         )
         print(
             f"{'runtime':<13} {'median':>10} {'p99':>10} {'max':>10} {'median':>10} {'p99':>10} {'CPU':>9}"
-            f" {'min / median / max':>22}"
+            f" {'min / median / max':>22} {'(noise floor)':>20}"
         )
-        best = None
+        best, floors = None, {}
         for name, scorer in runtimes.items():
             wall, cpu = time_stream(detector, scorer, x, args.repeat)
             wall, cpu = wall * 1000, cpu * 1000
             per_pass = np.percentile(cpu, 99, axis=1)
+            # every pass does the same work chunk by chunk, and a busy host only adds time: the
+            # fastest of the passes at each chunk estimates the code's own cost (timeit's rule)
+            floor_p99 = np.percentile(cpu.min(axis=0), 99)
+            floors[name] = floor_p99
             wall, cpu = wall.ravel(), cpu.ravel()
             win = time_window(scorer or _eager(detector)) * 1000
             p99 = np.percentile(cpu, 99)
@@ -130,8 +135,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"{name:<13} {np.median(cpu):7.2f} ms {p99:7.2f} ms {cpu.max():7.2f} ms "
                 f"{np.median(wall):7.2f} ms {np.percentile(wall, 99):7.2f} ms {win:6.2f} ms"
                 f"   {per_pass.min():.2f} / {np.median(per_pass):.2f} / {per_pass.max():.2f} ms"
+                f" {floor_p99:17.2f} ms"
             )
     print(f"\nfastest p99 (CPU): {best[1]} {best[0]:.2f} ms per 1 s chunk (target <= {TARGET_P99_MS} ms)")
+    print(
+        f"its p99 over chunks of each chunk's fastest pass: {floors[best[1]]:.2f} ms "
+        "(the cost without a busy host's interference)"
+    )
     for fmt, size in sizes.items():
         print(f"export size {fmt}: {size / 1e6:.2f} MB (target <= {TARGET_SIZE_MB} MB)")
     return 0

@@ -40,6 +40,25 @@ def load_runs(paths: list[Path]) -> dict[str, dict[int, dict[str, float]]]:
     return runs
 
 
+def recipe_flags(path: Path) -> tuple[str, ...] | None:
+    """The training flags a result file records (``_run.argv`` of newer runs) without the ones that
+    differ between seeds of one recipe (--seed, --results, --loo-groups); None when not recorded."""
+    run = json.loads(path.read_text()).get("_run")
+    if not isinstance(run, dict) or "argv" not in run:
+        return None
+    flags, drop = [], None  # drop: "one" (the option's value) or "many" (values up to the next option)
+    for token in run["argv"]:
+        if token.startswith("--"):
+            drop = {"--seed": "one", "--results": "one", "--loo-groups": "many"}.get(token)
+            if drop is None:
+                flags.append(token)
+        elif drop == "one":
+            drop = None
+        elif drop is None:
+            flags.append(token)
+    return tuple(flags)
+
+
 def family_mean(eers: dict[str, float], families: tuple[str, ...]) -> float | None:
     """Mean EER over ``families`` (None unless the run has every one of them)."""
     if not all(f in eers for f in families):
@@ -103,6 +122,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"loo_seeds: {e}", file=sys.stderr)
         return 2
     families = tuple(args.families)
+    by_recipe: dict[str, set] = {}
+    for path in args.files:
+        m = NAME.match(path.stem)
+        flags = recipe_flags(path)
+        if flags is not None:
+            by_recipe.setdefault(m["recipe"], set()).add(flags)
+    for recipe, seen in sorted(by_recipe.items()):
+        if len(seen) > 1:
+            print(f"loo_seeds: warning: the runs of {recipe!r} were trained with different flags", file=sys.stderr)
     summary = summarise(runs, families)
     recipes = sorted(summary["recipes"])
     width = 32

@@ -345,6 +345,8 @@ def main() -> None:
                 )
         path = results_dir / "loo.json"
         table = json.loads(path.read_text()) if path.exists() else {}
+        # what produced the rows (scripts/loo_seeds.py groups runs by recipe and seed)
+        table["_run"] = {"argv": sys.argv[1:], "seed": args.seed, "loo_epochs": args.loo_epochs or args.epochs}
         for g in groups:
             m = fit(train_data.subset(lambda c, g=g: without_group(c, g)), f"loo-{g}", reduced=True)
             calibrate(m, cal.subset(lambda c, g=g: without_group(c, g)))

@@ -54,3 +54,28 @@ def test_cli_prints_every_recipe(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "x (seeds 0)" in out and "y (seeds 0)" in out and "x - y" in out and "-20.0" in out
     assert json.loads((tmp_path / "s.json").read_text())["pairs"]["x - y"]["mean"] == pytest.approx(-0.2)
+
+
+def test_recipe_flags_ignore_seed_results_and_groups(tmp_path):
+    path = tmp_path / "x-seed1.json"
+    argv = [
+        "--no-main",
+        "--loo",
+        "--head",
+        "cosine",
+        "--seed",
+        "1",
+        "--results",
+        "/r",
+        "--loo-groups",
+        "a",
+        "b",
+        "--pool",
+        "avg",
+    ]
+    path.write_text(json.dumps({"_run": {"argv": argv, "seed": 1}, "a": {"eer": 0.1}}))
+    assert loo_seeds.recipe_flags(path) == ("--no-main", "--loo", "--head", "cosine", "--pool", "avg")
+    other = tmp_path / "x-seed2.json"
+    other.write_text(json.dumps({"_run": {"argv": argv[:2] + argv[4:], "seed": 2}, "a": {"eer": 0.2}}))
+    assert loo_seeds.recipe_flags(other) != loo_seeds.recipe_flags(path)
+    assert loo_seeds.load_runs([path, other])["x"] == {1: {"a": 0.1}, 2: {"a": 0.2}}  # _run is not a group
