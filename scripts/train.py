@@ -116,25 +116,40 @@ def without_group(c: dict, group: str) -> bool:
     return c["group"] != group and c.get("callee_group") != group
 
 
-def held_out_eer(model, data: list[CallData], dev: CallData, group: str) -> dict:
-    """A model trained without ``group``: all of that group's one-party calls (every split)
-    against the dev calls of the other class; also its Mandarin-only EER and, at the model's own
-    threshold (fitted on calibration calls without the group), how many of them it flags."""
+def held_out_sets(data: list[CallData], dev: CallData, group: str) -> tuple[str, list[CallData]]:
+    """The label of ``group`` and the call sets its leave-out is scored on: the group's one-party
+    calls of every split in ``data``, then the dev calls of the other class (last)."""
     label = next(c["label"] for d in data for c in d.calls if c["group"] == group and c.get("view") is None)
     held = [d.subset(lambda c: c["group"] == group and c.get("view") is None) for d in data]
-    other = dev.subset(lambda c: c["label"] != label and c.get("view") is None)
+    return label, held + [dev.subset(lambda c: c["label"] != label and c.get("view") is None)]
+
+
+def held_out_rates(
+    scores: list[dict[int, float]], sets: list[CallData], label: str
+) -> tuple[dict, np.ndarray, np.ndarray]:
+    """EER (and Mandarin-only EER) of per-call scores of :func:`held_out_sets`' sets, one dict per
+    set; returns the row, the scores and the labels in one array each."""
     s, y, rows = [], [], []
-    for d in held + [other]:
-        scores, labels, r = score_table(call_scores(model, d)[0], d)
-        s.append(scores)
+    for d, calls in zip(sets, scores):
+        part, labels, r = score_table(calls, d)
+        s.append(part)
         y.append(labels)
         rows += r
     s, y = np.concatenate(s), np.concatenate(y)
-    out = {"eer": eer(s, y)[0], "held_out_calls": int(sum(len(h.calls) for h in held))}
+    out = {"eer": eer(s, y)[0], "held_out_calls": int(sum(len(d.calls) for d in sets[:-1]))}
     zh = np.array([r["lang"] == "zh" for r in rows])
     if len(set(y[zh])) == 2:
         out["eer_zh"] = eer(s[zh], y[zh])[0]
         out["held_out_zh_calls"] = int((zh & (y == (label == "robot"))).sum())
+    return out, s, y
+
+
+def held_out_eer(model, data: list[CallData], dev: CallData, group: str) -> dict:
+    """A model trained without ``group``: all of that group's one-party calls (every split)
+    against the dev calls of the other class; also its Mandarin-only EER and, at the model's own
+    threshold (fitted on calibration calls without the group), how many of them it flags."""
+    label, sets = held_out_sets(data, dev, group)
+    out, s, y = held_out_rates([call_scores(model, d)[0] for d in sets], sets, label)
     p = model.config.probability(s)
     flagged = p[y == (label == "robot")] >= model.config.threshold
     out["flagged_at_threshold"] = float(flagged.mean())
@@ -231,6 +246,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--f-max", type=float, default=3800.0, help="top of the spectral bands, Hz (band-edge cues above)")
     ap.add_argument("--results", default=str(REPO / "data" / "results"))
+    ap.add_argument(
+        "--loo-save",
+        action="store_true",
+        help="also keep each leave-out model in RESULTS/loo-models/loo-<group> (scripts/loo_ensemble.py)",
+    )
     ap.add_argument(
         "--channels",
         default=",".join(map(str, ModelConfig.channels)),
@@ -350,6 +370,8 @@ def main() -> None:
         for g in groups:
             m = fit(train_data.subset(lambda c, g=g: without_group(c, g)), f"loo-{g}", reduced=True)
             calibrate(m, cal.subset(lambda c, g=g: without_group(c, g)))
+            if args.loo_save:
+                save_model(m, results_dir / "loo-models" / f"loo-{g}")
             table[g] = held_out_eer(m, [train_data, cal, dev], dev, g)
             table[g]["epochs"] = args.loo_epochs or args.epochs
             print(f"leave-out {g}: {json.dumps(table[g])} ({time.time() - t0:.0f} s)", flush=True)

@@ -79,3 +79,10 @@ def test_recipe_flags_ignore_seed_results_and_groups(tmp_path):
     other.write_text(json.dumps({"_run": {"argv": argv[:2] + argv[4:], "seed": 2}, "a": {"eer": 0.2}}))
     assert loo_seeds.recipe_flags(other) != loo_seeds.recipe_flags(path)
     assert loo_seeds.load_runs([path, other])["x"] == {1: {"a": 0.1}, 2: {"a": 0.2}}  # _run is not a group
+
+
+def test_ensemble_averages_each_calls_member_scores():
+    import loo_ensemble
+
+    members = [[{1: 1.0, 2: -1.0}, {7: 3.0}], [{1: 3.0, 2: 1.0}, {7: -1.0}]]  # 2 members x 2 call sets
+    assert loo_ensemble.ensemble_scores(members) == [{1: 2.0, 2: 0.0}, {7: 1.0}]

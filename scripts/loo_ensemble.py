@@ -1,0 +1,84 @@
+"""Family leave-outs scored by an ensemble of leave-out models trained with different seeds.
+
+A family the model never heard sits near the decision boundary, and which side it falls on moves
+with the seed (model card, session 11-12: one recipe's leave-out mean moves by ~7 points between
+seeds). Averaging the calibrated logits of K models trained with K seeds removes part of that
+variance. This script loads the leave-out models that ``scripts/train.py --loo --loo-save`` kept
+(``RESULTS/loo-models/loo-<group>``) for several seeds and scores the held-out calls of one seed's
+datasets (``--seed``, the same flags as the training runs) with each member and with their mean
+calibrated logit:
+
+    python scripts/loo_ensemble.py --members RES_SEED1/loo-models RES_SEED2/loo-models \\
+        --seed 1 <train.py's dataset flags> --loo-groups festvox vits ... [--json OUT]
+
+A member whose seed is ``--seed`` was trained on those very datasets (minus the group); the others
+were trained on other seeds' simulated calls, still without the group: every member is blind to
+the held-out family. The ensemble's threshold is not fitted (EER only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import train as train_script  # noqa: E402  (scripts/train.py: datasets and leave-out sets)
+
+from robodetect.model import load_model  # noqa: E402
+from robodetect.train import call_scores  # noqa: E402
+
+
+def calibrated_call_scores(model, data) -> dict[int, float]:
+    """Mean calibrated window logit per call (Platt scaling is affine, so this is the calibrated
+    mean of the raw window logits)."""
+    raw, _ = call_scores(model, data)
+    a, b = float(model.config.calib_scale), float(model.config.calib_bias)
+    return {cid: a * z + b for cid, z in raw.items()}
+
+
+def ensemble_scores(members: list[list[dict[int, float]]]) -> list[dict[int, float]]:
+    """Per call set, the mean over members of their per-call scores (every member scores every call)."""
+    out = []
+    for per_set in zip(*members):
+        calls = per_set[0].keys()
+        out.append({cid: float(np.mean([m[cid] for m in per_set])) for cid in calls})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], add_help=False)
+    ap.add_argument("--members", nargs="+", type=Path, required=True, help="loo-models folders, one per seed")
+    ap.add_argument("--json", type=Path, help="write the table here")
+    args, rest = ap.parse_known_args(argv)
+    targs = train_script.parse_args(rest)
+    rows = train_script.read_manifests([train_script.SHARED_MANIFEST, Path(targs.corpus) / "tts_manifest.csv"])
+    data = [train_script.dataset(targs, rows, n) for n in ("train", "cal", "dev")]
+    groups = targs.loo_groups or list(train_script.FAMILY_GROUPS)
+    table: dict = {"_run": {"argv": sys.argv[1:] if argv is None else argv, "seed": targs.seed}}
+    for g in groups:
+        paths = [folder / f"loo-{g}" for folder in args.members]
+        missing = [str(p) for p in paths if not p.with_suffix(".safetensors").is_file()]
+        if missing:
+            print(f"loo_ensemble: {g}: no model at {', '.join(missing)}; skipped", file=sys.stderr)
+            continue
+        models = [load_model(p).eval() for p in paths]
+        label, sets = train_script.held_out_sets(data, data[2], g)
+        with torch.inference_mode():
+            members = [[calibrated_call_scores(m, d) for d in sets] for m in models]
+        row = {"members": [train_script.held_out_rates(s, sets, label)[0] for s in members]}
+        row["ensemble"] = train_script.held_out_rates(ensemble_scores(members), sets, label)[0]
+        table[g] = row
+        each = ", ".join(f"{100 * r['eer']:.1f}" for r in row["members"])
+        print(f"{g}: members {each} % -> ensemble {100 * row['ensemble']['eer']:.1f} %", flush=True)
+        if args.json:
+            args.json.write_text(json.dumps(table, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
