@@ -27,15 +27,16 @@ FAMILIES = ("festvox", "vits", "espeak-ng", "zs-tts", "kokoro", "neural-vocoder"
 NAME = re.compile(r"^(?P<recipe>.+)-seed(?P<seed>\d+)$")
 
 
-def load_runs(paths: list[Path]) -> dict[str, dict[int, dict[str, float]]]:
-    """{recipe: {seed: {group: EER}}} from files named ``<recipe>-seed<k>.json``."""
+def load_runs(paths: list[Path], measure: str = "eer") -> dict[str, dict[int, dict[str, float]]]:
+    """{recipe: {seed: {group: value}}} from files named ``<recipe>-seed<k>.json``; ``measure`` is
+    a key of the groups' rows (``eer``, ``eer_zh``, ``flagged_at_threshold``)."""
     runs: dict[str, dict[int, dict[str, float]]] = {}
     for path in paths:
         m = NAME.match(path.stem)
         if not m:
             raise ValueError(f"{path}: name must be <recipe>-seed<k>.json")
         data = json.loads(path.read_text())
-        eers = {g: float(v["eer"]) for g, v in data.items() if isinstance(v, dict) and "eer" in v}
+        eers = {g: float(v[measure]) for g, v in data.items() if isinstance(v, dict) and measure in v}
         runs.setdefault(m["recipe"], {})[int(m["seed"])] = eers
     return runs
 
@@ -78,8 +79,9 @@ def spread(values: list[float]) -> dict[str, float]:
     }
 
 
-def summarise(runs: dict[str, dict[int, dict[str, float]]], families: tuple[str, ...]) -> dict:
-    """Per recipe: spread over seeds of each family's EER and of the family mean (and worst);
+def summarise(runs: dict[str, dict[int, dict[str, float]]], families: tuple[str, ...], worst=max) -> dict:
+    """Per recipe: spread over seeds of each family's value and of the family mean (and of the worst
+    family's, ``worst`` picking it from a run's families);
     per pair of recipes: the per-seed differences of the family mean over their common seeds."""
     out: dict = {"recipes": {}, "pairs": {}}
     for recipe, seeds in runs.items():
@@ -87,11 +89,11 @@ def summarise(runs: dict[str, dict[int, dict[str, float]]], families: tuple[str,
             f: spread([s[f] for s in seeds.values() if f in s]) for f in families if any(f in s for s in seeds.values())
         }
         means = [m for m in (family_mean(s, families) for s in seeds.values()) if m is not None]
-        worst = [max(s[f] for f in families) for s in seeds.values() if family_mean(s, families) is not None]
+        worst_rows = [worst(s[f] for f in families) for s in seeds.values() if family_mean(s, families) is not None]
         out["recipes"][recipe] = {"families": rows, "seeds": sorted(seeds)}
         if means:
             out["recipes"][recipe]["mean"] = spread(means)
-            out["recipes"][recipe]["worst"] = spread(worst)
+            out["recipes"][recipe]["worst"] = spread(worst_rows)
     for a, b in itertools.combinations(sorted(runs), 2):
         common = sorted(set(runs[a]) & set(runs[b]))
         diffs = {}
@@ -114,10 +116,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("files", nargs="+", type=Path, help="<recipe>-seed<k>.json leave-out results")
     ap.add_argument("--families", nargs="+", default=list(FAMILIES), help="groups averaged into the mean")
+    ap.add_argument(
+        "--measure",
+        default="eer",
+        choices=("eer", "eer_zh", "flagged_at_threshold"),
+        help="the row to rank on: EER, Mandarin-only EER, or the share of the held-out calls flagged "
+        "at the threshold fitted without them (the catch rate of an unseen family)",
+    )
     ap.add_argument("--json", type=Path, help="also write the summary here")
     args = ap.parse_args(argv)
     try:
-        runs = load_runs(args.files)
+        runs = load_runs(args.files, args.measure)
     except (OSError, ValueError) as e:
         print(f"loo_seeds: {e}", file=sys.stderr)
         return 2
@@ -131,10 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     for recipe, seen in sorted(by_recipe.items()):
         if len(seen) > 1:
             print(f"loo_seeds: warning: the runs of {recipe!r} were trained with different flags", file=sys.stderr)
-    summary = summarise(runs, families)
+    # the worst family: the highest EER, the lowest share caught
+    summary = summarise(runs, families, worst=min if args.measure == "flagged_at_threshold" else max)
     recipes = sorted(summary["recipes"])
     width = 32
-    print("family leave-out EER, % (mean ± sd [min-max] over seeds)\n")
+    print(f"family leave-out {args.measure}, % (mean ± sd [min-max] over seeds)\n")
     print(
         f"{'held out':<16}"
         + "".join(

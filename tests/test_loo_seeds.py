@@ -86,3 +86,10 @@ def test_ensemble_averages_each_calls_member_scores():
 
     members = [[{1: 1.0, 2: -1.0}, {7: 3.0}], [{1: 3.0, 2: 1.0}, {7: -1.0}]]  # 2 members x 2 call sets
     assert loo_ensemble.ensemble_scores(members) == [{1: 2.0, 2: 0.0}, {7: 1.0}]
+
+
+def test_worst_family_follows_the_measure(tmp_path):
+    files = [_write(tmp_path, "x-seed0", {"a": 0.1, "b": 0.6})]
+    runs = loo_seeds.load_runs(files)
+    assert loo_seeds.summarise(runs, FAMS)["recipes"]["x"]["worst"]["mean"] == pytest.approx(0.6)
+    assert loo_seeds.summarise(runs, FAMS, worst=min)["recipes"]["x"]["worst"]["mean"] == pytest.approx(0.1)
