@@ -628,21 +628,31 @@ def call_scores(model: RobotNet, data: CallData) -> tuple[dict[int, float], np.n
 
 
 def fit_calibration(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """Platt scaling: (a, b) minimising the log loss of sigmoid(a * score + b)."""
+    """Platt scaling: (a, b) minimising the log loss of sigmoid(a * score + b).
+
+    Fitted on standardised scores with a strong-Wolfe line search: plain L-BFGS steps diverged
+    (a ~ 1e22) on one-class-head scores piled up at the cosine bound (-20), which made the
+    leave-out models' thresholds 0.5 or 1.0 (tests/test_train.py, tests/fixtures/platt_divergent.npz)."""
     s = torch.tensor(scores, dtype=torch.float64)
     y = torch.tensor(labels, dtype=torch.float64)
+    mean, std = s.mean(), s.std().clamp_min(1e-12)
+    z = (s - mean) / std
     a = torch.ones((), dtype=torch.float64, requires_grad=True)
     b = torch.zeros((), dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([a, b], max_iter=200)
+    opt = torch.optim.LBFGS([a, b], max_iter=200, line_search_fn="strong_wolfe")
 
     def closure():
         opt.zero_grad()
-        loss = F.binary_cross_entropy_with_logits(a * s + b, y)
+        loss = F.binary_cross_entropy_with_logits(a * z + b, y)
         loss.backward()
         return loss
 
     opt.step(closure)
-    return float(a.detach()), float(b.detach())
+    a_z, b_z = float(a.detach()), float(b.detach())
+    scale, bias = a_z / float(std), b_z - a_z * float(mean) / float(std)
+    if not (np.isfinite(scale) and np.isfinite(bias)):
+        raise ValueError("Platt scaling did not converge")
+    return scale, bias
 
 
 def calibrate(

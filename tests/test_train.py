@@ -1,5 +1,7 @@
 """Training loop pieces: per-window flags and the language-adversarial option."""
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -208,3 +210,36 @@ def test_a_leave_out_drops_calls_whose_callee_is_of_the_group():
     ]
     assert [script.without_group(c, "librispeech") for c in calls] == [False, False, True, True]
     assert [script.without_group(c, "espeak-ng") for c in calls] == [True, False, False, True]
+
+
+def test_platt_scaling_converges_on_scores_piled_at_the_cosine_bound():
+    """Calibration scores of a one-class leave-out model (session 12): humans at cos ~ 1 (raw -20),
+    robots spread towards -1. Plain L-BFGS diverged here (a = -1.7e22); the fit must be the
+    logistic-loss minimum: finite, increasing with the robot score, and not beaten by nearby (a, b)."""
+    import torch.nn.functional as F
+
+    from robodetect.train import fit_calibration
+
+    case = np.load(Path(__file__).parent / "fixtures" / "platt_divergent.npz")  # 797 calls' scores
+    s, y = case["scores"].astype(np.float64), case["labels"].astype(np.float64)
+    a, b = fit_calibration(s, y)
+    assert np.isfinite(a) and np.isfinite(b) and 0 < a < 10
+
+    def loss(a, b):
+        return float(F.binary_cross_entropy_with_logits(torch.tensor(a * s + b), torch.tensor(y)))
+
+    best = loss(a, b)
+    for da, db in ((0.01, 0), (-0.01, 0), (0, 0.05), (0, -0.05)):
+        assert best <= loss(a + da, b + db) + 1e-9
+
+    def gradient(s, y, a, b):  # of the mean log loss: zero at the minimum
+        p = 1.0 / (1.0 + np.exp(-(a * s + b)))
+        return np.mean((p - y) * s), np.mean(p - y)
+
+    assert np.abs(gradient(s, y, a, b)).max() < 1e-4
+    # well-behaved, overlapping scores: the ordinary logistic-regression minimum as well
+    rng = np.random.default_rng(0)
+    s2 = np.concatenate([rng.normal(-2, 6, 400), rng.normal(3, 6, 400)])
+    y2 = np.repeat([0.0, 1.0], 400)
+    a2, b2 = fit_calibration(s2, y2)
+    assert a2 > 0 and np.abs(gradient(s2, y2, a2, b2)).max() < 1e-4
