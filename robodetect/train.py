@@ -655,10 +655,20 @@ def fit_calibration(scores: np.ndarray, labels: np.ndarray) -> tuple[float, floa
     return scale, bias
 
 
+#: the share of calibration humans the robot threshold may flag
+MAX_FALSE_ALARM = 0.01
+
+
+def robot_threshold(human_probabilities: np.ndarray, max_false_alarm: float = MAX_FALSE_ALARM) -> float:
+    """The threshold that flags at most ``max_false_alarm`` of these humans' calibrated
+    probabilities (never below 0.5)."""
+    return max(0.5, threshold_for_false_alarm(human_probabilities, max_false_alarm))
+
+
 def calibrate(
     model: RobotNet,
     cal: CallData,
-    max_false_alarm: float = 0.01,
+    max_false_alarm: float = MAX_FALSE_ALARM,
     band_false_alarms: tuple[float, float] = (0.05, 0.005),
 ) -> dict:
     """Fit Platt scaling on the calibration split, the threshold for a human false-alarm rate
@@ -672,7 +682,7 @@ def calibrate(
     model.config.calib_scale, model.config.calib_bias = fit_calibration(s, y.astype(float))
     p = model.config.probability(s)
     human = p[y == 0]
-    model.config.threshold = max(0.5, threshold_for_false_alarm(human, max_false_alarm))
+    model.config.threshold = robot_threshold(human, max_false_alarm)
     lo = threshold_for_false_alarm(human, band_false_alarms[0])
     hi = threshold_for_false_alarm(human, band_false_alarms[1])
     model.config.uncertain_low = float(min(lo, model.config.threshold))

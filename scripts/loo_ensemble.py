@@ -33,19 +33,17 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train as train_script  # noqa: E402  (scripts/train.py: datasets and leave-out sets)
 
-from robodetect.metrics import threshold_for_false_alarm  # noqa: E402
+from robodetect import scoring  # noqa: E402
 from robodetect.model import load_model  # noqa: E402
-from robodetect.train import calibrate, call_scores, score_table  # noqa: E402
-
-MAX_FALSE_ALARM = 0.01  # calibrate()'s default: the threshold's share of calibration humans flagged
+from robodetect.train import calibrate, call_scores, robot_threshold, score_table  # noqa: E402
 
 
 def calibrated_call_scores(model, data) -> dict[int, float]:
     """Mean calibrated window logit per call (Platt scaling is affine, so this is the calibrated
     mean of the raw window logits)."""
     raw, _ = call_scores(model, data)
-    a, b = float(model.config.calib_scale), float(model.config.calib_bias)
-    return {cid: a * z + b for cid, z in raw.items()}
+    scale, bias = float(model.config.calib_scale), float(model.config.calib_bias)
+    return {cid: scoring.calibrated_logit(z, scale=scale, bias=bias) for cid, z in raw.items()}
 
 
 def ensemble_scores(members: list[list[dict[int, float]]]) -> list[dict[int, float]]:
@@ -59,8 +57,7 @@ def ensemble_scores(members: list[list[dict[int, float]]]) -> list[dict[int, flo
 
 def flagged(scores: list[dict[int, float]], threshold: float) -> float:
     """Share of the held-out calls (all sets but the last) whose probability reaches ``threshold``."""
-    held = np.array([z for calls in scores[:-1] for z in calls.values()])
-    p = 1.0 / (1.0 + np.exp(-held))
+    p = scoring.sigmoid([z for calls in scores[:-1] for z in calls.values()])
     return float((p >= threshold).mean())  # called robot: caught robots, or humans falsely flagged
 
 
@@ -89,8 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             members = [[calibrated_call_scores(m, d) for d in sets] for m in models]
             cal_mean = ensemble_scores([[calibrated_call_scores(m, cal)] for m in models])[0]
         cal_s, cal_y, _ = score_table(cal_mean, cal)
-        human_p = 1.0 / (1.0 + np.exp(-cal_s[cal_y == 0]))
-        threshold = max(0.5, threshold_for_false_alarm(human_p, MAX_FALSE_ALARM))
+        threshold = robot_threshold(scoring.sigmoid(cal_s[cal_y == 0]))
         row = {"members": []}
         for m, scores in zip(models, members):
             rates = train_script.held_out_rates(scores, sets, label)[0]
