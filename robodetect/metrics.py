@@ -40,3 +40,20 @@ def threshold_for_false_alarm(human_scores: np.ndarray, max_false_alarm: float) 
     if k == 0:
         return float(np.nextafter(s[-1], np.inf))
     return float(np.nextafter(s[len(s) - k - 1], np.inf)) if len(s) - k - 1 >= 0 else float(s[0])
+
+
+def weighted_threshold_for_false_alarm(scores: np.ndarray, weights: np.ndarray, max_false_alarm: float) -> float:
+    """Smallest threshold whose *weighted* false-alarm rate (the weight share of ``scores`` at or
+    above it) is <= ``max_false_alarm``: with equal weights, :func:`threshold_for_false_alarm`.
+    Weights let each source count the same whatever its number of calls."""
+    s = np.asarray(scores, float)
+    w = np.asarray(weights, float)
+    if s.shape != w.shape or not len(s) or (w < 0).any() or w.sum() <= 0:
+        raise ValueError("scores and non-negative weights of the same, non-zero length needed")
+    values, inverse = np.unique(s, return_inverse=True)
+    mass = np.bincount(inverse, weights=w / w.sum())[::-1]  # per distinct value, highest first
+    flagged = np.cumsum(mass)  # share flagged by a threshold at each value (ties go together)
+    j = int(np.searchsorted(flagged, max_false_alarm * (1 + 1e-9), side="right"))  # values that may be flagged
+    if j >= len(values):
+        return float(values[0])
+    return float(np.nextafter(values[::-1][j], np.inf))

@@ -678,7 +678,7 @@ def calibrate(
     (below: ``human``) to the one that flags ``band_false_alarms[1]`` (at or above: ``robot``);
     the threshold lies inside it (the forced robot/human choice of a screening app)."""
     cal = cal.subset(lambda c: c.get("view") is None and c.get("mode", "call") == "call")
-    s, y, _ = score_table(call_scores(model, cal)[0], cal)
+    s, y, rows = score_table(call_scores(model, cal)[0], cal)
     model.config.calib_scale, model.config.calib_bias = fit_calibration(s, y.astype(float))
     p = model.config.probability(s)
     human = p[y == 0]
@@ -689,6 +689,9 @@ def calibrate(
     model.config.uncertain_high = float(max(hi, model.config.threshold))
     e, _ = eer(s, y)
     return {
+        "cal_scores": s,  # raw call scores and labels the fit used (threshold transfer: scripts/transfer_threshold.py)
+        "cal_labels": y,
+        "cal_groups": [c["group"] for c in rows],
         "cal_eer": e,
         "calib_scale": model.config.calib_scale,
         "calib_bias": model.config.calib_bias,

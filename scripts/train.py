@@ -126,9 +126,9 @@ def held_out_sets(data: list[CallData], dev: CallData, group: str) -> tuple[str,
 
 def held_out_rates(
     scores: list[dict[int, float]], sets: list[CallData], label: str
-) -> tuple[dict, np.ndarray, np.ndarray]:
+) -> tuple[dict, np.ndarray, np.ndarray, list[dict]]:
     """EER (and Mandarin-only EER) of per-call scores of :func:`held_out_sets`' sets, one dict per
-    set; returns the row, the scores and the labels in one array each."""
+    set; returns the row, the scores and the labels in one array each, and the calls in that order."""
     s, y, rows = [], [], []
     for d, calls in zip(sets, scores):
         part, labels, r = score_table(calls, d)
@@ -141,19 +141,21 @@ def held_out_rates(
     if len(set(y[zh])) == 2:
         out["eer_zh"] = eer(s[zh], y[zh])[0]
         out["held_out_zh_calls"] = int((zh & (y == (label == "robot"))).sum())
-    return out, s, y
+    return out, s, y, rows
 
 
-def held_out_eer(model, data: list[CallData], dev: CallData, group: str) -> dict:
+def held_out_eer(model, data: list[CallData], dev: CallData, group: str) -> tuple[dict, dict]:
     """A model trained without ``group``: all of that group's one-party calls (every split)
     against the dev calls of the other class; also its Mandarin-only EER and, at the model's own
-    threshold (fitted on calibration calls without the group), how many of them it flags."""
+    threshold (fitted on calibration calls without the group), how many of them it flags.
+    Returns the row and the per-call raw scores (``score``, ``label``, ``group``, ``lang``)."""
     label, sets = held_out_sets(data, dev, group)
-    out, s, y = held_out_rates([call_scores(model, d)[0] for d in sets], sets, label)
+    out, s, y, rows = held_out_rates([call_scores(model, d)[0] for d in sets], sets, label)
     p = model.config.probability(s)
     flagged = p[y == (label == "robot")] >= model.config.threshold
     out["flagged_at_threshold"] = float(flagged.mean())
-    return out
+    calls = {"score": s, "label": y, "group": [r["group"] for r in rows], "lang": [r["lang"] for r in rows]}
+    return out, calls
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -369,10 +371,22 @@ def main() -> None:
         table["_run"] = {"argv": sys.argv[1:], "seed": args.seed, "loo_epochs": args.loo_epochs or args.epochs}
         for g in groups:
             m = fit(train_data.subset(lambda c, g=g: without_group(c, g)), f"loo-{g}", reduced=True)
-            calibrate(m, cal.subset(lambda c, g=g: without_group(c, g)))
+            info = calibrate(m, cal.subset(lambda c, g=g: without_group(c, g)))
+            table[g], calls = held_out_eer(m, [train_data, cal, dev], dev, g)
             if args.loo_save:
                 save_model(m, results_dir / "loo-models" / f"loo-{g}")
-            table[g] = held_out_eer(m, [train_data, cal, dev], dev, g)
+                # the per-call raw scores: held-out calls and this model's own calibration calls
+                # (what scripts/transfer_threshold.py needs, without re-scoring)
+                np.savez(
+                    results_dir / "loo-models" / f"loo-{g}.scores.npz",
+                    held_score=calls["score"],
+                    held_label=calls["label"],
+                    held_group=np.array(calls["group"]),
+                    held_lang=np.array(calls["lang"]),
+                    cal_score=info["cal_scores"],
+                    cal_label=info["cal_labels"],
+                    cal_group=np.array(info["cal_groups"]),
+                )
             table[g]["epochs"] = args.loo_epochs or args.epochs
             print(f"leave-out {g}: {json.dumps(table[g])} ({time.time() - t0:.0f} s)", flush=True)
             path.write_text(json.dumps(table, indent=2))

@@ -1,0 +1,220 @@
+"""A robot threshold that transfers to human recording chains and robot families the model never heard.
+
+The shipped threshold flags <= 1 % of the *calibration* humans; those come from the same six human
+sources (recording chains) as the training humans, and a source left out of training is flagged
+far more often at the threshold fitted without it (model card: LibriSpeech 55 %, Common Voice 22 %).
+So the in-sample threshold does not transfer (issue 10: "choose it ... from scores the model
+produced on families it did not train on (cross-fitted over family folds)").
+
+Cross-fitting, from the leave-out models that ``scripts/train.py --loo --loo-humans --loo-save``
+keeps (``RESULTS/loo-models/loo-<group>.json`` + ``.scores.npz``: each model trained and
+calibrated without one group, with the raw scores of that group's calls):
+
+- every fold model puts its held-out calls on its own calibrated log-odds scale; the *excess* of a
+  held-out human call is its calibrated logit minus the logit of the fold model's own in-sample
+  point (its threshold for the 1 % level, its band edges for 5 % and 0.5 %);
+- the margin for a level is the excess that the held-out humans of all human folds (each source
+  weighing the same, whatever its number of calls) reach at that false-alarm rate;
+- the transferred threshold of a model = its in-sample point raised by that margin, in calibrated
+  logit (never lowered).
+
+How well the rule transfers is measured out of sample twice over: each human source's false alarms
+at the margin fitted on the *other* sources' folds (nested leave-one-source-out), and each robot
+family's catch rate, its calls scored by the model trained without it, at the margin (robots never
+choose the margin). Both at the in-sample threshold too, for comparison.
+
+    python scripts/transfer_threshold.py RESULTS/loo-models                       # the table
+    python scripts/transfer_threshold.py RESULTS/loo-models --model robodetect-v6 \\
+        --write robodetect/models/robodetect-v6.json --json docs/leaveouts/transfer-v6-seed0.json
+
+The margins assume the shipped model's out-of-sample shift (in calibrated logit, above its own
+in-sample point) is like that of the reduced-recipe fold models of the same recipe; say so where
+the figures are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from robodetect import scoring  # noqa: E402
+from robodetect.config import ModelConfig  # noqa: E402
+from robodetect.metrics import weighted_threshold_for_false_alarm  # noqa: E402
+
+#: false-alarm level -> the model JSON field holding the in-sample point for it (robodetect.train.calibrate)
+LEVELS = {0.01: "threshold", 0.05: "uncertain_low", 0.005: "uncertain_high"}
+
+
+@dataclass
+class Fold:
+    """One leave-out model's held-out calls of its group, on its own calibrated scale."""
+
+    group: str
+    label: int  # 1: a robot family, 0: a human source
+    logits: np.ndarray  # calibrated logits of the group's held-out calls
+    anchors: dict[float, float]  # level -> calibrated logit of the model's in-sample point
+
+
+def load_folds(folder: Path) -> list[Fold]:
+    """Every ``loo-<group>`` in ``folder`` with both its JSON and its ``.scores.npz``."""
+    folds = []
+    for npz in sorted(folder.glob("loo-*.scores.npz")):
+        group = npz.name[len("loo-") : -len(".scores.npz")]
+        cfg = json.loads((folder / f"loo-{group}.json").read_text())
+        with np.load(npz) as z:
+            mine = z["held_group"] == group
+            labels = set(z["held_label"][mine].tolist())
+            if len(labels) != 1:
+                raise ValueError(f"{npz}: the group's held-out calls carry labels {sorted(labels)}")
+            raw = z["held_score"][mine]
+        logits = scoring.calibrated_logit(raw, scale=float(cfg["calib_scale"]), bias=float(cfg["calib_bias"]))
+        anchors = {level: scoring.logit(float(cfg[field])) for level, field in LEVELS.items()}
+        folds.append(Fold(group, int(labels.pop()), np.asarray(logits, float), anchors))
+    return folds
+
+
+def excess(fold: Fold, level: float) -> np.ndarray:
+    return fold.logits - fold.anchors[level]
+
+
+def margin(human_folds: list[Fold], level: float) -> float:
+    """The calibrated-logit margin above each fold's in-sample point that flags ``level`` of the
+    held-out humans, each human source weighing the same; never negative (the rule only raises)."""
+    e = np.concatenate([excess(f, level) for f in human_folds])
+    w = np.concatenate([np.full(len(f.logits), 1.0 / len(f.logits)) for f in human_folds])
+    return max(0.0, weighted_threshold_for_false_alarm(e, w, level))
+
+
+def flagged(fold: Fold, level: float, m: float) -> float:
+    """Share of the fold's held-out calls at or above its in-sample point raised by ``m``."""
+    return float((excess(fold, level) >= m).mean())
+
+
+def cross_fit(folds: list[Fold]) -> dict:
+    humans = [f for f in folds if f.label == 0]
+    robots = [f for f in folds if f.label == 1]
+    if len(humans) < 2:
+        raise ValueError(f"cross-fitting needs >= 2 human-source folds, found {len(humans)}")
+    out: dict = {"human_sources": [f.group for f in humans], "robot_families": [f.group for f in robots]}
+    for level in LEVELS:
+        m = margin(humans, level)
+        nested = {}
+        for f in humans:  # the margin fitted without this source, applied to it
+            others = [g for g in humans if g is not f]
+            nested[f.group] = {
+                "margin_without": margin(others, level),
+                "flagged_out_of_sample": flagged(f, level, margin(others, level)),
+                "flagged_in_sample_point": flagged(f, level, 0.0),
+            }
+        catch = {
+            f.group: {"caught_at_margin": flagged(f, level, m), "caught_in_sample_point": flagged(f, level, 0.0)}
+            for f in robots
+        }
+        mean = lambda rows, k: float(np.mean([r[k] for r in rows.values()])) if rows else None  # noqa: E731
+        out[str(level)] = {
+            "margin_logit": m,
+            "humans": nested,
+            "humans_flagged_out_of_sample_mean": mean(nested, "flagged_out_of_sample"),
+            "humans_flagged_in_sample_point_mean": mean(nested, "flagged_in_sample_point"),
+            "robots": catch,
+            "robots_caught_at_margin_mean": mean(catch, "caught_at_margin"),
+            "robots_caught_in_sample_point_mean": mean(catch, "caught_in_sample_point"),
+        }
+    return out
+
+
+def transferred(cfg: dict, result: dict) -> dict[str, float]:
+    """A model JSON's threshold and band raised by the cross-fitted margins (band kept around the
+    threshold)."""
+    new = {
+        field: float(scoring.sigmoid(scoring.logit(float(cfg[field])) + result[str(level)]["margin_logit"]))
+        for level, field in LEVELS.items()
+    }
+    new["uncertain_low"] = min(new["uncertain_low"], new["threshold"])
+    new["uncertain_high"] = max(new["uncertain_high"], new["threshold"])
+    return new
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:5.1f} %"
+
+
+def report(result: dict) -> str:
+    lines = []
+    for level in LEVELS:
+        r = result[str(level)]
+        lines.append(f"level {100 * level:g} % human false alarms: margin {r['margin_logit']:+.3f} calibrated logit")
+        lines.append("  human source (left out)   flagged: in-sample point | margin fitted on the other sources")
+        for g, row in r["humans"].items():
+            lines.append(
+                f"    {g:22s} {_pct(row['flagged_in_sample_point'])} | {_pct(row['flagged_out_of_sample'])}"
+                f"  (margin {row['margin_without']:+.3f})"
+            )
+        lines.append(
+            f"    {'mean':22s} {_pct(r['humans_flagged_in_sample_point_mean'])} |"
+            f" {_pct(r['humans_flagged_out_of_sample_mean'])}"
+        )
+        lines.append("  robot family (left out)   caught: in-sample point | margin")
+        for g, row in r["robots"].items():
+            lines.append(f"    {g:22s} {_pct(row['caught_in_sample_point'])} | {_pct(row['caught_at_margin'])}")
+        lines.append(
+            f"    {'mean':22s} {_pct(r['robots_caught_in_sample_point_mean'])} | {_pct(r['robots_caught_at_margin_mean'])}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("folder", type=Path, help="RESULTS/loo-models of one train.py --loo --loo-humans --loo-save run")
+    ap.add_argument("--model", help="a model name or JSON path whose threshold and band to raise by the margins")
+    ap.add_argument("--write", type=Path, help="write --model's JSON with the transferred threshold and band here")
+    ap.add_argument("--json", type=Path, help="write the cross-fitting table here")
+    args = ap.parse_args(argv)
+    try:
+        folds = load_folds(args.folder)
+        result = cross_fit(folds)
+    except (OSError, ValueError, KeyError) as e:
+        print(f"transfer_threshold: {args.folder}: {e}", file=sys.stderr)
+        return 2
+    print(report(result))
+    if args.model:
+        path = Path(args.model)
+        if not path.suffix == ".json":
+            path = Path(__file__).resolve().parent.parent / "robodetect" / "models" / f"{args.model}.json"
+        cfg = json.loads(path.read_text())
+        before = {field: cfg[field] for field in LEVELS.values()}
+        if "in_sample" in cfg.get("metrics", {}).get("threshold_transfer", {}):
+            before = cfg["metrics"]["threshold_transfer"]["in_sample"]  # re-running starts from the in-sample values
+            cfg.update(before)
+        new = transferred(cfg, result)
+        print(f"{path.name}: " + ", ".join(f"{k} {before[k]:.4f} -> {v:.4f}" for k, v in new.items()))
+        result["model"] = {"json": path.name, "in_sample": before, "transferred": new}
+        if args.write:
+            config = ModelConfig.from_json(path)  # validated, written as save_model writes it
+            for field, value in new.items():
+                setattr(config, field, value)
+            config.metrics = dict(config.metrics or {})
+            config.metrics["threshold_transfer"] = {
+                "method": "scripts/transfer_threshold.py: in-sample points raised by cross-fitted margins",
+                "in_sample": before,
+                "margins_logit": {str(level): result[str(level)]["margin_logit"] for level in LEVELS},
+                "human_sources": result["human_sources"],
+                "humans_flagged_out_of_sample_mean": result["0.01"]["humans_flagged_out_of_sample_mean"],
+                "robots_caught_at_margin_mean": result["0.01"]["robots_caught_at_margin_mean"],
+            }
+            config.to_json(args.write)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
