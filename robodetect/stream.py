@@ -103,11 +103,25 @@ def detector_window_logits(detector) -> WindowLogits:
     return score
 
 
+def default_stream_detector(name_or_path=None):
+    """The detector a stream gets when given none: the model's ONNX engine on one thread when
+    onnxruntime is installed (a window at batch 1 costs a third of the torch fast path's: docs/
+    streaming.md; logits equal within float32 rounding, ``tests/test_onnx_engine.py``), else torch."""
+    from .onnxengine import EngineUnavailable, OnnxDetector
+
+    try:
+        return OnnxDetector(name_or_path, threads=1)
+    except EngineUnavailable:
+        from .detector import load
+
+        return load(name_or_path)
+
+
 class StreamingDetector:
     """Score one live call incrementally; memory does not grow with the call's length.
 
-    detector: a :class:`robodetect.Detector` (None: the shipped model via ``robodetect.load()``,
-        unless ``window_logits`` is given).
+    detector: a :class:`robodetect.Detector` or ONNX-engine detector (None: the default model on
+        :func:`default_stream_detector`'s engine, unless ``window_logits`` is given).
     sample_rate: rate of the pushed PCM (resampled to 8 kHz with a streaming soxr HQ resampler).
     channels: interleaved channels in the pushed PCM; ``channel`` picks ``mix`` / ``left`` / ``right``.
     confidence, min_speech_seconds, speech_budget_seconds: the decision rule (module docstring).
@@ -130,9 +144,7 @@ class StreamingDetector:
         vad_config: VadConfig | None = None,
     ) -> None:
         if detector is None and window_logits is None:
-            from .detector import load
-
-            detector = load()
+            detector = default_stream_detector()
         _check_rate(int(sample_rate), "<stream>")
         if channel not in CHANNEL_MODES or channel in ("each", "auto"):
             raise ValueError(f"channel must be one of mix, left, right (one stream per channel), got {channel!r}")

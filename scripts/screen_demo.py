@@ -20,8 +20,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-import robodetect
-from robodetect.stream import HUMAN, ROBOT, StreamingDetector
+from robodetect.stream import HUMAN, ROBOT, StreamingDetector, default_stream_detector
 
 ACTIONS = {ROBOT: "warn the user / hang up", HUMAN: "ring the phone"}
 
@@ -52,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
         scorer = load_exported(args.onnx, threads=args.threads)
     else:
-        detector = robodetect.load(args.model)
+        detector = default_stream_detector(args.model)  # the ONNX engine when onnxruntime is installed
     try:
         f = sf.SoundFile(args.wav)
     except Exception as exc:

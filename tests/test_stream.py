@@ -226,3 +226,30 @@ def test_accuracy_vs_seconds_script_runs(model_stem, tmp_path, capsys):
     assert script.main(["--manifest", str(manifest), "--model", str(model_stem), "--json", str(out_json)]) == 0
     out = capsys.readouterr().out
     assert "whole" in out and "4 calls (2 robot, 2 human)" in out and out_json.exists()
+
+
+@pytest.mark.parametrize("name", ["human_en_librispeech.wav", "robot_en_vits.wav"])
+def test_default_stream_runs_the_onnx_engine_like_torch(name):
+    """StreamingDetector() with no detector streams on the shipped model's ONNX engine (one thread)
+    when onnxruntime is installed: every update equals the torch detector's within float32 rounding."""
+    pytest.importorskip("onnxruntime")
+    import robodetect
+    from robodetect.onnxengine import OnnxDetector
+
+    default = StreamingDetector()
+    assert isinstance(default.detector, OnnxDetector)
+    assert default.detector.session.get_session_options().intra_op_num_threads == 1
+    onnx = stream_file(SAMPLES / name, chunk_seconds=0.7)
+    torch_updates = stream_file(SAMPLES / name, robodetect.load(), chunk_seconds=0.7)
+    assert len(onnx) == len(torch_updates)
+    for a, b in zip(onnx, torch_updates):
+        assert (a.decision, a.decided_at_seconds, a.windows, a.label) == (
+            b.decision,
+            b.decided_at_seconds,
+            b.windows,
+            b.label,
+        )
+        if b.robot_probability is None:
+            assert a.robot_probability is None
+        else:
+            assert a.robot_probability == pytest.approx(b.robot_probability, abs=1e-5)
