@@ -23,7 +23,7 @@ at the margin fitted on the *other* sources' folds (nested leave-one-source-out)
 family's catch rate, its calls scored by the model trained without it, at the margin (robots never
 choose the margin). Both at the in-sample threshold too, for comparison.
 
-    python scripts/transfer_threshold.py RESULTS/loo-models                       # the table
+    python scripts/transfer_threshold.py RESULTS/loo-models [RESULTS_SEED1/loo-models ...]   # the table
     python scripts/transfer_threshold.py RESULTS/loo-models --model robodetect-v6 \\
         --write robodetect/models/robodetect-v6.json --json docs/leaveouts/transfer-v6-seed0.json
 
@@ -86,7 +86,8 @@ def excess(fold: Fold, level: float) -> np.ndarray:
 
 def margin(human_folds: list[Fold], level: float) -> float:
     """The calibrated-logit margin above each fold's in-sample point that flags ``level`` of the
-    held-out humans, each human source weighing the same; never negative (the rule only raises)."""
+    held-out humans, each fold (a human source, in one run) weighing the same; never negative (the
+    rule only raises)."""
     e = np.concatenate([excess(f, level) for f in human_folds])
     w = np.concatenate([np.full(len(f.logits), 1.0 / len(f.logits)) for f in human_folds])
     return max(0.0, weighted_threshold_for_false_alarm(e, w, level))
@@ -97,26 +98,36 @@ def flagged(fold: Fold, level: float, m: float) -> float:
     return float((excess(fold, level) >= m).mean())
 
 
+def _groups(folds: list[Fold]) -> list[str]:
+    return list(dict.fromkeys(f.group for f in folds))
+
+
 def cross_fit(folds: list[Fold]) -> dict:
+    """Margins per level and their out-of-sample checks. Folds of several runs (seeds) pool: every
+    fold weighs the same, and the nested check leaves a source out of every run at once."""
     humans = [f for f in folds if f.label == 0]
     robots = [f for f in folds if f.label == 1]
-    if len(humans) < 2:
-        raise ValueError(f"cross-fitting needs >= 2 human-source folds, found {len(humans)}")
-    out: dict = {"human_sources": [f.group for f in humans], "robot_families": [f.group for f in robots]}
+    if len(_groups(humans)) < 2:
+        raise ValueError(f"cross-fitting needs >= 2 human sources left out, found {len(_groups(humans))}")
+    out: dict = {"human_sources": _groups(humans), "robot_families": _groups(robots), "folds": len(folds)}
     for level in LEVELS:
         m = margin(humans, level)
         nested = {}
-        for f in humans:  # the margin fitted without this source, applied to it
-            others = [g for g in humans if g is not f]
-            nested[f.group] = {
-                "margin_without": margin(others, level),
-                "flagged_out_of_sample": flagged(f, level, margin(others, level)),
-                "flagged_in_sample_point": flagged(f, level, 0.0),
+        for g in _groups(humans):  # the margin fitted without this source, applied to it
+            without = margin([f for f in humans if f.group != g], level)
+            mine = [f for f in humans if f.group == g]
+            nested[g] = {
+                "margin_without": without,
+                "flagged_out_of_sample": float(np.mean([flagged(f, level, without) for f in mine])),
+                "flagged_in_sample_point": float(np.mean([flagged(f, level, 0.0) for f in mine])),
             }
-        catch = {
-            f.group: {"caught_at_margin": flagged(f, level, m), "caught_in_sample_point": flagged(f, level, 0.0)}
-            for f in robots
-        }
+        catch = {}
+        for g in _groups(robots):
+            mine = [f for f in robots if f.group == g]
+            catch[g] = {
+                "caught_at_margin": float(np.mean([flagged(f, level, m) for f in mine])),
+                "caught_in_sample_point": float(np.mean([flagged(f, level, 0.0) for f in mine])),
+            }
         mean = lambda rows, k: float(np.mean([r[k] for r in rows.values()])) if rows else None  # noqa: E731
         out[str(level)] = {
             "margin_logit": m,
@@ -172,16 +183,21 @@ def report(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("folder", type=Path, help="RESULTS/loo-models of one train.py --loo --loo-humans --loo-save run")
+    ap.add_argument(
+        "folders",
+        type=Path,
+        nargs="+",
+        help="RESULTS/loo-models of train.py --loo --loo-humans --loo-save runs (seeds)",
+    )
     ap.add_argument("--model", help="a model name or JSON path whose threshold and band to raise by the margins")
     ap.add_argument("--write", type=Path, help="write --model's JSON with the transferred threshold and band here")
     ap.add_argument("--json", type=Path, help="write the cross-fitting table here")
     args = ap.parse_args(argv)
     try:
-        folds = load_folds(args.folder)
+        folds = [f for folder in args.folders for f in load_folds(folder)]
         result = cross_fit(folds)
     except (OSError, ValueError, KeyError) as e:
-        print(f"transfer_threshold: {args.folder}: {e}", file=sys.stderr)
+        print(f"transfer_threshold: {' '.join(map(str, args.folders))}: {e}", file=sys.stderr)
         return 2
     print(report(result))
     if args.model:

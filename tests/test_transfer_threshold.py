@@ -124,3 +124,17 @@ def test_weighted_threshold_matches_the_unweighted_one_and_weighs():
     assert 1.0 < weighted_threshold_for_false_alarm(s, w, 0.05) <= 2.0
     with pytest.raises(ValueError):
         weighted_threshold_for_false_alarm(s, np.zeros(3), 0.01)
+
+
+def test_runs_of_several_seeds_pool_and_leave_a_source_out_of_all(tmp_path):
+    one, two = tmp_path / "s0", tmp_path / "s1"
+    one.mkdir(), two.mkdir()
+    _fold(one, "a", 0, np.arange(100) / 10)
+    _fold(one, "b", 0, np.full(10, -5.0))
+    _fold(two, "a", 0, np.full(50, 20.0))  # seed 1's model flags every call of a far above its point
+    result = tt.cross_fit(tt.load_folds(one) + tt.load_folds(two))
+    assert result["human_sources"] == ["a", "b"] and result["folds"] == 3
+    # b, left out, is judged by a margin fitted on both runs of a (never on b itself)
+    nested = result["0.01"]["humans"]
+    assert nested["b"]["margin_without"] > 19.9  # seed 1's a: half the weight, all at 20
+    assert nested["a"]["flagged_out_of_sample"] == pytest.approx((1.0 + 1.0) / 2)  # b alone: margin 0
