@@ -35,7 +35,7 @@ import train as train_script  # noqa: E402  (scripts/train.py: datasets and leav
 
 from robodetect import scoring  # noqa: E402
 from robodetect.model import load_model  # noqa: E402
-from robodetect.train import calibrate, call_scores, robot_threshold, score_table  # noqa: E402
+from robodetect.train import calibrate, call_scores, robot_threshold  # noqa: E402
 
 
 def calibrated_call_scores(model, data) -> dict[int, float]:
@@ -80,13 +80,20 @@ def main(argv: list[str] | None = None) -> int:
         models = [load_model(p).eval() for p in paths]
         label, sets = train_script.held_out_sets(data, data[2], g)
         cal = data[1].subset(lambda c, g=g: train_script.without_group(c, g) and c.get("view") is None)
-        for m in models:
-            calibrate(m, cal)  # fits with autograd: outside inference mode
+        # every member scores the same calibration calls in the same order (score_table's)
+        infos = [calibrate(m, cal) for m in models]  # fits with autograd: outside inference mode
         with torch.inference_mode():
             members = [[calibrated_call_scores(m, d) for d in sets] for m in models]
-            cal_mean = ensemble_scores([[calibrated_call_scores(m, cal)] for m in models])[0]
-        cal_s, cal_y, _ = score_table(cal_mean, cal)
-        threshold = robot_threshold(scoring.sigmoid(cal_s[cal_y == 0]))
+        cal_s = np.mean(
+            [
+                scoring.calibrated_logit(i["cal_scores"], scale=m.config.calib_scale, bias=m.config.calib_bias)
+                for m, i in zip(models, infos)
+            ],
+            axis=0,
+        )
+        if any(not np.array_equal(i["cal_labels"], infos[0]["cal_labels"]) for i in infos):
+            raise ValueError(f"{g}: the members scored different calibration calls")
+        threshold = robot_threshold(scoring.sigmoid(cal_s[infos[0]["cal_labels"] == 0]))
         row = {"members": []}
         for m, scores in zip(models, members):
             rates = train_script.held_out_rates(scores, sets, label)[0]
