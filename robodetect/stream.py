@@ -1,10 +1,11 @@
 """Incremental scoring for screening apps: feed a live call chunk by chunk, get a decision early.
 
->>> stream = StreamingDetector(detector)            # or StreamingDetector() for the shipped model
+>>> stream = StreamingDetector(detector)            # or StreamingDetector(): the default model, ONNX engine
 >>> for chunk in pcm_chunks:                       # int16 / float32 arrays (or int16 bytes), any size
 ...     update = stream.push(chunk)
 ...     if update.decision != "undecided": break   # ring / warn / hang up
->>> final = stream.finish()                        # final.robot_probability == Detector.score(...)
+>>> final = stream.finish()                        # final.robot_probability == detector.score(...)
+                                                   # (the ONNX default: the torch score within float32 rounding)
 
 How it reproduces the batch score with bounded state
 ----------------------------------------------------
@@ -40,6 +41,8 @@ A decision, once taken, is never revised; ``robot_probability`` keeps updating u
 from __future__ import annotations
 
 import bisect
+import importlib.util
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -111,7 +114,9 @@ def default_stream_detector(name_or_path=None):
 
     try:
         return OnnxDetector(name_or_path, threads=1)
-    except EngineUnavailable:
+    except EngineUnavailable as exc:
+        if importlib.util.find_spec("onnxruntime") is not None:  # installed, yet refused: say why
+            warnings.warn(f"robodetect stream: ONNX engine unavailable ({exc}); streaming on torch", stacklevel=2)
         from .detector import load
 
         return load(name_or_path)

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             ],
             axis=0,
         )
-        if any(not np.array_equal(i["cal_labels"], infos[0]["cal_labels"]) for i in infos):
+        if any(i["cal_groups"] != infos[0]["cal_groups"] or len(i["cal_scores"]) != len(cal_s) for i in infos):
             raise ValueError(f"{g}: the members scored different calibration calls")
         threshold = robot_threshold(scoring.sigmoid(cal_s[infos[0]["cal_labels"] == 0]))
         row = {"members": []}

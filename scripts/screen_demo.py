@@ -41,7 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-speech", type=float, default=1.0, help="seconds of speech before any decision")
     ap.add_argument("--budget", type=float, default=4.0, help="seconds of speech after which to decide anyway")
     ap.add_argument("--threshold", type=float, default=None, help="robot threshold (default: the model's)")
-    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1, best for streaming)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (default 1, best for streaming; the default ONNX engine always runs one)",
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 

@@ -372,9 +372,10 @@ def main() -> None:
         for g in groups:
             m = fit(train_data.subset(lambda c, g=g: without_group(c, g)), f"loo-{g}", reduced=True)
             info = calibrate(m, cal.subset(lambda c, g=g: without_group(c, g)))
-            table[g], calls = held_out_eer(m, [train_data, cal, dev], dev, g)
             if args.loo_save:
                 save_model(m, results_dir / "loo-models" / f"loo-{g}")
+            table[g], calls = held_out_eer(m, [train_data, cal, dev], dev, g)
+            if args.loo_save:
                 # the per-call raw scores: held-out calls and this model's own calibration calls
                 # (what scripts/transfer_threshold.py needs, without re-scoring)
                 np.savez(

@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,8 +46,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from robodetect import scoring  # noqa: E402
-from robodetect.config import ModelConfig  # noqa: E402
+from robodetect.config import ModelConfig, find_model  # noqa: E402
 from robodetect.metrics import weighted_threshold_for_false_alarm  # noqa: E402
+from robodetect.train import robot_threshold  # noqa: E402
 
 #: false-alarm level -> the model JSON field holding the in-sample point for it (robodetect.train.calibrate)
 LEVELS = {0.01: "threshold", 0.05: "uncertain_low", 0.005: "uncertain_high"}
@@ -63,18 +65,32 @@ class Fold:
 
 
 def load_folds(folder: Path) -> list[Fold]:
-    """Every ``loo-<group>`` in ``folder`` with both its JSON and its ``.scores.npz``."""
+    """Every ``loo-<group>`` in ``folder``: its JSON and its ``.scores.npz``, checked to belong
+    together (the npz's calibration scores give the JSON's threshold)."""
+    stems = {p.name[len("loo-") : -len(".json")] for p in folder.glob("loo-*.json")}
+    scored = {p.name[len("loo-") : -len(".scores.npz")] for p in folder.glob("loo-*.scores.npz")}
+    if not stems:
+        raise ValueError("no leave-out models (loo-<group>.json) here")
+    if stems != scored:
+        raise ValueError(
+            f"models without per-call scores: {sorted(stems - scored) or '-'}; scores without a model: "
+            f"{sorted(scored - stems) or '-'} (scores are kept by train.py --loo-save since session 13)"
+        )
     folds = []
-    for npz in sorted(folder.glob("loo-*.scores.npz")):
-        group = npz.name[len("loo-") : -len(".scores.npz")]
+    for group in sorted(stems):
         cfg = json.loads((folder / f"loo-{group}.json").read_text())
-        with np.load(npz) as z:
+        scale, bias = float(cfg["calib_scale"]), float(cfg["calib_bias"])
+        with np.load(folder / f"loo-{group}.scores.npz") as z:
             mine = z["held_group"] == group
             labels = set(z["held_label"][mine].tolist())
             if len(labels) != 1:
-                raise ValueError(f"{npz}: the group's held-out calls carry labels {sorted(labels)}")
+                raise ValueError(f"loo-{group}: the group's held-out calls carry labels {sorted(labels)}")
             raw = z["held_score"][mine]
-        logits = scoring.calibrated_logit(raw, scale=float(cfg["calib_scale"]), bias=float(cfg["calib_bias"]))
+            cal_humans = z["cal_score"][z["cal_label"] == 0]
+        p = scoring.sigmoid(scoring.calibrated_logit(cal_humans, scale=scale, bias=bias))
+        if not np.isclose(robot_threshold(p), float(cfg["threshold"]), rtol=0, atol=1e-6):
+            raise ValueError(f"loo-{group}: its scores do not give its JSON's threshold (files of different runs?)")
+        logits = scoring.calibrated_logit(raw, scale=scale, bias=bias)
         anchors = {level: scoring.logit(float(cfg[field])) for level, field in LEVELS.items()}
         folds.append(Fold(group, int(labels.pop()), np.asarray(logits, float), anchors))
     return folds
@@ -86,10 +102,11 @@ def excess(fold: Fold, level: float) -> np.ndarray:
 
 def margin(human_folds: list[Fold], level: float) -> float:
     """The calibrated-logit margin above each fold's in-sample point that flags ``level`` of the
-    held-out humans, each fold (a human source, in one run) weighing the same; never negative (the
-    rule only raises)."""
+    held-out humans, each human source weighing the same (its folds of several runs share it); never
+    negative (the rule only raises)."""
+    runs = Counter(f.group for f in human_folds)  # a source's folds share its weight
     e = np.concatenate([excess(f, level) for f in human_folds])
-    w = np.concatenate([np.full(len(f.logits), 1.0 / len(f.logits)) for f in human_folds])
+    w = np.concatenate([np.full(len(f.logits), 1.0 / (len(f.logits) * runs[f.group])) for f in human_folds])
     return max(0.0, weighted_threshold_for_false_alarm(e, w, level))
 
 
@@ -104,7 +121,7 @@ def _groups(folds: list[Fold]) -> list[str]:
 
 def cross_fit(folds: list[Fold]) -> dict:
     """Margins per level and their out-of-sample checks. Folds of several runs (seeds) pool: every
-    fold weighs the same, and the nested check leaves a source out of every run at once."""
+    source weighs the same, and the nested check leaves a source out of every run at once."""
     humans = [f for f in folds if f.label == 0]
     robots = [f for f in folds if f.label == 1]
     if len(_groups(humans)) < 2:
@@ -181,6 +198,18 @@ def report(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _rebuild_engine(config_path: Path) -> None:
+    """The ONNX engine graph beside a model JSON records the JSON's digest: a rewritten JSON needs
+    its graph rebuilt, or the ONNX engine refuses it (and score / the stream fall back to torch)."""
+    stem = config_path.with_suffix("")
+    if not stem.with_suffix(".safetensors").is_file():
+        print(f"note: no weights beside {config_path}; copy them there and run scripts/build_engines.py")
+        return
+    from robodetect.export import export_engine
+
+    print(f"rebuilt the ONNX engine graph {export_engine(stem)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
@@ -193,27 +222,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write", type=Path, help="write --model's JSON with the transferred threshold and band here")
     ap.add_argument("--json", type=Path, help="write the cross-fitting table here")
     args = ap.parse_args(argv)
+    if args.write and not args.model:
+        ap.error("--write needs --model")
+    folders = list(dict.fromkeys(p.resolve() for p in args.folders))  # a folder named twice counts once
     try:
-        folds = [f for folder in args.folders for f in load_folds(folder)]
+        folds = [f for folder in folders for f in load_folds(folder)]
         result = cross_fit(folds)
+        source = None
+        if args.model:
+            config_file, _, source = find_model(args.model)
+            cfg = json.loads(config_file.read_text())
     except (OSError, ValueError, KeyError) as e:
         print(f"transfer_threshold: {' '.join(map(str, args.folders))}: {e}", file=sys.stderr)
         return 2
     print(report(result))
-    if args.model:
-        path = Path(args.model)
-        if not path.suffix == ".json":
-            path = Path(__file__).resolve().parent.parent / "robodetect" / "models" / f"{args.model}.json"
-        cfg = json.loads(path.read_text())
+    if source:
         before = {field: cfg[field] for field in LEVELS.values()}
         if "in_sample" in cfg.get("metrics", {}).get("threshold_transfer", {}):
             before = cfg["metrics"]["threshold_transfer"]["in_sample"]  # re-running starts from the in-sample values
             cfg.update(before)
         new = transferred(cfg, result)
-        print(f"{path.name}: " + ", ".join(f"{k} {before[k]:.4f} -> {v:.4f}" for k, v in new.items()))
-        result["model"] = {"json": path.name, "in_sample": before, "transferred": new}
+        print(f"{source}: " + ", ".join(f"{k} {before[k]:.4f} -> {v:.4f}" for k, v in new.items()))
+        result["model"] = {"json": source, "in_sample": before, "transferred": new}
         if args.write:
-            config = ModelConfig.from_json(path)  # validated, written as save_model writes it
+            config = ModelConfig.from_dict(cfg, source=source)  # validated, written as save_model writes it
             for field, value in new.items():
                 setattr(config, field, value)
             config.metrics = dict(config.metrics or {})
@@ -222,10 +254,12 @@ def main(argv: list[str] | None = None) -> int:
                 "in_sample": before,
                 "margins_logit": {str(level): result[str(level)]["margin_logit"] for level in LEVELS},
                 "human_sources": result["human_sources"],
+                "folds": result["folds"],
                 "humans_flagged_out_of_sample_mean": result["0.01"]["humans_flagged_out_of_sample_mean"],
                 "robots_caught_at_margin_mean": result["0.01"]["robots_caught_at_margin_mean"],
             }
             config.to_json(args.write)
+            _rebuild_engine(args.write)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")

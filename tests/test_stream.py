@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import warnings
 
 import numpy as np
 import pytest
@@ -253,3 +254,22 @@ def test_default_stream_runs_the_onnx_engine_like_torch(name):
             assert a.robot_probability is None
         else:
             assert a.robot_probability == pytest.approx(b.robot_probability, abs=1e-5)
+
+
+def test_default_stream_falls_back_to_torch_and_says_why(monkeypatch):
+    """A refused ONNX engine (a graph stale after the JSON changed, say) leaves the stream on torch,
+    with a warning naming the reason; no onnxruntime at all: torch without a word."""
+    import robodetect
+    from robodetect import onnxengine, stream
+
+    def refuse(self, *args, **kwargs):
+        raise onnxengine.EngineUnavailable("graph made from other weights")
+
+    monkeypatch.setattr(onnxengine.OnnxDetector, "__init__", refuse)
+    monkeypatch.setattr(stream.importlib.util, "find_spec", lambda name: object())
+    with pytest.warns(UserWarning, match="other weights"):
+        assert isinstance(stream.default_stream_detector(), robodetect.Detector)
+    monkeypatch.setattr(stream.importlib.util, "find_spec", lambda name: None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert isinstance(StreamingDetector().detector, robodetect.Detector)

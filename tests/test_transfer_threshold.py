@@ -1,5 +1,6 @@
 import json
 import math
+import shutil
 import sys
 from pathlib import Path
 
@@ -10,19 +11,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 import transfer_threshold as tt  # noqa: E402
 
 from robodetect.config import ModelConfig  # noqa: E402
+from robodetect.train import robot_threshold  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-THRESHOLD, LOW, HIGH = 0.9, 0.7, 0.95
+SCALE, BIAS = 2.0, -1.0  # raw scores are not calibrated logits
+LOW, HIGH = 0.7, 0.95
 
 
 def _logit(p):
     return math.log(p / (1 - p))
 
 
+#: the fold models' calibration humans (raw scores) and the threshold calibrate() gives them
+CAL_HUMANS = (np.array([_logit(0.9), 0.0, -1.0]) - BIAS) / SCALE
+THRESHOLD = robot_threshold(1 / (1 + np.exp(-(SCALE * CAL_HUMANS + BIAS))))
+
+
 def _fold(folder, group, label, excess_at_threshold, other_label_calls=5):
-    """A leave-out model's files: its JSON and the raw scores of its held-out calls (scale 2, bias
-    -1, so raw scores are not calibrated logits), plus calls of the other class that must be ignored."""
-    scale, bias = 2.0, -1.0
+    """A leave-out model's files: its JSON and the raw scores of its held-out calls, plus calls of
+    the other class that must be ignored."""
+    scale, bias = SCALE, BIAS
     cal_logit = _logit(THRESHOLD) + np.asarray(excess_at_threshold, float)
     raw = (cal_logit - bias) / scale
     (folder / f"loo-{group}.json").write_text(
@@ -43,9 +51,9 @@ def _fold(folder, group, label, excess_at_threshold, other_label_calls=5):
         held_label=np.array([label] * len(raw) + [1 - label] * n_other),
         held_group=np.array([group] * len(raw) + ["dev-other"] * n_other),
         held_lang=np.array(["en"] * (len(raw) + n_other)),
-        cal_score=np.zeros(3),
-        cal_label=np.array([0, 1, 0]),
-        cal_group=np.array(["x", "y", "x"]),
+        cal_score=np.concatenate([CAL_HUMANS, [5.0]]),
+        cal_label=np.array([0, 0, 0, 1]),
+        cal_group=np.array(["x", "x", "x", "y"]),
     )
 
 
@@ -65,6 +73,9 @@ def test_margin_weighs_each_human_source_the_same(folds):
     # pooled by calls (110) it would flag only one and the margin would sit above 9.8
     m = result["0.01"]["margin_logit"]
     assert 9.7 < m < 9.7 + 1e-9
+    # the band edges: each level measured from its own in-sample point (5 %: a's top ten; 0.5 %: its top one)
+    assert result["0.05"]["margin_logit"] == pytest.approx(_logit(THRESHOLD) + 8.9 - _logit(LOW))
+    assert result["0.005"]["margin_logit"] == pytest.approx(_logit(THRESHOLD) + 9.8 - _logit(HIGH))
     fam = result["0.01"]["robots"]["fam"]
     assert fam["caught_at_margin"] == pytest.approx(0.5)  # 9.75 and 12.0
     assert fam["caught_in_sample_point"] == pytest.approx(0.75)
@@ -89,19 +100,36 @@ def test_transferred_threshold_raises_the_in_sample_points(folds):
     assert new["uncertain_low"] <= new["threshold"] <= new["uncertain_high"]
 
 
-def test_cli_writes_a_loadable_model_json(folds, tmp_path, capsys):
-    src = REPO / "robodetect" / "models" / "robodetect-v6.json"
-    out = tmp_path / "v6-transferred.json"
+def test_cli_writes_a_loadable_model_json_and_rebuilds_its_engine(folds, tmp_path, capsys):
+    models = tmp_path / "models"
+    models.mkdir()
+    for suffix in (".json", ".safetensors"):
+        shutil.copy(REPO / "robodetect" / "models" / f"robodetect-v6{suffix}", models / f"v6{suffix}")
+    src, out = models / "v6.json", models / "v6.json"
+    before = json.loads(src.read_text())
     assert tt.main([str(folds), "--model", str(src), "--write", str(out), "--json", str(tmp_path / "t.json")]) == 0
     cfg = ModelConfig.from_json(out)
-    before = json.loads(src.read_text())
     assert _logit(cfg.threshold) == pytest.approx(_logit(before["threshold"]) + 9.7, abs=1e-6)
     assert cfg.metrics["threshold_transfer"]["in_sample"]["threshold"] == before["threshold"]
-    assert "a" in capsys.readouterr().out
+    assert "rebuilt the ONNX engine graph" in capsys.readouterr().out
+    pytest.importorskip("onnxruntime")
+    from robodetect.onnxengine import OnnxDetector
+
+    assert OnnxDetector(models / "v6").decision.threshold == pytest.approx(cfg.threshold)  # not refused as stale
     # a second run starts again from the in-sample values, not from the raised ones
-    again = tmp_path / "again.json"
-    assert tt.main([str(folds), "--model", str(out), "--write", str(again)]) == 0
-    assert ModelConfig.from_json(again).threshold == pytest.approx(cfg.threshold)
+    assert tt.main([str(folds), "--model", str(out), "--write", str(out)]) == 0
+    assert ModelConfig.from_json(out).threshold == pytest.approx(cfg.threshold)
+
+
+def test_scores_must_belong_to_their_model(folds, capsys):
+    cfg = json.loads((folds / "loo-a.json").read_text())
+    (folds / "loo-a.json").write_text(json.dumps({**cfg, "threshold": 0.8}))  # another run's model
+    assert tt.main([str(folds)]) == 2
+    assert "loo-a" in capsys.readouterr().err
+    (folds / "loo-a.json").write_text(json.dumps(cfg))
+    (folds / "loo-b.scores.npz").unlink()  # a model saved before the scores were kept
+    assert tt.main([str(folds)]) == 2
+    assert "['b']" in capsys.readouterr().err
 
 
 def test_cli_reports_a_folder_without_folds(tmp_path, capsys):
@@ -136,5 +164,5 @@ def test_runs_of_several_seeds_pool_and_leave_a_source_out_of_all(tmp_path):
     assert result["human_sources"] == ["a", "b"] and result["folds"] == 3
     # b, left out, is judged by a margin fitted on both runs of a (never on b itself)
     nested = result["0.01"]["humans"]
-    assert nested["b"]["margin_without"] > 19.9  # seed 1's a: half the weight, all at 20
+    assert nested["b"]["margin_without"] > 19.9  # seed 1's a: half of a's weight, all at 20
     assert nested["a"]["flagged_out_of_sample"] == pytest.approx((1.0 + 1.0) / 2)  # b alone: margin 0
