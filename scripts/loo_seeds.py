@@ -156,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{f:<16}" + "".join(f"{_pct(c) if c else '-':<{width}}" for c in cells))
     for key in ("mean", "worst"):  # over the --families
         cells = [summary["recipes"][r].get(key) for r in recipes]
-        print(f"{key + ' of 7':<16}" + "".join(f"{_pct(c) if c else '-':<{width}}" for c in cells))
+        label = f"{key} of {len(families)}"
+        print(f"{label:<16}" + "".join(f"{_pct(c) if c else '-':<{width}}" for c in cells))
     if summary["pairs"]:
         print("\npaired difference of the family mean (same seed = same simulated calls), points:")
         for pair, d in summary["pairs"].items():
