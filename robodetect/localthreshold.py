@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from .audio import display_path
 from .metrics import threshold_for_false_alarm
 
 #: the lowest threshold this module proposes (as robodetect.train.robot_threshold)
@@ -198,7 +199,7 @@ def format_result(r: LocalThreshold) -> str:
         f"model {r.model_version}"
     ]
     if r.missing:
-        shown = ", ".join(r.missing[:3]) + (" ..." if len(r.missing) > 3 else "")
+        shown = ", ".join(display_path(p) for p in r.missing[:3]) + (" ..." if len(r.missing) > 3 else "")
         lines.append(f"{len(r.missing)} listed file(s) have no scored row in the store (scan them first): {shown}")
     rows = (
         ("the scan's threshold", r.model),
