@@ -2,7 +2,7 @@
 
 The shipped threshold flags <= 1 % of the calibration humans, who come from the same recording
 chains as the training humans. On a recording chain the model never heard, humans are flagged far
-more often: a model trained without one human source flags 0-34 % of that source's calls at its
+more often: a model trained without one human source flags 0-38 % of that source's calls at its
 threshold (robodetect-v6's recipe; model card, "Session 13"), and no margin fitted on the other
 sources brings the worst one back to 1 %. The only threshold that is honest for *your* archive is
 one fitted on calls of that archive known to be human (staff calls, verified callers): this
