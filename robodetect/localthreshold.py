@@ -24,10 +24,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .audio import display_path
-from .metrics import threshold_for_false_alarm
-
-#: the lowest threshold this module proposes (as robodetect.train.robot_threshold)
-MIN_THRESHOLD = 0.5
+from .metrics import MIN_ROBOT_THRESHOLD, robot_threshold, threshold_flagging_at_most
 
 
 def false_alarm_upper_bound(flagged: int, n: int, confidence: float = 0.95) -> float:
@@ -41,19 +38,10 @@ def false_alarm_upper_bound(flagged: int, n: int, confidence: float = 0.95) -> f
     return float(beta.ppf(confidence, flagged + 1, n - flagged))
 
 
-def _flagging(scores_desc: np.ndarray, k: int) -> float:
-    """The lowest threshold flagging the ``k`` highest of ``scores_desc`` (sorted high to low) and
-    no other (ties with the (k+1)-th go unflagged with it)."""
-    if k >= len(scores_desc):
-        return float(scores_desc[-1])
-    return float(np.nextafter(scores_desc[k], np.inf))
-
-
 def certified_threshold(human_p: np.ndarray, max_false_alarm: float, confidence: float = 0.95) -> float | None:
-    """The lowest threshold (>= MIN_THRESHOLD) whose false-alarm upper bound on these humans is <=
-    ``max_false_alarm``; None when even flagging none of them cannot show it (too few humans)."""
-    s = np.sort(np.asarray(human_p, float))[::-1]
-    n = len(s)
+    """The lowest threshold (>= MIN_ROBOT_THRESHOLD) whose false-alarm upper bound on these humans
+    is <= ``max_false_alarm``; None when even flagging none of them cannot show it (too few humans)."""
+    n = len(human_p)
     allowed = -1
     for k in range(n + 1):  # the bound grows with k: the largest k whose bound still fits
         if false_alarm_upper_bound(k, n, confidence) > max_false_alarm:
@@ -61,11 +49,7 @@ def certified_threshold(human_p: np.ndarray, max_false_alarm: float, confidence:
         allowed = k
     if allowed < 0:
         return None
-    t = _flagging(s, allowed)
-    while allowed > 0 and (s >= t).sum() > allowed:  # ties: flag fewer, never more
-        allowed -= 1
-        t = _flagging(s, allowed)
-    return max(MIN_THRESHOLD, t)
+    return max(MIN_ROBOT_THRESHOLD, threshold_flagging_at_most(human_p, allowed))
 
 
 @dataclass
@@ -127,7 +111,7 @@ def fit(
         raise ValueError("no known-human calls with a score")
     robots = np.zeros(0) if robots is None else np.asarray(robots, float)
     others = np.zeros(0) if others is None else np.asarray(others, float)
-    point = max(MIN_THRESHOLD, threshold_for_false_alarm(humans, max_false_alarm))
+    point = robot_threshold(humans, max_false_alarm)
     out = LocalThreshold(model_version, len(humans), len(robots), len(others), [], max_false_alarm, confidence)
     out.model = _operating(model_threshold, humans, robots, others, confidence)
     out.point = _operating(point, humans, robots, others, confidence)

@@ -33,13 +33,31 @@ def rates_at(scores: np.ndarray, labels: np.ndarray, threshold: float) -> dict[s
     return out
 
 
+def threshold_flagging_at_most(human_scores: np.ndarray, k: int) -> float:
+    """Smallest threshold at or above which at most ``k`` of ``human_scores`` lie (a tie across
+    the k-th place stays below it; ``k`` >= their number: the lowest score)."""
+    s = np.sort(np.asarray(human_scores, float))
+    if k >= len(s):
+        return float(s[0])
+    return float(np.nextafter(s[len(s) - k - 1], np.inf))
+
+
 def threshold_for_false_alarm(human_scores: np.ndarray, max_false_alarm: float) -> float:
     """Smallest threshold whose human false-alarm rate is <= max_false_alarm."""
-    s = np.sort(np.asarray(human_scores, float))
-    k = int(np.floor(max_false_alarm * len(s)))  # humans allowed at or above the threshold
-    if k == 0:
-        return float(np.nextafter(s[-1], np.inf))
-    return float(np.nextafter(s[len(s) - k - 1], np.inf)) if len(s) - k - 1 >= 0 else float(s[0])
+    n = len(human_scores)
+    return threshold_flagging_at_most(human_scores, int(np.floor(max_false_alarm * n)))  # humans allowed
+
+
+#: the lowest robot threshold ever fitted: below it the model would call more robots than humans
+MIN_ROBOT_THRESHOLD = 0.5
+#: the share of calibration humans the robot threshold may flag
+MAX_FALSE_ALARM = 0.01
+
+
+def robot_threshold(human_probabilities: np.ndarray, max_false_alarm: float = MAX_FALSE_ALARM) -> float:
+    """The threshold that flags at most ``max_false_alarm`` of these humans' calibrated
+    probabilities (never below MIN_ROBOT_THRESHOLD)."""
+    return max(MIN_ROBOT_THRESHOLD, threshold_for_false_alarm(human_probabilities, max_false_alarm))
 
 
 def weighted_threshold_for_false_alarm(scores: np.ndarray, weights: np.ndarray, max_false_alarm: float) -> float:

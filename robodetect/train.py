@@ -26,7 +26,7 @@ from .audio import SAMPLE_RATE
 from .config import COSINE_SCALE
 from .detector import analyze_speech
 from .features import HOP_SAMPLES, WINDOW_SAMPLES
-from .metrics import eer, threshold_for_false_alarm
+from .metrics import MAX_FALSE_ALARM, eer, robot_threshold, threshold_for_false_alarm
 from .model import ModelConfig, RobotNet
 from .protocol import apply_splits, family_of, voice_identity
 from .simulate import SimConfig, simulate_call, simulate_two_party, trim_silence
@@ -653,16 +653,6 @@ def fit_calibration(scores: np.ndarray, labels: np.ndarray) -> tuple[float, floa
     if not (np.isfinite(scale) and np.isfinite(bias)):
         raise ValueError("Platt scaling did not converge")
     return scale, bias
-
-
-#: the share of calibration humans the robot threshold may flag
-MAX_FALSE_ALARM = 0.01
-
-
-def robot_threshold(human_probabilities: np.ndarray, max_false_alarm: float = MAX_FALSE_ALARM) -> float:
-    """The threshold that flags at most ``max_false_alarm`` of these humans' calibrated
-    probabilities (never below 0.5)."""
-    return max(0.5, threshold_for_false_alarm(human_probabilities, max_false_alarm))
 
 
 def calibrate(

@@ -34,8 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train as train_script  # noqa: E402  (scripts/train.py: datasets and leave-out sets)
 
 from robodetect import scoring  # noqa: E402
+from robodetect.metrics import robot_threshold  # noqa: E402
 from robodetect.model import load_model  # noqa: E402
-from robodetect.train import calibrate, call_scores, robot_threshold  # noqa: E402
+from robodetect.train import calibrate, call_scores  # noqa: E402
 
 
 def calibrated_call_scores(model, data) -> dict[int, float]:

@@ -47,8 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from robodetect import scoring  # noqa: E402
 from robodetect.config import ModelConfig, find_model  # noqa: E402
-from robodetect.metrics import weighted_threshold_for_false_alarm  # noqa: E402
-from robodetect.train import robot_threshold  # noqa: E402
+from robodetect.metrics import robot_threshold, weighted_threshold_for_false_alarm  # noqa: E402
 
 #: false-alarm level -> the model JSON field holding the in-sample point for it (robodetect.train.calibrate)
 LEVELS = {0.01: "threshold", 0.05: "uncertain_low", 0.005: "uncertain_high"}

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 import transfer_threshold as tt  # noqa: E402
 
 from robodetect.config import ModelConfig  # noqa: E402
-from robodetect.train import robot_threshold  # noqa: E402
+from robodetect.metrics import robot_threshold  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SCALE, BIAS = 2.0, -1.0  # raw scores are not calibrated logits
