@@ -122,11 +122,12 @@ def fit(
 
 
 def read_store(db: str | os.PathLike, paths: Iterable[str], model_version: str | None = None) -> dict:
-    """Scored call-level rows of a result store: ``{"model_version", "threshold", "listed":
-    {path: [probabilities]}, "missing": [paths], "rest": [probabilities]}`` for the given absolute
+    """Scored call-level rows of a result store: ``{"model_version", "thresholds" (the distinct
+    thresholds they were labelled with), "listed": {path: [probabilities]}, "missing": [paths],
+    "rest": [probabilities]}`` for the given absolute
     paths (as :func:`robodetect.batch.iter_inputs` gives them) against every other scored call.
     A store holding several model versions needs ``model_version``."""
-    from .store import connect, db_path, fs_path
+    from .store import _has_column, connect, db_path, fs_path
 
     conn = connect(db, readonly=True)
     try:
@@ -148,7 +149,7 @@ def read_store(db: str | os.PathLike, paths: Iterable[str], model_version: str |
         listed: dict[str, list[float]] = {}
         rest: list[float] = []
         thresholds: set[float] = set()
-        role = "role = 'call' AND " if any(r[1] == "role" for r in conn.execute("PRAGMA table_info(calls)")) else ""
+        role = "role = 'call' AND " if _has_column(conn, "role") else ""
         for path, p, t in conn.execute(
             f"SELECT path, robot_probability, threshold FROM calls WHERE {role}model_version = ? "
             "AND robot_probability IS NOT NULL",
