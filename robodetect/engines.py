@@ -14,13 +14,15 @@ def load(
     threshold: float | None = None,
     uncertain: bool = True,
     engine: str = "torch",
+    threads: int | None = None,
 ):
     """Load a detector offline: a shipped model by name (None: the default; see
     :func:`robodetect.model.available_models`) or a model stem path (stem.safetensors + stem.json).
 
     engine: ``torch`` (default), ``onnx`` (onnxruntime on the CPU; raises
     :class:`robodetect.onnxengine.EngineUnavailable` saying why when it cannot), or ``auto`` (onnx
-    when it can and ``device`` is cpu, else torch). An unknown name raises
+    when it can and ``device`` is cpu, else torch). ``threads``: the ONNX engine's intra-op
+    threads (None: onnxruntime's default; torch's are process-wide). An unknown name raises
     :class:`robodetect.config.ModelError` listing the shipped names."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r} (use one of {', '.join(ENGINES)})")
@@ -30,7 +32,7 @@ def load(
         try:
             if str(device) != "cpu":
                 raise EngineUnavailable(f"the ONNX engine runs on the CPU only (device {device})")
-            return OnnxDetector(name_or_path, threshold=threshold, uncertain=uncertain)
+            return OnnxDetector(name_or_path, threshold=threshold, uncertain=uncertain, threads=threads)
         except EngineUnavailable:
             if engine == "onnx":
                 raise

@@ -110,15 +110,14 @@ def default_stream_detector(name_or_path=None):
     """The detector a stream gets when given none: the model's ONNX engine on one thread when
     onnxruntime is installed (a window at batch 1 costs a third of the torch fast path's: docs/
     streaming.md; logits equal within float32 rounding, ``tests/test_onnx_engine.py``), else torch."""
-    from .onnxengine import EngineUnavailable, OnnxDetector
+    from .engines import load
+    from .onnxengine import EngineUnavailable
 
     try:
-        return OnnxDetector(name_or_path, threads=1)
+        return load(name_or_path, engine="onnx", threads=1)
     except EngineUnavailable as exc:
         if importlib.util.find_spec("onnxruntime") is not None:  # installed, yet refused: say why
             warnings.warn(f"robodetect stream: ONNX engine unavailable ({exc}); streaming on torch", stacklevel=2)
-        from .detector import load
-
         return load(name_or_path)
 
 
