@@ -95,7 +95,8 @@ def iter_inputs(paths: Iterable[str]) -> Iterator[str]:
 def _expand(paths: Iterable[str]) -> Iterator[str]:
     for p in paths:
         if p.startswith("@"):
-            with open(p[1:], encoding="utf-8") as fh:
+            # a listed name that is not UTF-8 is the file's raw bytes (os.fsdecode's surrogateescape)
+            with open(p[1:], encoding="utf-8", errors="surrogateescape") as fh:
                 lines = [line.strip() for line in fh]
             yield from _expand(line for line in lines if line and not line.startswith("#"))
         elif os.path.isdir(p):

@@ -316,3 +316,19 @@ def test_available_cpus_respects_affinity(monkeypatch):
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3}, raising=False)
     assert batch.available_cpus() == 1
+
+
+def test_a_list_file_may_name_non_utf8_files(tmp_path, speech_8k, model_stem, capsys):
+    """@list.txt holding a non-UTF-8 file name: that file is scanned (the name's raw bytes), no traceback."""
+    [src] = make_archive(tmp_path / "arch", speech_8k, n=1, seconds=3.0)
+    raw = os.path.join(os.fsencode(tmp_path / "arch"), b"caller-\xff.flac")
+    os.rename(src, raw)
+    listing = tmp_path / "l.txt"
+    listing.write_bytes(raw + b"\n" + os.fsencode(tmp_path / "gone-\xfe.wav") + b"\n")
+    assert [os.fsencode(p) for p in iter_inputs([f"@{listing}"])][0] == raw
+    db = tmp_path / "r.db"
+    rc = main(["scan", f"@{listing}", "--out", str(db), "--model", str(model_stem), "--quiet"])
+    assert rc == 1  # the missing file is an error row; the other is scored
+    labels = sorted(r["label"] for r in rows(db))
+    assert len(labels) == 2 and labels.count("error") == 1
+    assert "Traceback" not in capsys.readouterr().err
