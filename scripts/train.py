@@ -83,9 +83,12 @@ def dataset(args, rows: list[dict], name: str) -> CallData:
         p_resample=args.resample_augment,
         p_speed=args.speed_perturb if split == "train" else 0.0,
         p_mp3=args.mp3_augment,
+        p_ns=args.ns_augment,
     )
     # settings added after a dataset was built stay out of its key while off (no needless rebuild)
-    settings = {k: v for k, v in sim.__dict__.items() if not (k == "p_mp3" and v == 0.0)}
+    off = {"p_mp3"} if sim.p_mp3 == 0.0 else set()
+    off |= {"p_ns", "ns_floor_db", "ns_over"} if sim.p_ns == 0.0 else set()
+    settings = {k: v for k, v in sim.__dict__.items() if k not in off}
     short = args.train_short_share if split == "train" else SHORT_CALL_SHARE
     if short != SHORT_CALL_SHARE:
         settings["short_share"] = short
@@ -199,6 +202,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=0.0,
         help="share of call legs through an MP3 round trip (both classes, every split: a channel property)",
+    )
+    ap.add_argument(
+        "--ns-augment",
+        type=float,
+        default=0.0,
+        help="share of call legs through a handset noise suppressor (both classes, every split: a channel property)",
     )
     ap.add_argument(
         "--vad",
@@ -321,6 +330,7 @@ def main() -> None:
             "recipe": {
                 "resample_augment": args.resample_augment,
                 "mp3_augment": args.mp3_augment,
+                "ns_augment": args.ns_augment,
                 "speed_perturb": args.speed_perturb,
                 "shift_copies": args.shift_copies,
                 "head": args.head,

@@ -160,3 +160,51 @@ def test_mp3_round_trip_keeps_alignment_and_leaves_other_draws_alone(speech_8k):
         b, meta_b = simulate_call([speech_8k[:16000]], np.random.default_rng(seed), with_mp3)
         assert 0.0 <= meta_b.pop("mp3") <= 0.95 and meta_a == meta_b  # every other draw as without it
         assert len(a) == len(b) and not np.array_equal(a, b)
+
+
+def test_noise_suppressor_removes_stationary_noise_and_keeps_speech(speech_8k):
+    from robodetect.simulate import _colored_noise, noise_suppress
+
+    speech = speech_8k[:24000].astype(np.float64) * 0.3
+    x = np.concatenate([np.zeros(16000), speech, np.zeros(8000)])  # 2 s of noise alone first
+    noise = _colored_noise(len(x), "pink", np.random.default_rng(1))
+    noise *= np.sqrt(np.mean(speech**2)) / np.sqrt(np.mean(noise**2)) * 10 ** (-15 / 20)  # 15 dB SNR
+    y = noise_suppress(x + noise, floor_db=-20.0, over=2.0)
+    assert y.shape == x.shape
+
+    def rms(a):
+        return float(np.sqrt(np.mean(a**2)))
+
+    # the noise-only lead (after the tracker's first second) loses most of its level ...
+    assert rms(y[8000:16000]) < rms(noise[8000:16000]) * 10 ** (-8 / 20)
+    # ... while the speech stays itself (over-subtraction distorts it a little)
+    part = slice(16000, 40000)
+    assert np.corrcoef(y[part], x[part])[0, 1] > 0.97
+    # without over-subtraction the output is closer to the speech than the noisy input was
+    y1 = noise_suppress(x + noise, floor_db=-20.0, over=1.0)
+    assert rms(y1[part] - x[part]) < 0.95 * rms(noise[part])
+    # no noise to remove: a gentle setting leaves the signal nearly as it was
+    quiet = speech + 1e-5 * np.random.default_rng(2).standard_normal(len(speech))
+    z = noise_suppress(quiet, floor_db=-10.0, over=1.0)
+    assert rms(z - speech) < 0.35 * rms(speech)
+
+
+def test_noise_suppression_draws_leave_other_draws_alone(speech_8k):
+    base = SimConfig(codec="none", p_packet_loss=0.0, p_clean=0.0)
+    with_ns = SimConfig(codec="none", p_packet_loss=0.0, p_clean=0.0, p_ns=1.0)
+    for seed in range(4):
+        a, meta_a = simulate_call([speech_8k[:16000]], np.random.default_rng(seed), base)
+        b, meta_b = simulate_call([speech_8k[:16000]], np.random.default_rng(seed), with_ns)
+        floor_db, over = meta_b.pop("ns")
+        assert -30.0 <= floor_db <= -8.0 and 1.0 <= over <= 4.0 and meta_a == meta_b
+        assert len(a) == len(b) and not np.array_equal(a, b)
+
+
+def test_noise_tracker_finds_the_mean_power_of_stationary_noise():
+    from robodetect.simulate import _colored_noise, ns_stft, track_noise
+
+    for kind in ("white", "pink"):
+        x = _colored_noise(8000 * 20, kind, np.random.default_rng(0))
+        power = np.abs(ns_stft(x)) ** 2
+        ratio = np.median(track_noise(power)[5:-5, 200:].mean(1) / power[5:-5, 200:].mean(1))
+        assert abs(ratio - 1) < 0.1, (kind, ratio)  # NS_MIN_BIAS turns the minimum into the mean
