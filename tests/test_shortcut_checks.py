@@ -21,7 +21,11 @@ class BandEdgeDetector:
     def score(self, x: np.ndarray, sr: int) -> SimpleNamespace:
         if sr != 8000:
             x = soxr.resample(x, sr, 8000)
-        if self.cue == "band-edge":
+        if self.cue == "floor":  # how far the quiet frames sit below the median frame (gain-free)
+            frames = x[: len(x) // 240 * 240].reshape(-1, 240).astype(np.float64)
+            level = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-20)
+            z = (np.median(level) - np.percentile(level, 10)) / 5.0 - 4.0
+        elif self.cue == "band-edge":
             spec = np.abs(np.fft.rfft(x)) ** 2
             f = np.fft.rfftfreq(len(x), 1 / 8000)
             z = 2.0 * np.log10(spec[f > 3850].sum() / spec.sum() + 1e-12) + 8.0
@@ -47,6 +51,12 @@ def mean_abs_dlogit(table, name):
 def test_resampler_cue_is_caught(speech_8k):
     table = shortcut_checks.measure(BandEdgeDetector("band-edge"), calls(speech_8k), thr=0.5)
     assert mean_abs_dlogit(table, "resample_poly vs soxr (via 22.05 kHz)") > 0.1
+
+
+def test_noise_suppression_cue_is_caught(speech_8k):
+    table = shortcut_checks.measure(BandEdgeDetector("floor"), calls(speech_8k), thr=0.5)
+    assert mean_abs_dlogit(table, "handset noise suppression (Wiener, -20 dB floor)") > 0.1
+    assert mean_abs_dlogit(table, "+12 dB gain") < 0.1  # the cue is relative: gain alone leaves it
 
 
 def test_digital_silence_cue_is_caught(speech_8k):
