@@ -419,7 +419,8 @@ def _read_store(db: str, read):
     try:
         return read()
     except (OSError, ValueError, sqlite3.Error) as exc:
-        _error(f"{display_path(db)}: {exc}")
+        name, why = display_path(db), str(exc)
+        _error(why if why.startswith(name) else f"{name}: {why}")  # the store's own errors name it
         return None
 
 

@@ -206,6 +206,7 @@ def test_summary_of_a_foreign_file_is_one_line(tmp_path, capsys):
     assert main(["summary", str(db)]) == 1
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "not a robodetect result store" in err
+    assert err.count("contacts.db") == 1  # named once, not "contacts.db: contacts.db: ..."
 
 
 def test_nan_never_reaches_the_store_as_invalid_json(tmp_path, result):
