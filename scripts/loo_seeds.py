@@ -10,6 +10,11 @@ so the pair differs only in the recipe (and the initialisation it implies).
 
     python scripts/loo_seeds.py docs/leaveouts/*.json
     python scripts/loo_seeds.py docs/leaveouts/*.json --families festvox vits espeak-ng
+
+A ``scripts/loo_ensemble.py --json`` output of **one** member reads as that member's leave-outs
+scored on ``--seed``'s calls: how leave-out models of one recipe score the calls simulated for
+another (e.g. a channel augmentation's models on calls without it), paired with that recipe's own
+run of the same seed.
 """
 
 from __future__ import annotations
@@ -36,21 +41,34 @@ def load_runs(paths: list[Path], measure: str = "eer") -> dict[str, dict[int, di
         if not m:
             raise ValueError(f"{path}: name must be <recipe>-seed<k>.json")
         data = json.loads(path.read_text())
-        eers = {g: float(v[measure]) for g, v in data.items() if isinstance(v, dict) and measure in v}
+        rows = {g: _member_row(v) for g, v in data.items() if isinstance(v, dict)}
+        eers = {g: float(v[measure]) for g, v in rows.items() if measure in v}
         runs.setdefault(m["recipe"], {})[int(m["seed"])] = eers
     return runs
 
 
+def _member_row(row: dict) -> dict:
+    """A group's row: train.py's as it is; loo_ensemble.py's of one member, that member's (an
+    ensemble of several is not one recipe's leave-out: its rows are refused)."""
+    if "members" not in row:
+        return row
+    if len(row["members"]) != 1:
+        raise ValueError(f"a loo_ensemble output of {len(row['members'])} members is not one recipe's run")
+    return row["members"][0]
+
+
 def recipe_flags(path: Path) -> tuple[str, ...] | None:
     """The training flags a result file records (``_run.argv`` of newer runs) without the ones that
-    differ between seeds of one recipe (--seed, --results, --loo-groups); None when not recorded."""
+    differ between seeds of one recipe (--seed, --results, --loo-groups; loo_ensemble's --members,
+    --json); None when not recorded."""
     run = json.loads(path.read_text()).get("_run")
     if not isinstance(run, dict) or "argv" not in run:
         return None
     flags, drop = [], None  # drop: "one" (the option's value) or "many" (values up to the next option)
     for token in run["argv"]:
         if token.startswith("--"):
-            drop = {"--seed": "one", "--results": "one", "--loo-groups": "many"}.get(token)
+            drop = {"--seed": "one", "--results": "one", "--json": "one", "--loo-groups": "many", "--members": "many"}
+            drop = drop.get(token)
             if drop is None:
                 flags.append(token)
         elif drop == "one":

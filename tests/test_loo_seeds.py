@@ -93,3 +93,18 @@ def test_worst_family_follows_the_measure(tmp_path):
     runs = loo_seeds.load_runs(files)
     assert loo_seeds.summarise(runs, FAMS)["recipes"]["x"]["worst"]["mean"] == pytest.approx(0.6)
     assert loo_seeds.summarise(runs, FAMS, worst=min)["recipes"]["x"]["worst"]["mean"] == pytest.approx(0.1)
+
+
+def test_a_one_member_cross_scoring_reads_as_that_members_run(tmp_path):
+    """scripts/loo_ensemble.py with one member: the member's row, its flags without --members/--json."""
+    row = {"members": [{"eer": 0.25, "flagged_at_threshold": 0.1}], "ensemble": {"eer": 0.99}}
+    argv = ["--members", "/m/s1", "--json", "/o.json", "--pool", "avg", "--seed", "1", "--loo-groups", "a"]
+    path = tmp_path / "x-seed1.json"
+    path.write_text(json.dumps({"_run": {"argv": argv, "seed": 1}, "a": row}))
+    assert loo_seeds.load_runs([path])["x"] == {1: {"a": 0.25}}  # the member, not the "ensemble" row
+    assert loo_seeds.recipe_flags(path) == ("--pool", "avg")
+    two = tmp_path / "y-seed1.json"
+    two.write_text(json.dumps({"a": {"members": [{"eer": 0.2}, {"eer": 0.3}], "ensemble": {"eer": 0.25}}}))
+    with pytest.raises(ValueError, match="2 members"):
+        loo_seeds.load_runs([two])
+    assert loo_seeds.main([str(two)]) == 2
