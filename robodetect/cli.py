@@ -420,7 +420,7 @@ def _read_store(db: str, read):
         return read()
     except (OSError, ValueError, sqlite3.Error) as exc:
         name, why = display_path(db), str(exc)
-        _error(why if why.startswith(name) else f"{name}: {why}")  # the store's own errors name it
+        _error(why if why.startswith(f"{name}: ") else f"{name}: {why}")  # the store's own errors name it
         return None
 
 

@@ -65,7 +65,7 @@ class SimConfig:
     # gating and "musical noise" a spectral model could otherwise take for synthesis (v6 scores
     # suppressed human windows up to +1.5 logit more robot). Drawn from its own generator
     p_ns: float = 0.0
-    ns_floor_db: tuple[float, float] = (-30.0, -8.0)  # the suppressor's gain floor
+    ns_floor_db: tuple[float, float] = (-60.0, -16.0)  # the suppressor's gain floor (gentle to gating)
     ns_over: tuple[float, float] = (1.0, 4.0)  # over-subtraction of the noise estimate
     # two-party calls (simulate_two_party): the callee answers after a lognormal gap; a share of
     # the turns overlap (barge-in) by up to overlap_max_seconds
@@ -213,7 +213,9 @@ def ns_stft(x: np.ndarray) -> np.ndarray:
 def noise_suppress(x: np.ndarray, floor_db: float = -20.0, over: float = 2.0, dd: float = 0.98) -> np.ndarray:
     """A handset-style noise suppressor: the noise power per STFT bin from :func:`track_noise`,
     the a priori SNR decision-directed (Ephraim & Malah, smoothing ``dd``) against ``over`` times
-    that noise, and the Wiener gain xi / (1 + xi) held above ``floor_db``. Same length as ``x``."""
+    that noise, and the Wiener gain xi / (1 + xi) held above ``floor_db``. Same length as ``x``.
+    The tracker starts from silence, so the first ~1.5 s of a signal are suppressed less (as a
+    suppressor converging after the line opens)."""
     x = np.asarray(x, np.float64)
     n = len(x)
     if n < NS_FFT:
@@ -221,7 +223,7 @@ def noise_suppress(x: np.ndarray, floor_db: float = -20.0, over: float = 2.0, dd
     z = ns_stft(x)
     power = np.abs(z) ** 2  # (bins, frames)
     gamma = power / (over * track_noise(power) + 1e-12)  # a posteriori SNR
-    floor = 10 ** (floor_db / 10)
+    floor = 10 ** (floor_db / 20)  # the gain scales amplitudes
     gain = np.empty_like(power)
     prev = np.ones(power.shape[0])  # |previous clean estimate|^2 / noise, per bin
     for t in range(power.shape[1]):

@@ -41,7 +41,10 @@ def load_runs(paths: list[Path], measure: str = "eer") -> dict[str, dict[int, di
         if not m:
             raise ValueError(f"{path}: name must be <recipe>-seed<k>.json")
         data = json.loads(path.read_text())
-        rows = {g: _member_row(v) for g, v in data.items() if isinstance(v, dict)}
+        try:
+            rows = {g: _member_row(v) for g, v in data.items() if isinstance(v, dict)}
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
         eers = {g: float(v[measure]) for g, v in rows.items() if measure in v}
         runs.setdefault(m["recipe"], {})[int(m["seed"])] = eers
     return runs

@@ -17,7 +17,7 @@ then scores each call and variants of it through the public API:
     formant synthesisers leave inside utterances),
   * extra dither: white noise 55 dB below the speech,
   * an MP3 round trip (16 kHz, VBR ~30 kbit/s), as archives and some human corpora were stored,
-  * handset noise suppression (a Wiener suppressor with a -20 dB floor, as phones and VoIP clients
+  * handset noise suppression (a Wiener suppressor with a -40 dB floor, as phones and VoIP clients
     run on the uplink: it gates the floor between and inside words and leaves "musical noise").
 Prints, per variation, the mean signed and absolute change of the calibrated call logit (|dp|
 saturates near 0 and 1; the logit does not), that change over the spread (std) of the calls' own
@@ -80,7 +80,7 @@ def variants(x: np.ndarray, rng: np.random.Generator) -> dict[str, tuple[np.ndar
         "digital silence (frames < -45 dB zeroed)": (_digital_silence(x), 8000),
         "extra dither (-55 dB white)": (x + dither, 8000),
         "MP3 round trip (16 kHz, ~30 kbit/s)": (mp3_round_trip(x, 0.5).astype(np.float32), 8000),
-        "handset noise suppression (Wiener, -20 dB floor)": (noise_suppress(x, -20.0, 2.0).astype(np.float32), 8000),
+        "handset noise suppression (Wiener, -40 dB floor)": (noise_suppress(x, -40.0, 2.0).astype(np.float32), 8000),
     }
 
 
