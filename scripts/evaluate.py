@@ -115,6 +115,41 @@ def at_threshold(p: np.ndarray, y: np.ndarray, clusters: np.ndarray, thr: float)
     return {"false_alarm": bootstrap_ci(fa, p, y, clusters), "caught": bootstrap_ci(caught, p, y, clusters)}
 
 
+#: channel stages the simulator records on a call when they were applied (robodetect.simulate)
+CHANNEL_STAGES = (("ns", "handset noise suppression"), ("mp3", "MP3 round trip"), ("resampled", "resampler round trip"))
+
+
+def channel_stages(dev: Scored, p: np.ndarray, thr: float, res: dict) -> list[str]:
+    """Humans flagged and robots caught at the threshold among calls whose leg went through a
+    channel stage and among the others (stages a dev set holds on both sides only): a stage that
+    pushes one class across the threshold shows here even when the EER hides it."""
+    out, res["channel_stages"] = [], {}
+    for key, name in CHANNEL_STAGES:
+        on = np.array([key in c for c in dev.rows])
+        if not on.any() or on.all():
+            continue
+        if not out:
+            out += [
+                "",
+                "### By channel stage (at the threshold)",
+                "",
+                "| stage | applied | humans flagged | robots caught |",
+            ]
+            out.append("|---|---|---|---|")
+        for sel, applied in ((on, "yes"), (~on, "no")):
+            h, r = sel & (dev.y == 0), sel & (dev.y == 1)
+            row = {"humans": int(h.sum()), "robots": int(r.sum())}
+            row["flagged"] = float((p[h] >= thr).mean()) if h.any() else None
+            row["caught"] = float((p[r] >= thr).mean()) if r.any() else None
+            res["channel_stages"][f"{key} {applied}"] = row
+            cells = [
+                f"{pct(row[k])} of {row[n]}" if row[k] is not None else "-"
+                for k, n in (("flagged", "humans"), ("caught", "robots"))
+            ]
+            out.append(f"| {name} | {applied} | {cells[0]} | {cells[1]} |")
+    return out
+
+
 def evaluate(model, data: dict[str, CallData]) -> tuple[list[str], dict]:
     cfg = model.config
     thr, lo, hi = cfg.threshold, cfg.uncertain_low or cfg.threshold, cfg.uncertain_high or cfg.threshold
@@ -189,6 +224,8 @@ def evaluate(model, data: dict[str, CallData]) -> tuple[list[str], dict]:
         sel = codecs == c
         if len(set(y[sel])) == 2:
             out.append(f"| {c} | {int(sel.sum())} | {pct(_eer(s[sel], y[sel]))} |")
+
+    out += channel_stages(dev, p, thr, res)
 
     speech = np.array([float(c.get("speech_samples") or 0) / SAMPLE_RATE for c in dev.rows])
     out += [

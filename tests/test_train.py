@@ -243,3 +243,26 @@ def test_platt_scaling_converges_on_scores_piled_at_the_cosine_bound():
     y2 = np.repeat([0.0, 1.0], 400)
     a2, b2 = fit_calibration(s2, y2)
     assert a2 > 0 and np.abs(gradient(s2, y2, a2, b2)).max() < 1e-4
+
+
+def test_evaluate_splits_flags_by_channel_stage():
+    """evaluate.channel_stages: humans flagged / robots caught among calls a stage touched and the
+    others, so a stage that pushes humans over the threshold shows even when the EER hides it."""
+    import importlib.util
+    from types import SimpleNamespace
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("evaluate", REPO / "scripts" / "evaluate.py")
+    evaluate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(evaluate)
+    rows = [{"ns": [-30, 2]}, {"ns": [-20, 1]}, {}, {}, {"ns": [-40, 3]}, {}]
+    dev = SimpleNamespace(rows=rows, y=np.array([0, 0, 0, 0, 1, 1]))
+    p = np.array([0.99, 0.10, 0.10, 0.20, 0.95, 0.30])
+    res: dict = {}
+    lines = evaluate.channel_stages(dev, p, 0.9, res)
+    st = res["channel_stages"]
+    assert st["ns yes"] == {"humans": 2, "robots": 1, "flagged": 0.5, "caught": 1.0}
+    assert st["ns no"] == {"humans": 2, "robots": 1, "flagged": 0.0, "caught": 0.0}
+    assert "mp3 yes" not in st  # a stage no call went through has no row
+    assert any("handset noise suppression | yes | 50.00 % of 2 | 100.00 % of 1" in line for line in lines)
