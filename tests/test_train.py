@@ -266,3 +266,32 @@ def test_evaluate_splits_flags_by_channel_stage():
     assert st["ns no"] == {"humans": 2, "robots": 1, "flagged": 0.0, "caught": 0.0}
     assert "mp3 yes" not in st  # a stage no call went through has no row
     assert any("handset noise suppression | yes | 50.00 % of 2 | 100.00 % of 1" in line for line in lines)
+
+
+def test_probe_prosody_neutralises_only_the_prosody():
+    """scripts/probe_prosody.window_logits: with neutral prosody the logits are those of the model
+    fed its training-mean prosody vector; as trained they are the model's own."""
+    import sys
+
+    from conftest import REPO
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    import probe_prosody
+
+    from robodetect.model import RobotNet
+
+    torch.manual_seed(0)
+    model = RobotNet(ModelConfig()).eval()
+    model.prosody_std.fill_(0.5)
+    model.prosody_mean.copy_(torch.arange(6, dtype=torch.float32))
+    rng = np.random.default_rng(0)
+    windows = (rng.standard_normal((3, 16000)) * 3000).astype(np.int16)
+    data = CallData(windows, np.array([0, 0, 1], np.int32), [{"call_id": 0}, {"call_id": 1}])
+    trained, z = probe_prosody.window_logits(model, data)
+    neutral, _ = probe_prosody.window_logits(model, data, neutral_prosody=True)
+    mel, pros = data.features_for(model)
+    with torch.inference_mode():
+        own = model.classify(model.embed(mel.float(), pros)).numpy()
+        mean = model.classify(model.embed(mel.float(), model.prosody_mean.expand_as(pros))).numpy()
+    assert np.allclose(trained, own) and np.allclose(neutral, mean) and not np.allclose(trained, neutral)
+    assert z.shape == (3, 6) and np.allclose(z, ((pros - model.prosody_mean) / 0.5).numpy())
