@@ -50,6 +50,18 @@ def load_runs(paths: list[Path], measure: str = "eer") -> dict[str, dict[int, di
     return runs
 
 
+def option_set(flags: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    """``flags`` as options with their values, in sorted order: the same recipe given in another
+    order is the same recipe."""
+    groups: list[tuple[str, ...]] = []
+    for token in flags:
+        if token.startswith("--") or not groups:
+            groups.append((token,))
+        else:
+            groups[-1] += (token,)
+    return tuple(sorted(groups))
+
+
 def _member_row(row: dict) -> dict:
     """A group's row: train.py's as it is; loo_ensemble.py's of one member, that member's (an
     ensemble of several is not one recipe's leave-out: its rows are refused)."""
@@ -157,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         m = NAME.match(path.stem)
         flags = recipe_flags(path)
         if flags is not None:
-            by_recipe.setdefault(m["recipe"], set()).add(flags)
+            by_recipe.setdefault(m["recipe"], set()).add(option_set(flags))
     for recipe, seen in sorted(by_recipe.items()):
         if len(seen) > 1:
             print(f"loo_seeds: warning: the runs of {recipe!r} were trained with different flags", file=sys.stderr)

@@ -108,3 +108,10 @@ def test_a_one_member_cross_scoring_reads_as_that_members_run(tmp_path):
     with pytest.raises(ValueError, match="2 members"):
         loo_seeds.load_runs([two])
     assert loo_seeds.main([str(two)]) == 2
+
+
+def test_option_order_does_not_make_another_recipe():
+    a = ("--vad", "new", "--ns-augment", "0.5", "--pool", "avg")
+    b = ("--ns-augment", "0.5", "--pool", "avg", "--vad", "new")
+    assert loo_seeds.option_set(a) == loo_seeds.option_set(b)
+    assert loo_seeds.option_set(a) != loo_seeds.option_set(("--vad", "new", "--ns-augment", "0.3", "--pool", "avg"))
