@@ -204,10 +204,19 @@ def track_noise(power: np.ndarray, tracking_seconds: float = 1.5) -> np.ndarray:
     return minimum_filter1d(smooth, size=span, axis=1, origin=(span - 1) // 2, mode="nearest") * NS_MIN_BIAS
 
 
+def _ns_frames() -> dict:
+    """The suppressor's STFT settings, analysis and synthesis alike: sqrt-Hann frames of NS_FFT
+    samples every NS_HOP."""
+    return {
+        "window": np.sqrt(signal.get_window("hann", NS_FFT, fftbins=True)),
+        "nperseg": NS_FFT,
+        "noverlap": NS_FFT - NS_HOP,
+    }
+
+
 def ns_stft(x: np.ndarray) -> np.ndarray:
-    """The suppressor's analysis: sqrt-Hann frames of NS_FFT samples every NS_HOP."""
-    win = np.sqrt(signal.get_window("hann", NS_FFT, fftbins=True))
-    return signal.stft(x, window=win, nperseg=NS_FFT, noverlap=NS_FFT - NS_HOP, boundary="even", padded=True)[2]
+    """The suppressor's analysis (:func:`_ns_frames`)."""
+    return signal.stft(x, boundary="even", padded=True, **_ns_frames())[2]
 
 
 def noise_suppress(x: np.ndarray, floor_db: float = -20.0, over: float = 2.0, dd: float = 0.98) -> np.ndarray:
@@ -231,8 +240,7 @@ def noise_suppress(x: np.ndarray, floor_db: float = -20.0, over: float = 2.0, dd
         g = np.maximum(xi / (1 + xi), floor)
         gain[:, t] = g
         prev = g**2 * gamma[:, t]
-    win = np.sqrt(signal.get_window("hann", NS_FFT, fftbins=True))
-    _, y = signal.istft(z * gain, window=win, nperseg=NS_FFT, noverlap=NS_FFT - NS_HOP, boundary=True)
+    _, y = signal.istft(z * gain, boundary=True, **_ns_frames())
     out = np.zeros(n, np.float64)
     out[: min(n, len(y))] = y[:n]
     return out

@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 from robodetect.audio import SAMPLE_RATE  # noqa: E402
 from robodetect.detector import load  # noqa: E402
 from robodetect.features import WINDOW_SECONDS  # noqa: E402
-from robodetect.metrics import eer  # noqa: E402
+from robodetect.metrics import eer, rates_at  # noqa: E402
 from robodetect.protocol import bootstrap_ci  # noqa: E402
 from robodetect.train import CallData, call_scores, truncated_call_scores  # noqa: E402
 
@@ -137,10 +137,9 @@ def channel_stages(dev: Scored, p: np.ndarray, thr: float, res: dict) -> list[st
             ]
             out.append("|---|---|---|---|")
         for sel, applied in ((on, "yes"), (~on, "no")):
-            h, r = sel & (dev.y == 0), sel & (dev.y == 1)
-            row = {"humans": int(h.sum()), "robots": int(r.sum())}
-            row["flagged"] = float((p[h] >= thr).mean()) if h.any() else None
-            row["caught"] = float((p[r] >= thr).mean()) if r.any() else None
+            rates = rates_at(p[sel], dev.y[sel], thr)
+            row = {"humans": int((dev.y[sel] == 0).sum()), "robots": int((dev.y[sel] == 1).sum())}
+            row["flagged"], row["caught"] = rates.get("human_false_alarm"), rates.get("robot_detection")
             res["channel_stages"][f"{key} {applied}"] = row
             cells = [
                 f"{pct(row[k])} of {row[n]}" if row[k] is not None else "-"

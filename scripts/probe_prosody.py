@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = train_script.read_manifests([train_script.SHARED_MANIFEST, Path(targs.corpus) / "tts_manifest.csv"])
     data = [train_script.dataset(targs, rows, n) for n in ("train", "cal", "dev")]
     dev = data[2]
+    humans = dev.subset(lambda c: c["label"] == "human" and c.get("view") is None)
     for g in targs.loo_groups or []:
         stem = args.models / f"loo-{g}"
         if not stem.with_suffix(".safetensors").is_file():
@@ -54,14 +55,18 @@ def main(argv: list[str] | None = None) -> int:
         model = load_model(stem).eval()
         label, sets = train_script.held_out_sets(data, dev, g)
         held, other = sets[:-1], sets[-1]
-        humans = dev.subset(lambda c: c["label"] == "human" and c.get("view") is None)
+        z = {}  # z-scored prosody of the held-out windows and of the other class (as trained)
         for neutral in (False, True):
-            h = np.concatenate([window_logits(model, d, neutral)[0] for d in held])
-            o = window_logits(model, other, neutral)[0]
+            h = [window_logits(model, d, neutral) for d in held]
+            o = window_logits(model, other, neutral)
+            if not neutral:
+                z = {"held": np.concatenate([zz for _, zz in h]), "other": o[1]}
             how = "prosody at its training mean" if neutral else "as trained"
-            print(f"{g} ({label}), {how}: held-out mean logit {h.mean():+.2f}, other class {o.mean():+.2f}")
-        hz = np.concatenate([window_logits(model, d)[1] for d in held])
-        dz, oz = window_logits(model, humans)[1], window_logits(model, other)[1]
+            print(
+                f"{g} ({label}), {how}: held-out mean logit {np.concatenate([lg for lg, _ in h]).mean():+.2f}, "
+                f"other class {o[0].mean():+.2f}"
+            )
+        hz, oz, dz = z["held"], z["other"], window_logits(model, humans)[1]
         for i, name in enumerate(PROSODY_NAMES):
             print(
                 f"    {name:<22} held out {hz[:, i].mean():+.2f}  dev humans {dz[:, i].mean():+.2f}  other {oz[:, i].mean():+.2f}"
