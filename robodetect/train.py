@@ -428,6 +428,13 @@ class CallData:
         flag = {c["call_id"]: float(c[key] == value) for c in self.calls}
         return np.array([flag[i] for i in self.call_of_window], np.float32)
 
+    def window_codes(self, key: str) -> tuple[np.ndarray, list[str]]:
+        """Per window: the index of its call's ``key`` value in the sorted list of values (returned too)."""
+        names = sorted({str(c[key]) for c in self.calls})
+        index = {n: i for i, n in enumerate(names)}
+        code = {c["call_id"]: index[str(c[key])] for c in self.calls}
+        return np.array([code[i] for i in self.call_of_window], np.int64), names
+
 
 def with_shifted_windows(data: CallData, copies: int, seed: int = 0) -> CallData:
     """``data`` plus ``copies - 1`` more cuts of each call's speech, each at a random offset in
@@ -502,6 +509,11 @@ def random_eq(mel: torch.Tensor, gen: torch.Generator, max_db: float = 6.0) -> t
     return mel + curve[:, :, None]
 
 
+#: the source discriminator's learning rate over the network's: at 1x it stayed near chance on real
+#: calls and a probe read the source off the embedding as well as without it (session 15)
+SOURCE_LR_SCALE = 10.0
+
+
 class _GradReverse(torch.autograd.Function):
     """Identity forward, gradient times -lam backward (domain-adversarial training)."""
 
@@ -544,6 +556,8 @@ def train_model(
     max_windows_per_epoch: int | None = None,
     eq_augment: bool = False,
     lang_adversary: float = 0.0,
+    source_adversary: float = 0.0,
+    source_classes: tuple[float, ...] = (0.0, 1.0),
     shift_copies: int = 1,
     log=print,
 ) -> RobotNet:
@@ -553,6 +567,14 @@ def train_model(
     label) behind a gradient-reversal layer on the spectral embedding, so the CNN is pushed to
     drop what tells the languages apart: the robot/human decision must then rest on cues that
     carry across languages. The discriminator is discarded after training.
+
+    ``source_adversary`` > 0 does the same with the call's ``group`` (the human corpus or the robot
+    family, the leave-one-out unit; a multi-class discriminator given the class label): the CNN is
+    pushed to drop what tells one recording chain or engine family from another of the same class,
+    so "human" cannot mean "one of the microphones heard in training" (domain-adversarial
+    training, Ganin et al. 2016). The log reports the discriminator's accuracy against its chance
+    level (the largest group's share of the class). ``source_classes``: the classes whose groups
+    it tells apart ((0.0,): human corpora only; robot windows then add nothing to its loss).
 
     ``shift_copies`` > 1 trains on that many cuts of each call at random offsets
     (:func:`with_shifted_windows`); an epoch still draws as many windows as one cut has."""
@@ -565,9 +587,15 @@ def train_model(
     y = torch.from_numpy(train.window_labels())
     lang = torch.from_numpy(train.window_flags("lang", "zh"))
     spec_dim = model.spec_dim
-    adversary = None
+    adversary = source_head = None
     if lang_adversary > 0 and spec_dim:
         adversary = torch.nn.Sequential(torch.nn.Linear(spec_dim + 1, 32), torch.nn.ReLU(), torch.nn.Linear(32, 1))
+    source, source_names = train.window_codes("group") if source_adversary > 0 else (np.zeros(0, np.int64), [])
+    source = torch.from_numpy(source)
+    if source_adversary > 0 and spec_dim and len(source_names) > 1:
+        source_head = torch.nn.Sequential(
+            torch.nn.Linear(spec_dim + 1, 64), torch.nn.ReLU(), torch.nn.Linear(64, len(source_names))
+        )
     mean, std = pros.mean(0), pros.std(0).clamp_min(1e-3)
     model.prosody_mean.copy_(mean)
     model.prosody_std.copy_(std)
@@ -579,15 +607,23 @@ def train_model(
         w[sel] /= w[sel].sum()
     weights = torch.from_numpy(w)
     n_per_epoch = min(n_windows, max_windows_per_epoch or n_windows)
+    classes = torch.tensor(source_classes, dtype=y.dtype)
+    chance = _source_chance(source, y, weights, source_classes) if source_head is not None else 0.0
     params = list(model.parameters()) + (list(adversary.parameters()) if adversary is not None else [])
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-3)
+    groups = [{"params": params, "lr": lr}]
+    if source_head is not None:  # a discriminator that keeps up with the CNN it is set against
+        groups.append({"params": list(source_head.parameters()), "lr": lr * SOURCE_LR_SCALE})
+    opt = torch.optim.AdamW(groups, lr=lr, weight_decay=1e-3)
     steps = epochs * math.ceil(n_per_epoch / batch_size)
     step = 0
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=[g["lr"] for g in groups], total_steps=steps, pct_start=0.15
+    )
     for epoch in range(epochs):
         model.train()
         idx = torch.multinomial(weights, n_per_epoch, replacement=True, generator=gen)
         total, t0 = 0.0, time.time()
+        hits = n_seen = 0
         for i in range(0, n_per_epoch, batch_size):
             b = idx[i : i + batch_size]
             mel = spec_augment(mels[b].float(), gen)
@@ -595,20 +631,46 @@ def train_model(
                 mel = random_eq(mel, gen)
             emb = model.embed(mel, pros[b])
             loss = head_loss(model, emb, y[b])
+            # DANN schedule: the reversal strength ramps from 0 to the adversary's weight
+            ramp = 2.0 / (1.0 + math.exp(-10.0 * step / steps)) - 1.0
             if adversary is not None:
-                # DANN schedule: the reversal strength ramps from 0 to lang_adversary
-                lam = lang_adversary * (2.0 / (1.0 + math.exp(-10.0 * step / steps)) - 1.0)
-                rev = _GradReverse.apply(emb[:, :spec_dim], lam)
+                rev = _GradReverse.apply(emb[:, :spec_dim], lang_adversary * ramp)
                 logit = adversary(torch.cat([rev, y[b, None]], -1)).squeeze(-1)
                 loss = loss + F.binary_cross_entropy_with_logits(logit, lang[b])
+            if source_head is not None:
+                rev = _GradReverse.apply(emb[:, :spec_dim], source_adversary * ramp)
+                logits = source_head(torch.cat([rev, y[b, None]], -1))
+                seen = torch.isin(y[b], classes)
+                ce = F.cross_entropy(logits, source[b], reduction="none")
+                loss = loss + (ce * seen).sum() / len(b)
+                hits += int(((logits.argmax(-1) == source[b]) & seen).sum())
+                n_seen += int(seen.sum())
             step += 1
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
             total += float(loss.detach()) * len(b)
-        log(f"    epoch {epoch + 1}/{epochs}: loss {total / n_per_epoch:.4f} ({time.time() - t0:.0f} s)")
+        note = ""
+        if source_head is not None:
+            note = f", source discriminator {hits / max(1, n_seen):.1%} right (chance {chance:.1%})"
+        log(f"    epoch {epoch + 1}/{epochs}: loss {total / n_per_epoch:.4f}{note} ({time.time() - t0:.0f} s)")
     return model.eval()
+
+
+def _source_chance(
+    source: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, classes: tuple[float, ...] = (0.0, 1.0)
+) -> float:
+    """Accuracy of always naming the most drawn group of the window's class, under the sampling
+    ``weights``, over the windows of ``classes`` (what the discriminator reaches from the class
+    label alone)."""
+    best = total = 0.0
+    for cls in classes:
+        sel = y == cls
+        if sel.any():
+            best += float(torch.bincount(source[sel], weights=weights[sel].double()).max())
+            total += float(weights[sel].sum())
+    return best / max(total, 1e-12)
 
 
 @torch.inference_mode()

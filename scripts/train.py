@@ -190,6 +190,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--eq-augment", action="store_true", help="random spectral-tilt/EQ augmentation")
     ap.add_argument("--lang-adversary", type=float, default=0.0, help="language-adversarial weight (0: off)")
+    ap.add_argument(
+        "--source-adversary",
+        type=float,
+        default=0.0,
+        help="source-adversarial weight: the CNN is pushed to forget which human corpus / robot family a call is from (0: off)",
+    )
+    ap.add_argument(
+        "--source-classes",
+        choices=("human", "both"),
+        default="both",
+        help="whose groups the source discriminator tells apart: human corpora only, or robot families too",
+    )
     ap.add_argument("--filterbank", choices=("mel", "linear"), default="linear", help="spectral band spacing")
     ap.add_argument("--no-prosody", action="store_true", help="spectral CNN only (no prosody features)")
     ap.add_argument("--speed-perturb", type=float, default=0.0, help="share of train calls sped up/slowed by 0.9-1.1x")
@@ -311,6 +323,8 @@ def main() -> None:
             max_windows_per_epoch=args.loo_windows if reduced else None,
             eq_augment=args.eq_augment,
             lang_adversary=args.lang_adversary,
+            source_adversary=args.source_adversary,
+            source_classes=(0.0,) if args.source_classes == "human" else (0.0, 1.0),
             shift_copies=args.shift_copies,
         )
 
@@ -335,6 +349,9 @@ def main() -> None:
                 "shift_copies": args.shift_copies,
                 "head": args.head,
                 "eq_augment": args.eq_augment,
+                "lang_adversary": args.lang_adversary,
+                "source_adversary": args.source_adversary,
+                "source_classes": args.source_classes,
                 "plan_version": PLAN_VERSION,
                 "train_short_share": args.train_short_share,
                 "train_2party": args.train_2party,

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from robodetect.model import ModelConfig
+from robodetect.model import RobotNet as RobotNetLike
 from robodetect.train import CallData, _GradReverse, train_model
 
 
@@ -295,3 +296,69 @@ def test_probe_prosody_neutralises_only_the_prosody():
         mean = model.classify(model.embed(mel.float(), model.prosody_mean.expand_as(pros))).numpy()
     assert np.allclose(trained, own) and np.allclose(neutral, mean) and not np.allclose(trained, neutral)
     assert z.shape == (3, 6) and np.allclose(z, ((pros - model.prosody_mean) / 0.5).numpy())
+
+
+def _sourced_data(n_calls: int = 24) -> CallData:
+    """Toy calls from four groups (two per class): the second group of each class has a loud
+    high-frequency hiss (a recording-chain cue that says the group, not the class) over the class's tone."""
+    rng = np.random.default_rng(1)
+    calls, windows, owner = [], [], []
+    t = np.arange(16000) / 8000
+    for cid in range(n_calls):
+        robot, g = cid % 2 == 1, (cid // 2) % 2
+        group = f"{'robot' if robot else 'human'}-{g}"
+        calls.append({"call_id": cid, "label": "robot" if robot else "human", "lang": "en", "group": group})
+        tone = np.sin(2 * np.pi * (150 + 100 * robot) * t) * 0.3
+        for _ in range(2):
+            hiss = rng.normal(0, 0.02 + 0.1 * g, 16000)  # group 1's chain is hissy
+            windows.append((tone + np.diff(hiss, prepend=0.0)) * 32767 * 0.5)
+            owner.append(cid)
+    return CallData(np.array(windows).astype(np.int16), np.array(owner, np.int32), calls)
+
+
+def test_window_codes_index_sorted_values():
+    data = _sourced_data(8)
+    codes, names = data.window_codes("group")
+    assert names == ["human-0", "human-1", "robot-0", "robot-1"]
+    assert codes.tolist() == [0, 0, 2, 2, 1, 1, 3, 3, 0, 0, 2, 2, 1, 1, 3, 3]
+
+
+def test_source_chance_is_the_largest_group_per_class():
+    from robodetect.train import _source_chance
+
+    source = torch.tensor([0, 0, 1, 2, 2, 2, 3])
+    y = torch.tensor([0.0, 0, 0, 1, 1, 1, 1])
+    # humans: group 0 holds 2/3 of the class; robots: group 2 holds 3/4; each class weighs half
+    w = torch.tensor([1 / 3, 1 / 3, 1 / 3, 0.25, 0.25, 0.25, 0.25], dtype=torch.float64)
+    assert abs(_source_chance(source, y, w) - (0.5 * 2 / 3 + 0.5 * 3 / 4)) < 1e-9
+
+
+def test_source_adversary_reaches_the_cnn_only_through_the_chosen_classes():
+    """The reversed gradient of the group discriminator changes the CNN (a stronger weight trains
+    another network), except where every window is of a class the discriminator does not see;
+    its accuracy is logged against chance and the discriminator is not saved."""
+
+    def cnn(data, weight, classes, lines=None):
+        model = train_model(
+            data,
+            ModelConfig(),
+            epochs=2,
+            batch_size=8,
+            source_adversary=weight,
+            source_classes=classes,
+            log=(lines.append if lines is not None else lambda *_: None),
+        )
+        assert not model.training and set(model.state_dict()) == set(RobotNetLike(ModelConfig()).state_dict())
+        return torch.cat([p.detach().flatten() for p in model.cnn.parameters()])
+
+    data = _sourced_data(16)
+    lines = []
+    a = cnn(data, 0.5, (0.0, 1.0), lines)
+    assert not torch.equal(a, cnn(data, 5.0, (0.0, 1.0)))
+    assert not torch.equal(cnn(data, 0.5, (0.0,)), cnn(data, 5.0, (0.0,)))
+    epoch_lines = [s for s in lines if "epoch" in s]
+    assert len(epoch_lines) == 2 and all("source discriminator" in s and "(chance 50.0%)" in s for s in epoch_lines)
+    robots = data.subset(lambda c: c["label"] == "robot")
+    # robots only, discriminator on human corpora only: nothing reaches the CNN, whatever the weight
+    assert torch.equal(cnn(robots, 0.5, (0.0,)), cnn(robots, 5.0, (0.0,)))
+    assert not torch.equal(cnn(robots, 0.5, (1.0,)), cnn(robots, 5.0, (1.0,)))
