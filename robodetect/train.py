@@ -428,12 +428,21 @@ class CallData:
         flag = {c["call_id"]: float(c[key] == value) for c in self.calls}
         return np.array([flag[i] for i in self.call_of_window], np.float32)
 
-    def window_codes(self, key: str) -> tuple[np.ndarray, list[str]]:
-        """Per window: the index of its call's ``key`` value in the sorted list of values (returned too)."""
-        names = sorted({str(c[key]) for c in self.calls})
+    def window_codes(self, key) -> tuple[np.ndarray, list[str]]:
+        """Per window: the index of its call's ``key`` value (a call field, or a function of the
+        call row) in the sorted list of values (returned too)."""
+        value = key if callable(key) else (lambda c: c[key])
+        names = sorted({str(value(c)) for c in self.calls})
         index = {n: i for i, n in enumerate(names)}
-        code = {c["call_id"]: index[str(c[key])] for c in self.calls}
+        code = {c["call_id"]: index[str(value(c))] for c in self.calls}
         return np.array([code[i] for i in self.call_of_window], np.int64), names
+
+
+def source_of(call: dict) -> str:
+    """The recording source a call row's audio comes from: its group (human corpus or robot
+    family), but the callee's corpus for a two-party call's callee channel (whose row keeps the
+    caller's group: the leave-outs drop a call by either party)."""
+    return call["callee_group"] if call.get("view") == "callee" else call["group"]
 
 
 def with_shifted_windows(data: CallData, copies: int, seed: int = 0) -> CallData:
@@ -590,12 +599,17 @@ def train_model(
     adversary = source_head = None
     if lang_adversary > 0 and spec_dim:
         adversary = torch.nn.Sequential(torch.nn.Linear(spec_dim + 1, 32), torch.nn.ReLU(), torch.nn.Linear(32, 1))
-    source, source_names = train.window_codes("group") if source_adversary > 0 else (np.zeros(0, np.int64), [])
+    source, source_names = train.window_codes(source_of) if source_adversary > 0 else (np.zeros(0, np.int64), [])
     source = torch.from_numpy(source)
-    if source_adversary > 0 and spec_dim and len(source_names) > 1:
-        source_head = torch.nn.Sequential(
-            torch.nn.Linear(spec_dim + 1, 64), torch.nn.ReLU(), torch.nn.Linear(64, len(source_names))
-        )
+    if source_adversary > 0:
+        # groups the discriminator has to tell apart within each class it sees
+        per_class = [len(set(source[y == cls].tolist())) for cls in source_classes]
+        if spec_dim and max(per_class, default=0) > 1:
+            source_head = torch.nn.Sequential(
+                torch.nn.Linear(spec_dim + 1, 64), torch.nn.ReLU(), torch.nn.Linear(64, len(source_names))
+            )
+        else:
+            log("    source adversary off: no spectral embedding, or fewer than two groups in every class it sees")
     mean, std = pros.mean(0), pros.std(0).clamp_min(1e-3)
     model.prosody_mean.copy_(mean)
     model.prosody_std.copy_(std)

@@ -362,3 +362,25 @@ def test_source_adversary_reaches_the_cnn_only_through_the_chosen_classes():
     # robots only, discriminator on human corpora only: nothing reaches the CNN, whatever the weight
     assert torch.equal(cnn(robots, 0.5, (0.0,)), cnn(robots, 5.0, (0.0,)))
     assert not torch.equal(cnn(robots, 0.5, (1.0,)), cnn(robots, 5.0, (1.0,)))
+
+
+def test_source_of_a_callee_channel_is_the_callees_corpus():
+    from robodetect.train import source_of
+
+    caller = {"call_id": 0, "group": "espeak-ng", "view": "caller", "callee_group": "librispeech"}
+    callee = {**caller, "call_id": 1, "view": "callee", "label": "human"}
+    one_party = {"call_id": 2, "group": "fsdd"}
+    data = CallData(np.zeros((3, 16000), np.int16), np.array([0, 1, 2], np.int32), [caller, callee, one_party])
+    codes, names = data.window_codes(source_of)
+    assert names == ["espeak-ng", "fsdd", "librispeech"]
+    assert codes.tolist() == [0, 2, 1]
+
+
+def test_source_adversary_says_when_it_has_nothing_to_separate():
+    data = _sourced_data(8).subset(lambda c: c["group"] in ("human-0", "robot-0", "robot-1"))
+    lines = []
+    train_model(
+        data, ModelConfig(), epochs=1, batch_size=8, source_adversary=1.0, source_classes=(0.0,), log=lines.append
+    )
+    assert any("source adversary off" in s for s in lines)
+    assert not any("source discriminator" in s for s in lines)
