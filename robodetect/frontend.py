@@ -104,10 +104,19 @@ class FrontEnd(nn.Module):
             # its even bins (X_512[2k] = X_256[k] times a unit phase), so the power is a slice of it
             pitch_power = self.pitch_power(wav)
             power = pitch_power[:, :: PITCH_N_FFT // N_FFT]
+        logmel = self.logmel_of(power)
+        return logmel, self.prosody(power, logmel, pitch_power)
+
+    def logmel_of(self, power: torch.Tensor) -> torch.Tensor:
+        """Power spectrogram -> log filterbank energies, mean-normalised per window."""
         mel = torch.matmul(self.mel_basis, power)
         logmel = torch.log(mel + self.log_eps * mel.mean(dim=(1, 2), keepdim=True) + 1e-20)
-        logmel = logmel - logmel.mean(dim=(1, 2), keepdim=True)
-        return logmel, self.prosody(power, logmel, pitch_power)
+        return logmel - logmel.mean(dim=(1, 2), keepdim=True)
+
+    def logmel(self, wav: torch.Tensor) -> torch.Tensor:
+        """The spectral half of :meth:`forward` alone (no pitch or prosody): what training needs to
+        re-featurise a window it augmented in the waveform."""
+        return self.logmel_of(self.power(wav))
 
     def pitch(self, pitch_power: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per frame (B, T): pitch in Hz and voicing strength (normalised autocorrelation peak).

@@ -29,6 +29,7 @@ from .features import HOP_SAMPLES, WINDOW_SAMPLES
 from .metrics import MAX_FALSE_ALARM, eer, robot_threshold, threshold_for_false_alarm
 from .model import ModelConfig, RobotNet
 from .protocol import apply_splits, family_of, voice_identity
+from .rawboost import rawboost
 from .simulate import SimConfig, simulate_call, simulate_two_party, trim_silence
 from .vad import VadConfig
 
@@ -567,6 +568,7 @@ def train_model(
     lang_adversary: float = 0.0,
     source_adversary: float = 0.0,
     source_classes: tuple[float, ...] = (0.0, 1.0),
+    rawboost_p: float = 0.0,
     shift_copies: int = 1,
     log=print,
 ) -> RobotNet:
@@ -584,6 +586,10 @@ def train_model(
     training, Ganin et al. 2016). The log reports the discriminator's accuracy against its chance
     level (the largest group's share of the class). ``source_classes``: the classes whose groups
     it tells apart ((0.0,): human corpora only; robot windows then add nothing to its loss).
+
+    ``rawboost_p`` > 0: that share of the windows drawn (both classes) go through RawBoost's
+    convolutive and additive noise (:mod:`robodetect.rawboost`) and are re-featurised (the
+    spectral half; their prosody stays the clean window's).
 
     ``shift_copies`` > 1 trains on that many cuts of each call at random offsets
     (:func:`with_shifted_windows`); an epoch still draws as many windows as one cut has."""
@@ -640,7 +646,14 @@ def train_model(
         hits = n_seen = 0
         for i in range(0, n_per_epoch, batch_size):
             b = idx[i : i + batch_size]
-            mel = spec_augment(mels[b].float(), gen)
+            mel = mels[b].float()
+            if rawboost_p > 0:
+                pick = torch.rand(len(b), generator=gen) < rawboost_p
+                if pick.any():
+                    wav = to_float(train.windows[b[pick].numpy()])
+                    with torch.no_grad():
+                        mel[pick] = model.frontend.logmel(rawboost(wav, gen))
+            mel = spec_augment(mel, gen)
             if eq_augment:
                 mel = random_eq(mel, gen)
             emb = model.embed(mel, pros[b])

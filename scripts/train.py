@@ -202,6 +202,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="both",
         help="whose groups the source discriminator tells apart: human corpora only, or robot families too",
     )
+    ap.add_argument(
+        "--rawboost",
+        type=float,
+        default=0.0,
+        help="share of training windows (both classes) through RawBoost convolutive + additive noise (0: off)",
+    )
     ap.add_argument("--filterbank", choices=("mel", "linear"), default="linear", help="spectral band spacing")
     ap.add_argument("--no-prosody", action="store_true", help="spectral CNN only (no prosody features)")
     ap.add_argument("--speed-perturb", type=float, default=0.0, help="share of train calls sped up/slowed by 0.9-1.1x")
@@ -325,6 +331,7 @@ def main() -> None:
             lang_adversary=args.lang_adversary,
             source_adversary=args.source_adversary,
             source_classes=(0.0,) if args.source_classes == "human" else (0.0, 1.0),
+            rawboost_p=args.rawboost,
             shift_copies=args.shift_copies,
         )
 
@@ -352,6 +359,7 @@ def main() -> None:
                 "lang_adversary": args.lang_adversary,
                 "source_adversary": args.source_adversary,
                 "source_classes": args.source_classes,
+                "rawboost": args.rawboost,
                 "plan_version": PLAN_VERSION,
                 "train_short_share": args.train_short_share,
                 "train_2party": args.train_2party,
