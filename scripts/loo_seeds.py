@@ -122,11 +122,14 @@ def summarise(runs: dict[str, dict[int, dict[str, float]]], families: tuple[str,
             f: spread([s[f] for s in seeds.values() if f in s]) for f in families if any(f in s for s in seeds.values())
         }
         means = [m for m in (family_mean(s, families) for s in seeds.values()) if m is not None]
-        worst_rows = [worst(s[f] for f in families) for s in seeds.values() if family_mean(s, families) is not None]
+        worst_rows = [
+            worst(s[f] for f in families) for s in seeds.values() if worst and family_mean(s, families) is not None
+        ]
         out["recipes"][recipe] = {"families": rows, "seeds": sorted(seeds)}
         if means:
             out["recipes"][recipe]["mean"] = spread(means)
-            out["recipes"][recipe]["worst"] = spread(worst_rows)
+            if worst_rows:
+                out["recipes"][recipe]["worst"] = spread(worst_rows)
     for a, b in itertools.combinations(sorted(runs), 2):
         common = sorted(set(runs[a]) & set(runs[b]))
         diffs = {}
@@ -137,6 +140,16 @@ def summarise(runs: dict[str, dict[int, dict[str, float]]], families: tuple[str,
         if diffs:
             out["pairs"][f"{a} - {b}"] = {"per_seed": diffs, **spread(list(diffs.values()))}
     return out
+
+
+def worst_of(measure: str, groups: tuple[str, ...]):
+    """How a run's worst group is picked: the highest EER; for the share flagged at the threshold,
+    the lowest among robot families (fewest caught) but the highest among human sources (most
+    false alarms); None (no worst row) for a mix of the two."""
+    if measure != "flagged_at_threshold":
+        return max
+    robots = {g in FAMILIES for g in groups}
+    return None if len(robots) > 1 else min if robots == {True} else max
 
 
 def _pct(s: dict) -> str:
@@ -173,8 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     for recipe, seen in sorted(by_recipe.items()):
         if len(seen) > 1:
             print(f"loo_seeds: warning: the runs of {recipe!r} were trained with different flags", file=sys.stderr)
-    # the worst family: the highest EER, the lowest share caught
-    summary = summarise(runs, families, worst=min if args.measure == "flagged_at_threshold" else max)
+    summary = summarise(runs, families, worst=worst_of(args.measure, families))
     recipes = sorted(summary["recipes"])
     width = 32
     print(f"family leave-out {args.measure}, % (mean ± sd [min-max] over seeds)\n")
@@ -189,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{f:<16}" + "".join(f"{_pct(c) if c else '-':<{width}}" for c in cells))
     for key in ("mean", "worst"):  # over the --families
         cells = [summary["recipes"][r].get(key) for r in recipes]
+        if not any(cells):
+            continue
         label = f"{key} of {len(families)}"
         print(f"{label:<16}" + "".join(f"{_pct(c) if c else '-':<{width}}" for c in cells))
     if summary["pairs"]:

@@ -115,3 +115,24 @@ def test_option_order_does_not_make_another_recipe():
     b = ("--ns-augment", "0.5", "--pool", "avg", "--vad", "new")
     assert loo_seeds.option_set(a) == loo_seeds.option_set(b)
     assert loo_seeds.option_set(a) != loo_seeds.option_set(("--vad", "new", "--ns-augment", "0.3", "--pool", "avg"))
+
+
+def test_worst_flagged_group_is_the_fewest_caught_family_or_the_most_flagged_human_source(tmp_path, capsys):
+    assert loo_seeds.worst_of("eer", ("festvox", "librispeech")) is max
+    assert loo_seeds.worst_of("flagged_at_threshold", ("festvox", "zs-tts")) is min  # robots caught
+    assert loo_seeds.worst_of("flagged_at_threshold", ("fsdd", "librispeech")) is max  # humans flagged
+    assert loo_seeds.worst_of("flagged_at_threshold", ("festvox", "librispeech")) is None  # no meaning
+    path = tmp_path / "x-seed0.json"
+    path.write_text(
+        json.dumps({g: {"eer": 0.2, "flagged_at_threshold": v} for g, v in (("fsdd", 0.01), ("librispeech", 0.4))})
+    )
+    assert loo_seeds.main([str(path), "--families", "fsdd", "librispeech", "--measure", "flagged_at_threshold"]) == 0
+    worst = [line for line in capsys.readouterr().out.splitlines() if line.startswith("worst of 2")]
+    assert len(worst) == 1 and "40.0" in worst[0]
+    path.write_text(
+        json.dumps(
+            {"festvox": {"eer": 0.2, "flagged_at_threshold": 0.3}, "fsdd": {"eer": 0.1, "flagged_at_threshold": 0.05}}
+        )
+    )
+    assert loo_seeds.main([str(path), "--families", "festvox", "fsdd", "--measure", "flagged_at_threshold"]) == 0
+    assert "worst of" not in capsys.readouterr().out
