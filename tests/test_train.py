@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from robodetect.model import ModelConfig
 from robodetect.model import RobotNet as RobotNetLike
@@ -384,3 +385,26 @@ def test_source_adversary_says_when_it_has_nothing_to_separate():
     )
     assert any("source adversary off" in s for s in lines)
     assert not any("source discriminator" in s for s in lines)
+
+
+def test_probe_source_reads_a_source_off_features_that_carry_it():
+    import sys
+
+    from conftest import REPO
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    import probe_source
+
+    gen = torch.Generator().manual_seed(0)
+    codes = torch.arange(300) % 3
+    fit = torch.arange(300) < 200
+    informative = torch.randn(300, 4, generator=gen) + 3.0 * F.one_hot(codes, 4).float()
+    noise = torch.randn(300, 4, generator=gen)
+    assert probe_accuracy_of(probe_source, informative, codes, fit) > 0.95
+    assert probe_accuracy_of(probe_source, noise, codes, fit) < 0.55  # chance is 1/3
+
+
+def probe_accuracy_of(module, x, codes, fit):
+    right = module.probe_accuracy(x, codes, fit)
+    assert right.shape == (int((~fit).sum()),)
+    return float(right.float().mean())
