@@ -3,16 +3,18 @@
 Two of RawBoost's three algorithms, in series, on 8 kHz windows:
 
 1. **linear and non-linear convolutive noise**: the window and its powers x^2 .. x^N_f, each
-   through its own random FIR filter (a cascade of ``n_bands`` Hamming-windowed band-passes at
-   random centres, widths and lengths, peak-normalised), summed; the non-linear terms 5-20 dB
+   through its own random FIR filter (a cascade of ``n_bands`` Hamming-windowed band-stop
+   filters at random centres, widths and lengths, peak-normalised, zero-phase), summed; the non-linear terms 5-20 dB
    under the linear one. A random microphone / loudspeaker / amplifier: coloured, notched and
    mildly distorted.
 2. **stationary signal-independent noise**: white noise through another such filter, added at a
    random SNR of 10-40 dB.
 
 The official code designs each filter with ``scipy.signal.firwin`` per window (~4 ms a window on
-this project's CPU); here the band-passes are closed-form windowed sincs for a whole batch at once
-and filtering is one FFT product per window (causal, like ``lfilter``). Frequencies are the
+this project's CPU); here the band filters are closed-form windowed sincs for a whole batch at once
+and filtering is one FFT product per window, its linear-phase delay removed (as RawBoost's
+``filterFIR`` trims it). Session 15's leave-outs ran a buggy variant (band-*pass* cascades, delayed):
+``RawBoostConfig(notch=False)``, ``scripts/train.py --rawboost-filter pass``. Frequencies are the
 paper's 16 kHz settings halved for 8 kHz audio (bands 20-4000 Hz, 50-500 Hz wide); filter lengths
 as the paper's (10-100 taps, made odd).
 """
@@ -39,6 +41,12 @@ class RawBoostConfig:
     taps_max: int = 100
     nonlinear_db: tuple[float, float] = (-20.0, -5.0)  # gain of the non-linear terms
     snr_db: tuple[float, float] = (10.0, 40.0)  # of the additive coloured noise
+    #: True: RawBoost's filters, cascades of band-*stop* (notch) filters (``firwin``'s default
+    #: ``pass_zero=True``), unit gain at 0 Hz, their linear-phase delay removed as RawBoost's
+    #: ``filterFIR`` does. False: session 15's measured variant, cascades of band-*pass* filters
+    #: (which leave each window a band ~80 Hz wide) filtered causally (delayed ~30 ms): a bug kept
+    #: only so that the leave-outs reported in the model card can be reproduced.
+    notch: bool = True
 
 
 def _uniform(shape, lo: float, hi: float, gen: torch.Generator) -> torch.Tensor:
@@ -48,7 +56,8 @@ def _uniform(shape, lo: float, hi: float, gen: torch.Generator) -> torch.Tensor:
 def random_filters(n: int, cfg: RawBoostConfig, n_fft: int, gen: torch.Generator) -> torch.Tensor:
     """``n`` random RawBoost filters as frequency responses on an ``n_fft``-point rfft grid
     (complex64, (n, n_fft // 2 + 1)), each a cascade of ``cfg.n_bands`` Hamming-windowed sinc
-    band-passes, scaled so that its largest gain is 1. Every band-pass has its own odd length."""
+    band-stops (``cfg.notch``; band-passes otherwise), scaled so that its largest gain is 1. Every
+    band filter has its own odd length. Notch cascades are zero-phase (their delay removed)."""
     nb = cfg.n_bands
     fs = float(SAMPLE_RATE)
     fc = _uniform((n, nb), cfg.f_min, cfg.f_max, gen)
@@ -61,18 +70,25 @@ def random_filters(n: int, cfg: RawBoostConfig, n_fft: int, gen: torch.Generator
     k = torch.arange(longest, dtype=torch.float64) - (longest - 1) / 2  # centred tap positions
     half = ((taps - 1) / 2).double()[..., None]
     inside = k.abs()[None, None, :] <= half
-    # ideal band-pass (f1, f2) sampled at k, Hamming window over each band-pass's own length
+    # ideal band-pass (f1, f2) sampled at k, Hamming window over each band filter's own length
     lo, hi = (2 * f / fs for f in (f1, f2))
     h = hi[..., None] * torch.sinc(hi[..., None] * k) - lo[..., None] * torch.sinc(lo[..., None] * k)
     win = 0.54 + 0.46 * torch.cos(math.pi * k / half.clamp_min(1.0))
+    if cfg.notch:  # band-stop = all-pass (sinc at integer k: a unit impulse) minus the band-pass
+        h = torch.sinc(k) - h
     h = torch.where(inside, h * win, torch.zeros_like(h))
-    # firwin scales a band-pass to unit gain at its centre frequency
-    phase = torch.exp(-2j * math.pi * ((fc + 0.0) / fs)[..., None] * k)
-    h = h / (h * phase).sum(-1).abs()[..., None].clamp_min(1e-12)
+    if cfg.notch:  # firwin scales a filter whose first band starts at 0 Hz to unit gain there
+        h = h / h.sum(-1, keepdim=True)
+    else:  # firwin scales a band-pass to unit gain at its centre frequency
+        phase = torch.exp(-2j * math.pi * ((fc + 0.0) / fs)[..., None] * k)
+        h = h / (h * phase).sum(-1).abs()[..., None].clamp_min(1e-12)
     # the cascade as one kernel (centring shifts only add delay), then its response on the grid
     n_small = 1 << math.ceil(math.log2(nb * longest))
     kernel = torch.fft.irfft(torch.fft.rfft(h, n_small).prod(1), n_small).float()
     resp = torch.fft.rfft(kernel, n_fft)
+    if cfg.notch:  # each band filter is centred (longest - 1) / 2 taps late: remove the delay
+        delay = nb * (longest - 1) // 2
+        resp = resp * torch.exp(2j * math.pi * delay * torch.arange(resp.shape[-1]) / n_fft).to(resp.dtype)
     peak = (resp.real**2 + resp.imag**2).amax(-1, keepdim=True).sqrt()  # (complex abs is slow)
     return resp / peak.clamp_min(1e-12)
 
@@ -90,7 +106,8 @@ def _fast_size(n: int) -> int:
 
 
 def _filter(x: torch.Tensor, resp: torch.Tensor, n_fft: int) -> torch.Tensor:
-    """Causal FIR filtering of rows of ``x`` by responses on the ``n_fft`` grid (first len(x) samples)."""
+    """FIR filtering of rows of ``x`` by responses on the ``n_fft`` grid (the first len(x) samples;
+    ``n_fft`` >= len(x) + the kernel's length, so nothing wraps around)."""
     return torch.fft.irfft(torch.fft.rfft(x, n_fft) * resp, n_fft)[..., : x.shape[-1]]
 
 

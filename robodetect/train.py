@@ -29,7 +29,7 @@ from .features import HOP_SAMPLES, WINDOW_SAMPLES
 from .metrics import MAX_FALSE_ALARM, eer, robot_threshold, threshold_for_false_alarm
 from .model import ModelConfig, RobotNet
 from .protocol import apply_splits, family_of, voice_identity
-from .rawboost import rawboost
+from .rawboost import RawBoostConfig, rawboost
 from .simulate import SimConfig, simulate_call, simulate_two_party, trim_silence
 from .vad import VadConfig
 
@@ -569,6 +569,7 @@ def train_model(
     source_adversary: float = 0.0,
     source_classes: tuple[float, ...] = (0.0, 1.0),
     rawboost_p: float = 0.0,
+    rawboost_config: RawBoostConfig | None = None,
     shift_copies: int = 1,
     log=print,
 ) -> RobotNet:
@@ -652,7 +653,7 @@ def train_model(
                 if pick.any():
                     wav = to_float(train.windows[b[pick].numpy()])
                     with torch.no_grad():
-                        mel[pick] = model.frontend.logmel(rawboost(wav, gen))
+                        mel[pick] = model.frontend.logmel(rawboost(wav, gen, rawboost_config))
             mel = spec_augment(mel, gen)
             if eq_augment:
                 mel = random_eq(mel, gen)

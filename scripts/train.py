@@ -32,6 +32,7 @@ from robodetect.config import HEADS, POOLS, TIME_POOLS  # noqa: E402
 from robodetect.features import HOP_LENGTH, FrontEndConfig  # noqa: E402
 from robodetect.metrics import eer  # noqa: E402
 from robodetect.model import ModelConfig, RobotNet, count_parameters, save_model  # noqa: E402
+from robodetect.rawboost import RawBoostConfig  # noqa: E402
 from robodetect.simulate import SimConfig  # noqa: E402
 from robodetect.train import (  # noqa: E402
     DATASET_FORMAT,
@@ -208,6 +209,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.0,
         help="share of training windows (both classes) through RawBoost convolutive + additive noise (0: off)",
     )
+    ap.add_argument(
+        "--rawboost-filter",
+        choices=("stop", "pass"),
+        default="stop",
+        help="RawBoost's band filters: stop = RawBoost's notch cascades; pass = session 15's measured (buggy) band-pass variant",
+    )
     ap.add_argument("--filterbank", choices=("mel", "linear"), default="linear", help="spectral band spacing")
     ap.add_argument("--no-prosody", action="store_true", help="spectral CNN only (no prosody features)")
     ap.add_argument("--speed-perturb", type=float, default=0.0, help="share of train calls sped up/slowed by 0.9-1.1x")
@@ -332,6 +339,7 @@ def main() -> None:
             source_adversary=args.source_adversary,
             source_classes=(0.0,) if args.source_classes == "human" else (0.0, 1.0),
             rawboost_p=args.rawboost,
+            rawboost_config=RawBoostConfig(notch=args.rawboost_filter == "stop"),
             shift_copies=args.shift_copies,
         )
 
@@ -360,6 +368,7 @@ def main() -> None:
                 "source_adversary": args.source_adversary,
                 "source_classes": args.source_classes,
                 "rawboost": args.rawboost,
+                "rawboost_filter": args.rawboost_filter,
                 "plan_version": PLAN_VERSION,
                 "train_short_share": args.train_short_share,
                 "train_2party": args.train_2party,
