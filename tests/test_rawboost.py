@@ -7,22 +7,30 @@ from scipy import signal
 from robodetect.rawboost import RawBoostConfig, _fast_size, random_filters, rawboost
 
 
+def _band_draws(seed: int, shape: tuple[int, int]):
+    """random_filters' draws for ``shape`` (filters, bands) from ``seed``, in its order: the band
+    edges as firwin gets them (clamped inside 0-4 kHz) and the odd tap counts."""
+    draw = torch.Generator().manual_seed(seed)
+    fc = 20 + (4000 - 20) * torch.rand(shape, generator=draw, dtype=torch.float64)
+    bw = 50 + 450 * torch.rand(shape, generator=draw, dtype=torch.float64)
+    taps = torch.randint(10, 101, shape, generator=draw)
+    taps = taps + (taps % 2 == 0).long()
+    lo, hi = (fc - bw / 2).clamp_min(1e-3), (fc + bw / 2).clamp_max(4000 - 1e-3)
+    edges = [[(float(lo[i, j]), float(hi[i, j])) for j in range(shape[1])] for i in range(shape[0])]
+    return edges, taps
+
+
 def test_filters_are_rawboosts_notch_cascades_without_delay():
     """RawBoost's genNotchCoeffs: firwin(c, [f1, f2]) with its default pass_zero (a band-stop)
     for each of 5 bands, cascaded by np.convolve, peak-normalised; filterFIR removes the delay.
     Compared as complex responses (magnitude and zero phase)."""
     n_fft = 4096
     resp = random_filters(3, RawBoostConfig(), n_fft, torch.Generator().manual_seed(3))
-    draw = torch.Generator().manual_seed(3)  # the same draws, in random_filters' order
-    fc = 20 + (4000 - 20) * torch.rand((3, 5), generator=draw, dtype=torch.float64)
-    bw = 50 + 450 * torch.rand((3, 5), generator=draw, dtype=torch.float64)
-    taps = torch.randint(10, 101, (3, 5), generator=draw)
-    taps = taps + (taps % 2 == 0).long()
+    edges, taps = _band_draws(3, (3, 5))
     for i in range(3):
         b = np.array([1.0])
         for j in range(5):
-            f1 = max(float(fc[i, j] - bw[i, j] / 2), 1e-3)
-            f2 = min(float(fc[i, j] + bw[i, j] / 2), 4000 - 1e-3)
+            f1, f2 = edges[i][j]
             b = np.convolve(signal.firwin(int(taps[i, j]), [f1, f2], window="hamming", fs=8000), b)
         delay = (len(b) - 1) // 2
         h = np.fft.rfft(b, n_fft) * np.exp(2j * np.pi * delay * np.arange(n_fft // 2 + 1) / n_fft)
@@ -47,14 +55,9 @@ def test_band_pass_variant_is_firwins_band_pass():
     cfg = RawBoostConfig(n_bands=1, notch=False)
     n_fft = 4096
     resp = random_filters(4, cfg, n_fft, torch.Generator().manual_seed(3))
-    draw = torch.Generator().manual_seed(3)  # the same draws, in random_filters' order
-    fc = 20 + (4000 - 20) * torch.rand((4, 1), generator=draw, dtype=torch.float64)
-    bw = 50 + 450 * torch.rand((4, 1), generator=draw, dtype=torch.float64)
-    taps = torch.randint(10, 101, (4, 1), generator=draw)
-    taps = taps + (taps % 2 == 0).long()
+    edges, taps = _band_draws(3, (4, 1))
     for i in range(4):
-        f1 = max(float(fc[i, 0] - bw[i, 0] / 2), 1e-3)
-        f2 = min(float(fc[i, 0] + bw[i, 0] / 2), 4000 - 1e-3)
+        f1, f2 = edges[i][0]
         b = signal.firwin(int(taps[i, 0]), [f1, f2], window="hamming", fs=8000, pass_zero=False)
         _, h = signal.freqz(b, 1, worN=n_fft // 2 + 1, fs=8000, include_nyquist=True)
         np.testing.assert_allclose(resp[i].abs().numpy(), np.abs(h) / np.abs(h).max(), atol=1e-4)
