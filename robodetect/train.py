@@ -424,10 +424,14 @@ class CallData:
         """1.0 for robot windows, 0.0 for human ones."""
         return self.window_flags("label", "robot")
 
+    def per_window(self, of_call, dtype) -> np.ndarray:
+        """``of_call(call row)`` for every window, from its call."""
+        value = {c["call_id"]: of_call(c) for c in self.calls}
+        return np.array([value[i] for i in self.call_of_window], dtype)
+
     def window_flags(self, key: str, value: str) -> np.ndarray:
         """Per window: 1.0 where its call's ``key`` equals ``value``."""
-        flag = {c["call_id"]: float(c[key] == value) for c in self.calls}
-        return np.array([flag[i] for i in self.call_of_window], np.float32)
+        return self.per_window(lambda c: float(c[key] == value), np.float32)
 
     def window_codes(self, key) -> tuple[np.ndarray, list[str]]:
         """Per window: the index of its call's ``key`` value (a call field, or a function of the
@@ -435,8 +439,7 @@ class CallData:
         value = key if callable(key) else (lambda c: c[key])
         names = sorted({str(value(c)) for c in self.calls})
         index = {n: i for i, n in enumerate(names)}
-        code = {c["call_id"]: index[str(value(c))] for c in self.calls}
-        return np.array([code[i] for i in self.call_of_window], np.int64), names
+        return self.per_window(lambda c: index[str(value(c))], np.int64), names
 
 
 def source_of(call: dict) -> str:
@@ -606,9 +609,9 @@ def train_model(
     adversary = source_head = None
     if lang_adversary > 0 and spec_dim:
         adversary = torch.nn.Sequential(torch.nn.Linear(spec_dim + 1, 32), torch.nn.ReLU(), torch.nn.Linear(32, 1))
-    source, source_names = train.window_codes(source_of) if source_adversary > 0 else (np.zeros(0, np.int64), [])
-    source = torch.from_numpy(source)
     if source_adversary > 0:
+        codes, source_names = train.window_codes(source_of)
+        source = torch.from_numpy(codes)
         # groups the discriminator has to tell apart within each class it sees
         per_class = [len(set(source[y == cls].tolist())) for cls in source_classes]
         if spec_dim and max(per_class, default=0) > 1:

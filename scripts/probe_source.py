@@ -25,9 +25,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train as train_script  # noqa: E402  (scripts/train.py: datasets and the model config flags)
 
-from robodetect.features import FrontEndConfig  # noqa: E402
 from robodetect.metrics import eer  # noqa: E402
-from robodetect.model import ModelConfig  # noqa: E402
 from robodetect.train import source_of, train_model  # noqa: E402
 
 
@@ -59,15 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     targs = train_script.parse_args(rest)
     rows = train_script.read_manifests([train_script.SHARED_MANIFEST, Path(targs.corpus) / "tts_manifest.csv"])
     cal, dev = (train_script.dataset(targs, rows, n) for n in ("cal", "dev"))
-    config = ModelConfig(
-        filterbank=targs.filterbank,
-        frontend=FrontEndConfig(f_max=targs.f_max, hop_seconds=targs.hop_seconds, hop_length=targs.stft_hop),
-        vad=train_script.vad_of(targs),
-        pool=targs.pool,
-        time_pool=targs.time_pool,
-    )
+    config = train_script.model_config(targs)
     dev = dev.replan(config.frontend.hop_samples)  # the windows the model's plan scores
-    classes = (0.0,) if targs.source_classes == "human" else (0.0, 1.0)
+    classes = train_script.source_classes(targs)
     codes, names = dev.window_codes(source_of)
     codes = torch.from_numpy(codes)
     y = torch.from_numpy(dev.window_labels())

@@ -295,6 +295,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def model_config(args, **config) -> ModelConfig:
+    """The ModelConfig the command line's architecture and front-end flags give; ``config``
+    overrides its fields."""
+    config = {
+        "filterbank": args.filterbank,
+        "use_prosody": not args.no_prosody,
+        "frontend": FrontEndConfig(f_max=args.f_max, hop_seconds=args.hop_seconds, hop_length=args.stft_hop),
+        "vad": vad_of(args),
+        "channels": tuple(int(c) for c in args.channels.split(",")),
+        "pool": args.pool,
+        "time_pool": args.time_pool,
+        "head": args.head,
+        **config,
+    }
+    return ModelConfig(**config)
+
+
+def source_classes(args) -> tuple[float, ...]:
+    """The labels whose groups --source-classes sets the source discriminator on (0 human, 1 robot)."""
+    return (0.0,) if args.source_classes == "human" else (0.0, 1.0)
+
+
 def main() -> None:
     args = parse_args()
     t0 = time.time()
@@ -317,27 +339,16 @@ def main() -> None:
     def fit(data: CallData, version: str, reduced: bool, **config) -> RobotNet:
         """Train one model with the command line's front end and options (``reduced``: the
         leave-one-out/ablation recipe); ``config`` overrides ModelConfig fields."""
-        config = {
-            "filterbank": args.filterbank,
-            "use_prosody": not args.no_prosody,
-            "frontend": FrontEndConfig(f_max=args.f_max, hop_seconds=args.hop_seconds, hop_length=args.stft_hop),
-            "vad": vad_of(args),
-            "channels": tuple(int(c) for c in args.channels.split(",")),
-            "pool": args.pool,
-            "time_pool": args.time_pool,
-            "head": args.head,
-            **config,
-        }
         return train_model(
             data,
-            ModelConfig(version=version, **config),
+            model_config(args, version=version, **config),
             epochs=(args.loo_epochs or args.epochs) if reduced else args.epochs,
             seed=args.seed,
             max_windows_per_epoch=args.loo_windows if reduced else None,
             eq_augment=args.eq_augment,
             lang_adversary=args.lang_adversary,
             source_adversary=args.source_adversary,
-            source_classes=(0.0,) if args.source_classes == "human" else (0.0, 1.0),
+            source_classes=source_classes(args),
             rawboost_p=args.rawboost,
             rawboost_config=RawBoostConfig(notch=args.rawboost_filter == "stop"),
             shift_copies=args.shift_copies,
