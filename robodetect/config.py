@@ -118,8 +118,17 @@ class ModelConfig:
         band = (self.uncertain_low, self.uncertain_high)
         return scoring.Decision.make(self.threshold, band, uncertain=uncertain)
 
+    def to_dict(self) -> dict:
+        """The JSON form. Front-end settings added after models were shipped are left out while
+        off (``fine_bands`` 0), so an older model's JSON and digest stay what they were."""
+        data = asdict(self)
+        if not self.frontend.fine_bands:
+            for key in ("fine_bands", "fine_f_max"):
+                data["frontend"].pop(key)
+        return data
+
     def to_json(self, path: str | os.PathLike) -> None:
-        Path(path).write_text(json.dumps(asdict(self), indent=2, sort_keys=True, allow_nan=False) + "\n")
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
 def available_models() -> list[str]:

@@ -34,7 +34,7 @@ from torch import nn
 from . import scoring
 from .audio import SAMPLE_RATE
 from .config import find_model, source_digest
-from .features import HOP_SAMPLES, N_FFT, PITCH_N_FFT, WINDOW_SAMPLES, FrontEndConfig
+from .features import FINE_N_FFT, HOP_SAMPLES, N_FFT, PITCH_N_FFT, WINDOW_SAMPLES, FrontEndConfig
 from .frontend import FrontEnd
 from .model import RobotNet, resolve_model
 from .onnxengine import ENGINE_DIGEST_KEY, ENGINE_OUTPUTS, engine_path
@@ -47,16 +47,17 @@ OUTPUT_NAMES = ("probability", "logit")
 N_BINS = N_FFT // 2 + 1
 
 
-def dft_basis(n_fft: int = N_FFT) -> np.ndarray:
-    """(2 * (n_fft // 2 + 1), 1, N_FFT) float32 conv1d kernels: Hann-windowed cosines then sines.
+def dft_basis(n_fft: int = N_FFT, win_length: int = N_FFT) -> np.ndarray:
+    """(2 * (n_fft // 2 + 1), 1, win_length) float32 conv1d kernels: Hann-windowed cosines then sines.
 
     Convolving a signal with row k (stride: the front end's hop_length) gives the real (k <= n_fft // 2) or minus the
-    imaginary part of the ``n_fft``-point DFT of each Hann-windowed N_FFT-sample frame (zero-padded
-    when ``n_fft`` > N_FFT): ``FrontEnd.power`` for N_FFT, ``FrontEnd.pitch_power`` for PITCH_N_FFT.
+    imaginary part of the ``n_fft``-point DFT of each Hann-windowed ``win_length``-sample frame (zero-padded
+    when ``n_fft`` > ``win_length``): ``FrontEnd.power`` for N_FFT, ``FrontEnd.pitch_power`` for PITCH_N_FFT,
+    ``FrontEnd.fine_power`` for FINE_N_FFT frames of FINE_N_FFT samples.
     """
-    n = np.arange(N_FFT)
+    n = np.arange(win_length)
     k = np.arange(n_fft // 2 + 1)[:, None]
-    window = torch.hann_window(N_FFT, dtype=torch.float64).numpy()  # periodic, as FrontEnd's
+    window = torch.hann_window(win_length, dtype=torch.float64).numpy()  # periodic, as FrontEnd's
     angle = 2.0 * np.pi * ((k * n) % n_fft) / n_fft
     basis = np.concatenate([window * np.cos(angle), window * np.sin(angle)])
     return basis[:, None, :].astype(np.float32)
@@ -69,6 +70,9 @@ class DftFrontEnd(FrontEnd):
         super().__init__(filterbank, config)
         self.register_buffer("dft", torch.from_numpy(dft_basis()), persistent=False)
         self.register_buffer("pitch_dft", torch.from_numpy(dft_basis(PITCH_N_FFT)), persistent=False)
+        if self.fine_bands:
+            fine = dft_basis(FINE_N_FFT, FINE_N_FFT)
+            self.register_buffer("fine_dft", torch.from_numpy(fine), persistent=False)
 
     def _conv_power(self, wav: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
         y = F.conv1d(wav.float().unsqueeze(1), basis, stride=self.hop_length)
@@ -83,6 +87,11 @@ class DftFrontEnd(FrontEnd):
     def pitch_power(self, wav: torch.Tensor) -> torch.Tensor:
         """Equal to FrontEnd.pitch_power within float32 rounding."""
         return self._conv_power(wav, self.pitch_dft)
+
+    def fine_power(self, wav: torch.Tensor) -> torch.Tensor:
+        """Equal to FrontEnd.fine_power within float32 rounding."""
+        pad = (FINE_N_FFT - N_FFT) // 2
+        return self._conv_power(F.pad(wav.float(), (pad, pad)), self.fine_dft)
 
 
 class WindowScorer(nn.Module):

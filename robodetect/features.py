@@ -25,6 +25,10 @@ N_MELS = 64
 F_MIN = 100.0
 F_MAX = 4000.0
 LOG_EPS = 1e-5  # relative to the window's mean mel energy: the floor scales with gain (-50 dB)
+# the optional fine-resolution half of a multi-resolution front end (FrontEndConfig.fine_bands):
+# 64 ms Hann frames, 15.6 Hz bins, so harmonics of voices down to ~80 Hz are resolved
+FINE_N_FFT = 512
+FINE_F_MAX = 2000.0
 
 # windows of speech (the plan that cuts them is robodetect.scoring.window_spans)
 WINDOW_SECONDS = 2.0
@@ -101,9 +105,19 @@ class FrontEndConfig:
     # robodetect-v3) or "circular-acf" (v2's: wrong for low voices, kept so old models score as
     # they were trained); a JSON written before this was recorded used "circular-acf"
     pitch: str = PITCH_METHOD
+    # multi-resolution: ``fine_bands`` > 0 adds that many bands over f_min..``fine_f_max`` from
+    # FINE_N_FFT-sample frames (same hop and frame centres) below the N_FFT bands, as one stacked
+    # spectrogram (n_bands + fine_bands rows); 0 (every model before session 17): off
+    fine_bands: int = 0
+    fine_f_max: float = FINE_F_MAX
 
     #: settings this code rebuilds from a model's JSON (the others are fixed)
-    REBUILT = ("n_bands", "f_min", "f_max", "log_eps", "pitch", "hop_seconds", "hop_length")
+    REBUILT = ("n_bands", "f_min", "f_max", "log_eps", "pitch", "hop_seconds", "hop_length", "fine_bands", "fine_f_max")
+
+    @property
+    def spectral_rows(self) -> int:
+        """Rows of the spectrogram the CNN sees: the N_FFT bands, plus the fine ones when on."""
+        return self.n_bands + self.fine_bands
 
     @property
     def hop_samples(self) -> int:
@@ -133,6 +147,10 @@ class FrontEndConfig:
             bad.append(
                 f"frontend bands n_bands={self.n_bands} f_min={self.f_min} f_max={self.f_max} (need 0 <= f_min < f_max <= sr/2)"
             )
+        if not (isinstance(self.fine_bands, int) and self.fine_bands >= 0):
+            bad.append(f"frontend.fine_bands={self.fine_bands} (a whole number >= 0)")
+        elif self.fine_bands and not (self.f_min < self.fine_f_max <= self.sample_rate / 2):
+            bad.append(f"frontend.fine_f_max={self.fine_f_max} (need f_min < fine_f_max <= sr/2)")
         return bad
 
 
@@ -155,28 +173,32 @@ def _mel_to_hz(mels: np.ndarray) -> np.ndarray:
     return hz
 
 
-def _fft_frequencies() -> np.ndarray:
-    return np.fft.rfftfreq(n=N_FFT, d=1.0 / SAMPLE_RATE)
+def _fft_frequencies(n_fft: int = N_FFT) -> np.ndarray:
+    return np.fft.rfftfreq(n=n_fft, d=1.0 / SAMPLE_RATE)
 
 
-def mel_filterbank(*, n_bands: int = N_MELS, f_min: float = F_MIN, f_max: float = F_MAX) -> np.ndarray:
-    """(n_bands, N_FFT // 2 + 1) slaney-normalised mel filterbank, built in numpy with librosa's own
+def mel_filterbank(
+    *, n_bands: int = N_MELS, f_min: float = F_MIN, f_max: float = F_MAX, n_fft: int = N_FFT
+) -> np.ndarray:
+    """(n_bands, n_fft // 2 + 1) slaney-normalised mel filterbank, built in numpy with librosa's own
     arithmetic, so it equals ``librosa.filters.mel(sr=8000, n_fft=N_FFT, n_mels=n_bands, fmin=f_min,
     fmax=f_max)`` bit for bit (tested) without importing librosa."""
     mel_f = _mel_to_hz(np.linspace(_hz_to_mel(f_min), _hz_to_mel(f_max), n_bands + 2))
     fdiff = np.diff(mel_f)
-    ramps = np.subtract.outer(mel_f, _fft_frequencies())
-    weights = np.zeros((n_bands, N_FFT // 2 + 1), dtype=np.float32)
+    ramps = np.subtract.outer(mel_f, _fft_frequencies(n_fft))
+    weights = np.zeros((n_bands, n_fft // 2 + 1), dtype=np.float32)
     for i in range(n_bands):
         weights[i] = np.maximum(0, np.minimum(-ramps[i] / fdiff[i], ramps[i + 2] / fdiff[i + 1]))
     weights *= (2.0 / (mel_f[2 : n_bands + 2] - mel_f[:n_bands]))[:, np.newaxis]
     return weights
 
 
-def linear_filterbank(*, n_bands: int = N_MELS, f_min: float = F_MIN, f_max: float = F_MAX) -> np.ndarray:
-    """(n_bands, N_FFT // 2 + 1) triangular bands equally spaced in Hz over f_min..f_max, unit area
+def linear_filterbank(
+    *, n_bands: int = N_MELS, f_min: float = F_MIN, f_max: float = F_MAX, n_fft: int = N_FFT
+) -> np.ndarray:
+    """(n_bands, n_fft // 2 + 1) triangular bands equally spaced in Hz over f_min..f_max, unit area
     like the slaney mel bands (an LFCC-style front end: finer resolution at 2-4 kHz)."""
-    freqs = np.linspace(0.0, SAMPLE_RATE / 2, N_FFT // 2 + 1)
+    freqs = np.linspace(0.0, SAMPLE_RATE / 2, n_fft // 2 + 1)
     edges = np.linspace(f_min, f_max, n_bands + 2)
     lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     tri = np.maximum(0.0, np.minimum((freqs - lower) / (centre - lower), (upper - freqs) / (upper - centre)))

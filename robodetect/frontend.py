@@ -14,6 +14,7 @@ from torch import nn
 from .features import (
     ACTIVE_RANGE_DB,
     FILTERBANKS,
+    FINE_N_FFT,
     HOP_LENGTH,
     LEGACY_PITCH_METHOD,
     N_FFT,
@@ -60,6 +61,13 @@ class FrontEnd(nn.Module):
         bank = FILTERBANKS[filterbank](n_bands=config.n_bands, f_min=config.f_min, f_max=config.f_max)
         self.register_buffer("window", torch.hann_window(N_FFT), persistent=False)
         self.register_buffer("mel_basis", torch.from_numpy(bank), persistent=False)
+        self.fine_bands = int(config.fine_bands)
+        if self.fine_bands:  # multi-resolution: long frames' bands stacked below the short ones'
+            fine = FILTERBANKS[filterbank](
+                n_bands=self.fine_bands, f_min=config.f_min, f_max=config.fine_f_max, n_fft=FINE_N_FFT
+            )
+            self.register_buffer("fine_basis", torch.from_numpy(fine), persistent=False)
+            self.register_buffer("fine_window", torch.hann_window(FINE_N_FFT), persistent=False)
         basis, w_acf, lag_min = _acf_basis()
         # the basis is zero above the pitch band's taper: those bins are skipped (same numbers,
         # half the matrix product)
@@ -74,27 +82,33 @@ class FrontEnd(nn.Module):
         if self.legacy_pitch:
             self.register_buffer("circular_acf_basis", torch.from_numpy(_circular_acf_basis()), persistent=False)
 
-    def power(self, wav: torch.Tensor) -> torch.Tensor:
-        """(B, n) -> (B, N_FFT // 2 + 1, frames) power spectrogram (no centering/padding)."""
+    def _stft_power(self, wav: torch.Tensor, n_fft: int, window: torch.Tensor, pad: int = 0) -> torch.Tensor:
+        """Power of ``window``-ed frames every hop_length samples of ``wav`` zero-padded by ``pad``
+        each side, each frame zero-padded to ``n_fft`` points (no centering)."""
         spec = torch.stft(
-            wav.float(), N_FFT, self.hop_length, N_FFT, window=self.window, center=False, return_complex=True
-        )
-        return spec.real**2 + spec.imag**2
-
-    def pitch_power(self, wav: torch.Tensor) -> torch.Tensor:
-        """(B, n) -> (B, PITCH_N_FFT // 2 + 1, frames): power of the same Hann frames as
-        :meth:`power`, zero-padded to PITCH_N_FFT points (for a linear autocorrelation)."""
-        pad = (PITCH_N_FFT - N_FFT) // 2
-        spec = torch.stft(
-            F.pad(wav.float(), (pad, pad)),
-            PITCH_N_FFT,
+            F.pad(wav.float(), (pad, pad)) if pad else wav.float(),
+            n_fft,
             self.hop_length,
-            N_FFT,
-            window=self.window,
+            window.shape[0],
+            window=window,
             center=False,
             return_complex=True,
         )
         return spec.real**2 + spec.imag**2
+
+    def power(self, wav: torch.Tensor) -> torch.Tensor:
+        """(B, n) -> (B, N_FFT // 2 + 1, frames) power spectrogram (no centering/padding)."""
+        return self._stft_power(wav, N_FFT, self.window)
+
+    def pitch_power(self, wav: torch.Tensor) -> torch.Tensor:
+        """(B, n) -> (B, PITCH_N_FFT // 2 + 1, frames): power of the same Hann frames as
+        :meth:`power`, zero-padded to PITCH_N_FFT points (for a linear autocorrelation)."""
+        return self._stft_power(wav, PITCH_N_FFT, self.window, (PITCH_N_FFT - N_FFT) // 2)
+
+    def fine_power(self, wav: torch.Tensor) -> torch.Tensor:
+        """(B, n) -> (B, FINE_N_FFT // 2 + 1, frames): power of Hann FINE_N_FFT-sample frames
+        centred where :meth:`power`'s are (same hop, same number of frames)."""
+        return self._stft_power(wav, FINE_N_FFT, self.fine_window, (FINE_N_FFT - N_FFT) // 2)
 
     def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.legacy_pitch:
@@ -105,11 +119,19 @@ class FrontEnd(nn.Module):
             pitch_power = self.pitch_power(wav)
             power = pitch_power[:, :: PITCH_N_FFT // N_FFT]
         logmel = self.logmel_of(power)
-        return logmel, self.prosody(power, logmel, pitch_power)
+        prosody = self.prosody(power, logmel, pitch_power)  # from the N_FFT bands alone
+        return self._with_fine(logmel, wav), prosody
 
-    def logmel_of(self, power: torch.Tensor) -> torch.Tensor:
-        """Power spectrogram -> log filterbank energies, mean-normalised per window."""
-        mel = torch.matmul(self.mel_basis, power)
+    def _with_fine(self, logmel: torch.Tensor, wav: torch.Tensor) -> torch.Tensor:
+        """The N_FFT bands, with the fine bands (each part normalised on its own) stacked below when on."""
+        if not self.fine_bands:
+            return logmel
+        return torch.cat([logmel, self.logmel_of(self.fine_power(wav), self.fine_basis)], 1)
+
+    def logmel_of(self, power: torch.Tensor, basis: torch.Tensor | None = None) -> torch.Tensor:
+        """Power spectrogram -> log filterbank energies (``basis``: the N_FFT bands by default),
+        mean-normalised per window."""
+        mel = torch.matmul(self.mel_basis if basis is None else basis, power)
         logmel = torch.log(mel + self.log_eps * mel.mean(dim=(1, 2), keepdim=True) + 1e-20)
         return logmel - logmel.mean(dim=(1, 2), keepdim=True)
 
@@ -117,7 +139,7 @@ class FrontEnd(nn.Module):
         """The spectral half of :meth:`forward` alone (no pitch or prosody): what training needs to
         re-featurise a window it augmented in the waveform. Equal to :meth:`forward`'s within float
         rounding (~3e-6: forward takes the power from the zero-padded pitch STFT)."""
-        return self.logmel_of(self.power(wav))
+        return self._with_fine(self.logmel_of(self.power(wav)), wav)
 
     def pitch(self, pitch_power: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per frame (B, T): pitch in Hz and voicing strength (normalised autocorrelation peak).

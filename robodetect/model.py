@@ -10,7 +10,6 @@ import copy
 import hashlib
 import json
 import os
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -173,7 +172,7 @@ def resolve_model(name_or_path: str | os.PathLike | None = None, device: str | t
 def model_digest(model: RobotNet) -> str:
     """sha256 (hex) of the model's tensors and its full config (front end, VAD, calibration,
     threshold, band): two models with any difference that can change a score or a label differ."""
-    h = hashlib.sha256(json.dumps(asdict(model.config), sort_keys=True).encode())
+    h = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True).encode())
     for name, tensor in sorted(model.state_dict().items()):
         h.update(name.encode())
         h.update(tensor.detach().cpu().contiguous().numpy().tobytes())

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from robodetect.config import HEADS, POOLS, TIME_POOLS  # noqa: E402
-from robodetect.features import HOP_LENGTH, FrontEndConfig  # noqa: E402
+from robodetect.features import FINE_F_MAX, HOP_LENGTH, FrontEndConfig  # noqa: E402
 from robodetect.metrics import eer  # noqa: E402
 from robodetect.model import ModelConfig, RobotNet, count_parameters, save_model  # noqa: E402
 from robodetect.rawboost import RawBoostConfig  # noqa: E402
@@ -281,6 +281,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="STFT hop of the front end in samples (80 = 10 ms, v2/v3's; 160 halves the frames and the CNN's cost)",
     )
     ap.add_argument("--f-max", type=float, default=3800.0, help="top of the spectral bands, Hz (band-edge cues above)")
+    ap.add_argument(
+        "--fine-bands",
+        type=int,
+        default=0,
+        help="multi-resolution front end: this many bands from 64 ms frames (harmonic detail) stacked below the 32 ms ones (0: off)",
+    )
+    ap.add_argument("--fine-f-max", type=float, default=FINE_F_MAX, help="top of the fine bands, Hz")
     ap.add_argument("--results", default=str(REPO / "data" / "results"))
     ap.add_argument(
         "--loo-save",
@@ -301,7 +308,13 @@ def model_config(args, **config) -> ModelConfig:
     config = {
         "filterbank": args.filterbank,
         "use_prosody": not args.no_prosody,
-        "frontend": FrontEndConfig(f_max=args.f_max, hop_seconds=args.hop_seconds, hop_length=args.stft_hop),
+        "frontend": FrontEndConfig(
+            f_max=args.f_max,
+            hop_seconds=args.hop_seconds,
+            hop_length=args.stft_hop,
+            fine_bands=args.fine_bands,
+            fine_f_max=args.fine_f_max,
+        ),
         "vad": vad_of(args),
         "channels": tuple(int(c) for c in args.channels.split(",")),
         "pool": args.pool,
