@@ -47,17 +47,20 @@ OUTPUT_NAMES = ("probability", "logit")
 N_BINS = N_FFT // 2 + 1
 
 
-def dft_basis(n_fft: int = N_FFT, win_length: int = N_FFT) -> np.ndarray:
+def dft_basis(n_fft: int = N_FFT, win_length: int = N_FFT, ramp: bool = False) -> np.ndarray:
     """(2 * (n_fft // 2 + 1), 1, win_length) float32 conv1d kernels: Hann-windowed cosines then sines.
 
     Convolving a signal with row k (stride: the front end's hop_length) gives the real (k <= n_fft // 2) or minus the
     imaginary part of the ``n_fft``-point DFT of each Hann-windowed ``win_length``-sample frame (zero-padded
     when ``n_fft`` > ``win_length``): ``FrontEnd.power`` for N_FFT, ``FrontEnd.pitch_power`` for PITCH_N_FFT,
-    ``FrontEnd.fine_power`` for FINE_N_FFT frames of FINE_N_FFT samples.
+    ``FrontEnd.fine_power`` for FINE_N_FFT frames of FINE_N_FFT samples; ``ramp``: the window times
+    time from the frame's centre in frames (``FrontEnd.ramp_window``, for the group delay).
     """
     n = np.arange(win_length)
     k = np.arange(n_fft // 2 + 1)[:, None]
     window = torch.hann_window(win_length, dtype=torch.float64).numpy()  # periodic, as FrontEnd's
+    if ramp:
+        window = window * (n - win_length / 2) / win_length
     angle = 2.0 * np.pi * ((k * n) % n_fft) / n_fft
     basis = np.concatenate([window * np.cos(angle), window * np.sin(angle)])
     return basis[:, None, :].astype(np.float32)
@@ -73,12 +76,22 @@ class DftFrontEnd(FrontEnd):
         if self.fine_bands:
             fine = dft_basis(FINE_N_FFT, FINE_N_FFT)
             self.register_buffer("fine_dft", torch.from_numpy(fine), persistent=False)
+        if self.group_delay:
+            self.register_buffer("ramp_dft", torch.from_numpy(dft_basis(ramp=True)), persistent=False)
 
-    def _conv_power(self, wav: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    def _conv_dft(self, wav: torch.Tensor, basis: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         y = F.conv1d(wav.float().unsqueeze(1), basis, stride=self.hop_length)
         half = basis.shape[0] // 2
-        re, im = y[:, :half], y[:, half:]
+        return y[:, :half], y[:, half:]
+
+    def _conv_power(self, wav: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+        re, im = self._conv_dft(wav, basis)
         return re * re + im * im
+
+    def cross_power(self, wav: torch.Tensor) -> torch.Tensor:
+        """Equal to FrontEnd.cross_power within float32 rounding."""
+        (re, im), (re_r, im_r) = self._conv_dft(wav, self.dft), self._conv_dft(wav, self.ramp_dft)
+        return re_r * re + im_r * im
 
     def power(self, wav: torch.Tensor) -> torch.Tensor:
         """(B, n) -> (B, N_BINS, frames), equal to FrontEnd.power within float32 rounding."""

@@ -29,6 +29,7 @@ LOG_EPS = 1e-5  # relative to the window's mean mel energy: the floor scales wit
 # 64 ms Hann frames, 15.6 Hz bins, so harmonics of voices down to ~80 Hz are resolved
 FINE_N_FFT = 512
 FINE_F_MAX = 2000.0
+GROUP_DELAY_SCALE = 4.0  # band group delay in frames of N_FFT samples, times this: about -2..2
 
 # windows of speech (the plan that cuts them is robodetect.scoring.window_spans)
 WINDOW_SECONDS = 2.0
@@ -110,14 +111,28 @@ class FrontEndConfig:
     # spectrogram (n_bands + fine_bands rows); 0 (every model before session 17): off
     fine_bands: int = 0
     fine_f_max: float = FINE_F_MAX
+    # phase: True stacks n_bands rows of band group delay (the power-weighted time centroid of
+    # each band within the 32 ms frame: phase dispersion, which magnitude bands cannot see) below
+    group_delay: bool = False
 
     #: settings this code rebuilds from a model's JSON (the others are fixed)
-    REBUILT = ("n_bands", "f_min", "f_max", "log_eps", "pitch", "hop_seconds", "hop_length", "fine_bands", "fine_f_max")
+    REBUILT = (
+        "n_bands",
+        "f_min",
+        "f_max",
+        "log_eps",
+        "pitch",
+        "hop_seconds",
+        "hop_length",
+        "fine_bands",
+        "fine_f_max",
+        "group_delay",
+    )
 
     @property
     def spectral_rows(self) -> int:
-        """Rows of the spectrogram the CNN sees: the N_FFT bands, plus the fine ones when on."""
-        return self.n_bands + self.fine_bands
+        """Rows of the spectrogram the CNN sees: the N_FFT bands, plus the fine and group-delay ones when on."""
+        return self.n_bands * (2 if self.group_delay else 1) + self.fine_bands
 
     @property
     def hop_samples(self) -> int:
@@ -151,6 +166,8 @@ class FrontEndConfig:
             bad.append(f"frontend.fine_bands={self.fine_bands} (a whole number >= 0)")
         elif self.fine_bands and not (self.f_min < self.fine_f_max <= self.sample_rate / 2):
             bad.append(f"frontend.fine_f_max={self.fine_f_max} (need f_min < fine_f_max <= sr/2)")
+        if not isinstance(self.group_delay, bool):
+            bad.append(f"frontend.group_delay={self.group_delay} (true or false)")
         return bad
 
 

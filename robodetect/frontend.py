@@ -15,6 +15,7 @@ from .features import (
     ACTIVE_RANGE_DB,
     FILTERBANKS,
     FINE_N_FFT,
+    GROUP_DELAY_SCALE,
     HOP_LENGTH,
     LEGACY_PITCH_METHOD,
     N_FFT,
@@ -68,6 +69,10 @@ class FrontEnd(nn.Module):
             )
             self.register_buffer("fine_basis", torch.from_numpy(fine), persistent=False)
             self.register_buffer("fine_window", torch.hann_window(FINE_N_FFT), persistent=False)
+        self.group_delay = bool(config.group_delay)
+        if self.group_delay:  # the Hann window times time from the frame's centre, in frames
+            ramp = (torch.arange(N_FFT, dtype=torch.float32) - N_FFT / 2) / N_FFT
+            self.register_buffer("ramp_window", ramp * torch.hann_window(N_FFT), persistent=False)
         basis, w_acf, lag_min = _acf_basis()
         # the basis is zero above the pitch band's taper: those bins are skipped (same numbers,
         # half the matrix product)
@@ -82,10 +87,10 @@ class FrontEnd(nn.Module):
         if self.legacy_pitch:
             self.register_buffer("circular_acf_basis", torch.from_numpy(_circular_acf_basis()), persistent=False)
 
-    def _stft_power(self, wav: torch.Tensor, n_fft: int, window: torch.Tensor, pad: int = 0) -> torch.Tensor:
-        """Power of ``window``-ed frames every hop_length samples of ``wav`` zero-padded by ``pad``
-        each side, each frame zero-padded to ``n_fft`` points (no centering)."""
-        spec = torch.stft(
+    def _stft(self, wav: torch.Tensor, n_fft: int, window: torch.Tensor, pad: int = 0) -> torch.Tensor:
+        """Complex STFT of ``window``-ed frames every hop_length samples of ``wav`` zero-padded by
+        ``pad`` each side, each frame zero-padded to ``n_fft`` points (no centering)."""
+        return torch.stft(
             F.pad(wav.float(), (pad, pad)) if pad else wav.float(),
             n_fft,
             self.hop_length,
@@ -94,7 +99,17 @@ class FrontEnd(nn.Module):
             center=False,
             return_complex=True,
         )
+
+    def _stft_power(self, wav: torch.Tensor, n_fft: int, window: torch.Tensor, pad: int = 0) -> torch.Tensor:
+        spec = self._stft(wav, n_fft, window, pad)
         return spec.real**2 + spec.imag**2
+
+    def cross_power(self, wav: torch.Tensor) -> torch.Tensor:
+        """(B, n) -> (B, N_FFT // 2 + 1, frames): Re(X_ramp conj(X)), X the frames of :meth:`power`
+        and X_ramp the same frames under the time-ramped window; divided by the power it is each
+        bin's group delay (time centroid from the frame's centre, in frames)."""
+        x, xr = self._stft(wav, N_FFT, self.window), self._stft(wav, N_FFT, self.ramp_window)
+        return xr.real * x.real + xr.imag * x.imag
 
     def power(self, wav: torch.Tensor) -> torch.Tensor:
         """(B, n) -> (B, N_FFT // 2 + 1, frames) power spectrogram (no centering/padding)."""
@@ -120,13 +135,19 @@ class FrontEnd(nn.Module):
             power = pitch_power[:, :: PITCH_N_FFT // N_FFT]
         logmel = self.logmel_of(power)
         prosody = self.prosody(power, logmel, pitch_power)  # from the N_FFT bands alone
-        return self._with_fine(logmel, wav), prosody
+        return self._stacked(logmel, power, wav), prosody
 
-    def _with_fine(self, logmel: torch.Tensor, wav: torch.Tensor) -> torch.Tensor:
-        """The N_FFT bands, with the fine bands (each part normalised on its own) stacked below when on."""
-        if not self.fine_bands:
-            return logmel
-        return torch.cat([logmel, self.logmel_of(self.fine_power(wav), self.fine_basis)], 1)
+    def _stacked(self, logmel: torch.Tensor, power: torch.Tensor, wav: torch.Tensor) -> torch.Tensor:
+        """The N_FFT bands, with the group-delay rows and the fine bands (each part normalised on
+        its own) stacked below when on."""
+        parts = [logmel]
+        if self.group_delay:
+            mel = torch.matmul(self.mel_basis, power)
+            floor = self.log_eps * mel.mean(dim=(1, 2), keepdim=True) + 1e-20
+            parts.append(GROUP_DELAY_SCALE * torch.matmul(self.mel_basis, self.cross_power(wav)) / (mel + floor))
+        if self.fine_bands:
+            parts.append(self.logmel_of(self.fine_power(wav), self.fine_basis))
+        return parts[0] if len(parts) == 1 else torch.cat(parts, 1)
 
     def logmel_of(self, power: torch.Tensor, basis: torch.Tensor | None = None) -> torch.Tensor:
         """Power spectrogram -> log filterbank energies (``basis``: the N_FFT bands by default),
@@ -139,7 +160,8 @@ class FrontEnd(nn.Module):
         """The spectral half of :meth:`forward` alone (no pitch or prosody): what training needs to
         re-featurise a window it augmented in the waveform. Equal to :meth:`forward`'s within float
         rounding (~3e-6: forward takes the power from the zero-padded pitch STFT)."""
-        return self._with_fine(self.logmel_of(self.power(wav)), wav)
+        power = self.power(wav)
+        return self._stacked(self.logmel_of(power), power, wav)
 
     def pitch(self, pitch_power: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per frame (B, T): pitch in Hz and voicing strength (normalised autocorrelation peak).

@@ -288,6 +288,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="multi-resolution front end: this many bands from 64 ms frames (harmonic detail) stacked below the 32 ms ones (0: off)",
     )
     ap.add_argument("--fine-f-max", type=float, default=FINE_F_MAX, help="top of the fine bands, Hz")
+    ap.add_argument(
+        "--group-delay",
+        action="store_true",
+        help="stack each band's group delay (phase dispersion) below its log energy",
+    )
     ap.add_argument("--results", default=str(REPO / "data" / "results"))
     ap.add_argument(
         "--loo-save",
@@ -314,6 +319,7 @@ def model_config(args, **config) -> ModelConfig:
             hop_length=args.stft_hop,
             fine_bands=args.fine_bands,
             fine_f_max=args.fine_f_max,
+            group_delay=args.group_delay,
         ),
         "vad": vad_of(args),
         "channels": tuple(int(c) for c in args.channels.split(",")),

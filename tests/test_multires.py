@@ -103,3 +103,35 @@ def test_a_json_with_impossible_fine_bands_is_refused():
         ModelConfig.from_dict({"frontend": {"pitch": "linear-acf", "fine_bands": 8, "fine_f_max": 9000.0}})
     with pytest.raises(ModelError, match="fine_bands"):
         ModelConfig.from_dict({"frontend": {"pitch": "linear-acf", "fine_bands": -2}})
+
+
+GD = FrontEndConfig(f_max=3800.0, hop_length=160, group_delay=True)
+
+
+@pytest.mark.parametrize("offset", [-40, 0, 25])
+def test_group_delay_rows_give_an_impulse_s_time_from_the_frame_centre(offset):
+    """A lone impulse ``offset`` samples from the first frame's centre: every band's group delay
+    is offset / N_FFT frames (times the scale), whatever the band."""
+    from robodetect.features import GROUP_DELAY_SCALE, N_FFT
+
+    x = torch.zeros(1, 16000)
+    x[0, N_FFT // 2 + offset] = 1.0
+    rows, _ = FrontEnd("linear", GD)(x)
+    assert rows.shape == (1, GD.spectral_rows, 99) and GD.spectral_rows == 128
+    gd = rows[0, 64:, 0] / GROUP_DELAY_SCALE * N_FFT
+    assert torch.allclose(gd, torch.full_like(gd, float(offset)), atol=0.05)
+    # the log-energy rows are the plain front end's
+    plain, _ = FrontEnd("linear", FrontEndConfig(f_max=3800.0, hop_length=160))(x)
+    assert torch.allclose(rows[:, :64], plain, atol=1e-5)
+
+
+def test_exported_group_delay_equals_torch_stft_and_gain_cancels():
+    torch.manual_seed(2)
+    wav = torch.randn(3, 16000) * 0.1 + _harmonics(110.0)
+    ref, _ = FrontEnd("linear", GD)(wav)
+    got, _ = DftFrontEnd("linear", GD)(wav)
+    assert torch.allclose(got, ref, atol=1e-3)
+    louder, _ = FrontEnd("linear", GD)(wav * 7)
+    assert torch.allclose(louder, ref, atol=1e-3)
+    assert "group_delay" not in ModelConfig().to_dict()["frontend"]
+    assert ModelConfig(frontend=GD).to_dict()["frontend"]["group_delay"] is True
