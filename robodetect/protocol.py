@@ -37,6 +37,7 @@ FAMILIES = {
     "kokoro": "kokoro",
     "hibari": "kokoro",  # distilled from Kokoro
     "vocoder-hifigan": "neural-vocoder",
+    "vocoder-hifigan-tts": "neural-vocoder",  # the same vocoder, fed a TTS-like log-mel
     "vocoder-world": "dsp-vocoder",
     "vocoder-lpc": "dsp-vocoder",
     "vocoder-griffinlim": "dsp-vocoder",

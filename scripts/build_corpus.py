@@ -80,8 +80,13 @@ DEFAULT_MINUTES = {
     "vocoder-griffinlim": 8.0,
     "vocoder-lpc": 8.0,
     "vocoder-hifigan": 1.5,
+    "vocoder-hifigan-tts": 10.0,
 }
 ENGINES = ("espeak-ng", "flite", "festival", "piper", "hibari", "kokoro", *(f"vocoder-{k}" for k in VOCODER_KINDS))
+# built only when named in --engines (not part of the v3 recipe's default corpus): HiFi-GAN fed a
+# TTS-like (over-smoothed, variance-reduced) log-mel; session 18 builds it into its own --out and
+# trains on it with scripts/train.py --extra-corpus
+EXTRA_ENGINES = ("vocoder-hifigan-tts",)
 LICENSES = {
     "espeak-ng": "GPL-3.0-or-later (eSpeak NG)",
     "flite": "BSD-like (CMU Flite licence)",
@@ -314,6 +319,7 @@ SYNTH = {
     "hibari": _extra("hibari"),
     "kokoro": _extra("kokoro"),
     **{f"vocoder-{k}": synth_vocoder for k in VOCODER_KINDS},
+    **{e: synth_vocoder for e in EXTRA_ENGINES},
 }
 
 
@@ -839,7 +845,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--shared", type=Path, default=Path(__file__).resolve().parent.parent.parent / "shared" / "corpora")
-    p.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
+    p.add_argument("--engines", nargs="+", choices=ENGINES + EXTRA_ENGINES, default=list(ENGINES))
     return p.parse_args(argv)
 
 

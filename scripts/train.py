@@ -62,6 +62,7 @@ DATASETS = {
     "dev_2party": ("dev", "two-party", 4),
     "cal_2party": ("cal", "two-party", 5),  # to choose a two-party call rule without looking at dev
     "train_2party": ("train", "two-party", 6),  # --train-2party: caller and callee channels to train on
+    "train_extra": ("train", "call", 7),  # --extra-corpus: its robot calls join the training calls
 }
 #: the views of a training two-party call that join the training calls (the mono mix holds both
 #: parties under the caller's label: a human callee's windows labelled robot)
@@ -77,7 +78,9 @@ def dataset(args, rows: list[dict], name: str) -> CallData:
     """The simulated dataset ``name``, cached in --calls-dir under a key of everything that
     makes it (manifest rows, plan, simulator settings): a changed recipe never reuses old calls."""
     split, mode, offset = DATASETS[name]
-    n = args.train_2party if name == "train_2party" else args.train_calls if split == "train" else args.eval_calls
+    n = {"train_2party": args.train_2party, "train_extra": args.extra_calls}.get(
+        name, args.train_calls if split == "train" else args.eval_calls
+    )
     # the resampler augmentation is a channel property (real calls pass through many resamplers):
     # every split gets it; speed perturbation makes new voices, so only the training split
     sim = SimConfig(
@@ -112,6 +115,17 @@ def dataset(args, rows: list[dict], name: str) -> CallData:
         print(f"building {name}: {len(plans)} {mode} plans -> {path.name}", flush=True)
         build_dataset(plans, path, workers=args.workers, sim=sim, vad=vad_of(args))
     return CallData.load(path)
+
+
+def extra_rows(args, rows: list[dict]) -> list[dict]:
+    """The train-split robot rows of --extra-corpus (voice identities checked against ``rows``'
+    splits: a copy of a human train speaker must stay in train)."""
+    paths = [SHARED_MANIFEST, Path(args.corpus) / "tts_manifest.csv"]
+    both = read_manifests(paths + [Path(d) / "tts_manifest.csv" for d in args.extra_corpus])
+    extra = [r for r in both[len(rows) :] if r["label"] == "robot" and r["split"] == "train"]
+    if not extra:
+        raise SystemExit(f"--extra-corpus {' '.join(args.extra_corpus)}: no train-split robot rows")
+    return extra
 
 
 def without_group(c: dict, group: str) -> bool:
@@ -183,6 +197,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--ablations", action="store_true", help="spectral-only and prosody-only models")
     ap.add_argument("--loo-epochs", type=int, default=None, help="default: --epochs (the full recipe)")
     ap.add_argument("--loo-groups", nargs="+", default=None, help="only these groups in --loo")
+    ap.add_argument(
+        "--extra-corpus",
+        nargs="+",
+        default=[],
+        metavar="DIR",
+        help="generated corpora (DIR/tts_manifest.csv, e.g. build_corpus.py --engines vocoder-hifigan-tts "
+        "--out DIR) whose train-split robots join the training calls as a dataset of their own: train, "
+        "cal, dev and every leave-out's held-out calls stay the calls they were without it",
+    )
+    ap.add_argument("--extra-calls", type=int, default=250, help="simulated robot calls from --extra-corpus")
     ap.add_argument(
         "--train-2party",
         type=int,
@@ -346,6 +370,9 @@ def main() -> None:
             print(f"{name}: {len(dataset(args, rows, name).calls)} calls", flush=True)
         return
     train_data, cal, dev = (dataset(args, rows, n) for n in ("train", "cal", "dev"))
+    scored_train = train_data  # the training calls leave-outs score their held-out family on
+    if args.extra_corpus:
+        train_data = train_data.merged(dataset(args, extra_rows(args, rows), "train_extra"))
     if args.train_2party:
         two = dataset(args, rows, "train_2party")
         train_data = train_data.merged(two.subset(lambda c: c.get("view") in TRAIN_2PARTY_VIEWS))
@@ -402,6 +429,7 @@ def main() -> None:
                 "plan_version": PLAN_VERSION,
                 "train_short_share": args.train_short_share,
                 "train_2party": args.train_2party,
+                **({"extra_corpus_calls": args.extra_calls} if args.extra_corpus else {}),
             },
         }
         weights, _ = save_model(model, args.out)
@@ -448,7 +476,7 @@ def main() -> None:
             info = calibrate(m, cal.subset(lambda c, g=g: without_group(c, g)))
             if args.loo_save:
                 save_model(m, results_dir / "loo-models" / f"loo-{g}")
-            table[g], calls = held_out_eer(m, [train_data, cal, dev], dev, g)
+            table[g], calls = held_out_eer(m, [scored_train, cal, dev], dev, g)
             if args.loo_save:
                 # the per-call raw scores: held-out calls and this model's own calibration calls
                 # (what scripts/transfer_threshold.py needs, without re-scoring)

@@ -19,6 +19,9 @@ Kinds (``VOCODERS``):
   torchaudio) fed the 22.05 kHz log-mel of the soxr-upsampled input, optionally
   with a little Gaussian noise on the log-mel. Slow: ~2.5 s CPU per second of
   audio on one thread; runs with ``torch.set_num_threads(1)`` (restored after).
+* ``hifigan-tts``: the same HiFi-GAN fed a *TTS-like* log-mel (:func:`tts_like_mel`: global
+  variance reduced, smoothed in time and frequency), the over-smoothed spectrogram an acoustic
+  model predicts: neural-TTS-like robots with a human's fluency and tones (session 18).
 * ``lpc``: classic LPC vocoder (order 10-16, Burg LPC per 10-22.5 ms frame via
   ``librosa.lpc``, all-pole synthesis with ``scipy.signal.lfilter``) driven by an
   impulse train at the WORLD-DIO f0 (tracked or monotone) / white noise when
@@ -42,7 +45,7 @@ import soxr
 SR = 8000
 MIN_SAMPLES = 1600  # 0.2 s
 WORLD_SR = 16000
-VOCODERS = ("world", "griffinlim", "hifigan", "lpc")
+VOCODERS = ("world", "griffinlim", "hifigan", "lpc", "hifigan-tts")
 LICENSES = {
     "world": "pyworld-prebuilt 0.3.6 (wraps WORLD): MIT; numpy: BSD-3-Clause",
     "griffinlim": "librosa 0.11: ISC; numpy/scipy: BSD-3-Clause",
@@ -50,6 +53,7 @@ LICENSES = {
     "torch: BSD-3-Clause; librosa: ISC; soxr (python-soxr/libsoxr): LGPL-2.1-or-later",
     "lpc": "librosa 0.11: ISC; scipy: BSD-3-Clause; pyworld-prebuilt (DIO f0): MIT",
 }
+LICENSES["hifigan-tts"] = LICENSES["hifigan"] + "; scipy: BSD-3-Clause"
 
 
 def vocode(x: np.ndarray, kind: str, rng: random.Random) -> tuple[np.ndarray, dict]:
@@ -327,20 +331,65 @@ def hifigan_logmel(y: np.ndarray, *, h: dict, fb: np.ndarray) -> np.ndarray:
 
 
 def _hifigan(x: np.ndarray, rng: random.Random) -> tuple[np.ndarray, dict]:
-    import torch
-
     s = {
         "model": rng.choice(("universal", "universal", "universal", "LJSpeech")),
         "mel_noise_std": rng.choice((0.0, round(rng.uniform(0.02, 0.1), 3))),
     }
-    gen, h, fb = _hifigan_model(s["model"])
+
+    def noisy(mel: np.ndarray) -> np.ndarray:
+        if not s["mel_noise_std"]:
+            return mel
+        return mel + s["mel_noise_std"] * _np_rng(rng).standard_normal(mel.shape).astype(np.float32)
+
+    return _hifigan_copy(x, s["model"], noisy), s
+
+
+def _hifigan_tts(x: np.ndarray, rng: random.Random) -> tuple[np.ndarray, dict]:
+    s = {
+        "model": rng.choice(("universal", "universal", "universal", "LJSpeech")),
+        "gv_scale": round(rng.uniform(0.55, 0.9), 3),
+        "time_sigma": round(rng.uniform(0.8, 2.5), 3),
+        "freq_sigma": rng.choice((0.0, round(rng.uniform(0.4, 1.2), 3))),
+    }
+    return _hifigan_copy(x, s["model"], lambda mel: tts_like_mel(mel, **{k: s[k] for k in TTS_MEL_KEYS})), s
+
+
+TTS_MEL_KEYS = ("gv_scale", "time_sigma", "freq_sigma")
+TTS_SPEECH_RANGE = 4.0  # natural-log magnitude (~35 dB) below the loudest frame: "speech" frames
+
+
+def tts_like_mel(mel: np.ndarray, *, gv_scale: float, time_sigma: float, freq_sigma: float) -> np.ndarray:
+    """What an acoustic model (Tacotron, FastSpeech, flow/diffusion decoders) hands its vocoder
+    instead of a real recording's log-mel: over-smoothed trajectories with a reduced global variance
+    (regression to the mean; Toda & Tokuda 2007, Ren et al. 2021). On the speech frames (within
+    ``TTS_SPEECH_RANGE`` of the loudest) each band's excursions around its mean are scaled by
+    ``gv_scale``; then the log-mel is Gaussian-smoothed along time (``time_sigma`` frames) and,
+    when ``freq_sigma`` > 0, across bands. ``mel``: (bands, frames) natural-log magnitudes."""
+    from scipy.ndimage import gaussian_filter1d
+
+    out = np.array(mel, dtype=np.float32, copy=True)
+    level = out.max(axis=0)
+    speech = level >= level.max() - TTS_SPEECH_RANGE
+    if speech.any():
+        mu = out[:, speech].mean(axis=1, keepdims=True)
+        out[:, speech] = mu + gv_scale * (out[:, speech] - mu)
+    if time_sigma > 0:
+        out = gaussian_filter1d(out, time_sigma, axis=1, mode="nearest")
+    if freq_sigma > 0:
+        out = gaussian_filter1d(out, freq_sigma, axis=0, mode="nearest")
+    return out
+
+
+def _hifigan_copy(x: np.ndarray, model: str, transform) -> np.ndarray:
+    """HiFi-GAN ``model`` fed ``transform`` of the 22.05 kHz log-mel of ``x`` (8 kHz); 8 kHz out."""
+    import torch
+
+    gen, h, fb = _hifigan_model(model)
     sr_m, hop = h["sampling_rate"], h["hop_size"]
     y = soxr.resample(x, SR, sr_m, quality="HQ")
     peak = float(np.max(np.abs(y)))
     y = y / peak * 0.95 if peak > 1e-6 else y  # training audio was peak-normalised to 0.95
-    mel = hifigan_logmel(y, h=h, fb=fb)
-    if s["mel_noise_std"]:
-        mel = mel + s["mel_noise_std"] * _np_rng(rng).standard_normal(mel.shape).astype(np.float32)
+    mel = transform(hifigan_logmel(y, h=h, fb=fb)).astype(np.float32)
     n, c = mel.shape[1], _HIFIGAN_CONTEXT
     out = np.zeros(n * hop, dtype=np.float32)
     threads = torch.get_num_threads()
@@ -354,7 +403,7 @@ def _hifigan(x: np.ndarray, rng: random.Random) -> tuple[np.ndarray, dict]:
                 out[a * hop : b * hop] = wav[(a - lo) * hop : (b - lo) * hop]
     finally:
         torch.set_num_threads(threads)
-    return soxr.resample(out.astype(np.float64), sr_m, SR, quality="HQ"), s
+    return soxr.resample(out.astype(np.float64), sr_m, SR, quality="HQ")
 
 
-_IMPLS = {"world": _world, "griffinlim": _griffinlim, "hifigan": _hifigan, "lpc": _lpc}
+_IMPLS = {"world": _world, "griffinlim": _griffinlim, "hifigan": _hifigan, "hifigan-tts": _hifigan_tts, "lpc": _lpc}

@@ -39,3 +39,29 @@ def test_hibari_speaks():
         "Press one to speak with an agent.", voice, {"speed": 1.0, "seed": 1}, Path(".")
     )
     assert sr == 24000 and 1.0 < len(audio) / sr < 6.0 and np.sqrt(np.mean(audio**2)) > 0.01
+
+
+def test_tts_like_mel_reduces_variance_and_smooths_only_as_asked():
+    import vocoders
+
+    rng = np.random.default_rng(0)
+    mel = rng.normal(0.0, 1.0, (80, 300)).astype(np.float32)
+    mel[:, :40] -= 12.0  # a pause: more than TTS_SPEECH_RANGE below the speech frames
+    out = vocoders.tts_like_mel(mel, gv_scale=0.6, time_sigma=0.0, freq_sigma=0.0)
+    speech = slice(40, None)
+    ratio = out[:, speech].std(axis=1) / mel[:, speech].std(axis=1)
+    np.testing.assert_allclose(ratio, 0.6, rtol=1e-4)  # each band's excursions scaled by gv_scale
+    np.testing.assert_allclose(out[:, speech].mean(axis=1), mel[:, speech].mean(axis=1), atol=1e-5)
+    np.testing.assert_array_equal(out[:, :40], mel[:, :40])  # pauses untouched
+    smooth = vocoders.tts_like_mel(mel, gv_scale=1.0, time_sigma=2.0, freq_sigma=0.0)
+    jitter = lambda m, ax: np.abs(np.diff(m[:, speech], axis=ax)).mean()  # noqa: E731
+    assert jitter(smooth, 1) < 0.5 * jitter(mel, 1)  # over-smoothed in time ...
+    bands = np.repeat(rng.normal(0.0, 1.0, (80, 1)), 300, axis=1).astype(np.float32)  # constant in time
+    timed = vocoders.tts_like_mel(bands, gv_scale=1.0, time_sigma=2.0, freq_sigma=0.0)
+    np.testing.assert_allclose(timed, bands, atol=1e-5)  # ... and not across bands
+    across = vocoders.tts_like_mel(bands, gv_scale=1.0, time_sigma=0.0, freq_sigma=1.0)
+    assert jitter(across, 0) < 0.5 * jitter(bands, 0)
+    flat = np.full((80, 50), -3.0, dtype=np.float32)
+    np.testing.assert_allclose(vocoders.tts_like_mel(flat, gv_scale=0.7, time_sigma=1.5, freq_sigma=1.0), flat)
+    assert out.dtype == np.float32
+    assert not np.shares_memory(out, mel)

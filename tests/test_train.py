@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -408,3 +409,50 @@ def probe_accuracy_of(module, x, codes, fit):
     right = module.probe_accuracy(x, codes, fit)
     assert right.shape == (int((~fit).sum()),)
     return float(right.float().mean())
+
+
+def test_extra_corpus_rows_are_its_train_robots_checked_against_the_main_splits(tmp_path, monkeypatch):
+    """scripts/train.py --extra-corpus: the extra manifest's train-split robots, nothing of the main
+    manifests; a copy whose voice identity sits in another split than its human is refused."""
+    import csv
+    import importlib.util
+    import types
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("train_script", REPO / "scripts" / "train.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    human_cols = ["path", "label", "source", "engine", "speaker", "lang", "text", "duration_s", "orig_sr"]
+    tts_cols = [*human_cols, "split", "license", "settings"]
+
+    def write(path, cols, rows):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", newline="") as fh:
+            w = csv.DictWriter(fh, cols)
+            w.writeheader()
+            w.writerows([dict(zip(cols, r)) for r in rows])
+
+    humans = [
+        [f"a/{i}.flac", "human", "librispeech", "human", str(s), "en", "t", "3", "16000"]
+        for i, s in enumerate((11, 12, 13, 14) * 2)
+    ]
+    write(tmp_path / "shared" / "manifest.csv", human_cols, humans)
+    monkeypatch.setattr(script, "SHARED_MANIFEST", tmp_path / "shared" / "manifest.csv")
+    main_tts = [["x.flac", "robot", "tts-flite", "flite", "flite:slt", "en", "t", "2", "16000", "train", "l", "{}"]]
+    write(tmp_path / "corpus" / "tts_manifest.csv", tts_cols, main_tts)
+    rows = script.read_manifests([script.SHARED_MANIFEST, tmp_path / "corpus" / "tts_manifest.csv"])
+    split = {r["identity"]: r["split"] for r in rows}
+    train_speaker = next(i for i, s in split.items() if s == "train" and i.startswith("librispeech:"))
+    copy = ["c.flac", "robot", "tts-vocoder-hifigan-tts", "vocoder-hifigan-tts", train_speaker, "en", "t", "2", "8000"]
+    dev_robot = ["d.flac", "robot", "tts-flite", "flite", "flite:rms", "en", "t", "2", "16000", "dev", "l", "{}"]
+    write(tmp_path / "extra" / "tts_manifest.csv", tts_cols, [[*copy, "train", "l", "{}"], dev_robot])
+    args = types.SimpleNamespace(corpus=str(tmp_path / "corpus"), extra_corpus=[str(tmp_path / "extra")])
+    extra = script.extra_rows(args, rows)
+    assert [r["path"] for r in extra] == [str((tmp_path / "extra" / "c.flac").resolve())]
+    assert extra[0]["group"] == "neural-vocoder" and extra[0]["identity"] == train_speaker
+    other = next(i for i, s in split.items() if s != "train" and i.startswith("librispeech:"))
+    bad = [*copy[:4], other, *copy[5:], "train", "l", "{}"]
+    write(tmp_path / "extra" / "tts_manifest.csv", tts_cols, [bad])
+    with pytest.raises(ValueError, match="splits"):
+        script.extra_rows(args, rows)
