@@ -117,11 +117,15 @@ def dataset(args, rows: list[dict], name: str) -> CallData:
     return CallData.load(path)
 
 
+def manifests(args) -> list[Path]:
+    """The manifests the train/cal/dev calls are planned from: the shared corpus and --corpus."""
+    return [SHARED_MANIFEST, Path(args.corpus) / "tts_manifest.csv"]
+
+
 def extra_rows(args, rows: list[dict]) -> list[dict]:
     """The train-split robot rows of --extra-corpus (voice identities checked against ``rows``'
-    splits: a copy of a human train speaker must stay in train)."""
-    paths = [SHARED_MANIFEST, Path(args.corpus) / "tts_manifest.csv"]
-    both = read_manifests(paths + [Path(d) / "tts_manifest.csv" for d in args.extra_corpus])
+    splits, the rows of :func:`manifests`: a copy of a human train speaker must stay in train)."""
+    both = read_manifests(manifests(args) + [Path(d) / "tts_manifest.csv" for d in args.extra_corpus])
     extra = [r for r in both[len(rows) :] if r["label"] == "robot" and r["split"] == "train"]
     if not extra:
         raise SystemExit(f"--extra-corpus {' '.join(args.extra_corpus)}: no train-split robot rows")
@@ -364,7 +368,7 @@ def main() -> None:
     args = parse_args()
     t0 = time.time()
     Path(args.calls_dir).mkdir(parents=True, exist_ok=True)
-    rows = read_manifests([SHARED_MANIFEST, Path(args.corpus) / "tts_manifest.csv"])
+    rows = read_manifests(manifests(args))
     if args.eval_sets_only:  # what scripts/evaluate.py reads, cut with --vad
         for name in ("dev", "dev_clips", "dev_2party", "cal_2party"):
             print(f"{name}: {len(dataset(args, rows, name).calls)} calls", flush=True)
