@@ -11,21 +11,35 @@ digest of the JSON and weights it was made from), and ``tests/test_onnx_engine.p
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from robodetect.config import ModelError  # noqa: E402
 from robodetect.export import export_engine  # noqa: E402
 from robodetect.model import available_models  # noqa: E402
 
 
-def main() -> None:
-    for name in sys.argv[1:] or available_models():
-        out = export_engine(name)
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument(
+        "models", nargs="*", help="shipped model names or .json/.safetensors stems (default: every shipped model)"
+    )
+    args = ap.parse_args(argv)
+    failed = 0
+    for name in args.models or available_models():
+        try:
+            out = export_engine(name)
+        except ModelError as e:
+            print(f"{name}: {e}", file=sys.stderr)
+            failed += 1
+            continue
         print(f"{name}: {out} ({out.stat().st_size / 1e6:.2f} MB)")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
