@@ -1,7 +1,7 @@
 """Regenerate samples/: short simulated telephone calls from dev-split speakers and voices.
 
     python scripts/build_corpus.py --out data/corpus   # for the robot engines' clips
-    python scripts/make_samples.py
+    python scripts/make_samples.py [--out samples]
 
 Each sample joins 2-4 utterances of one dev speaker/voice (never used in training) through the
 call simulator with a fixed, moderate channel (noise at 25 dB SNR, G.711 mu-law), and is written
@@ -10,6 +10,7 @@ as 8 kHz 16-bit WAV with its label, source and licence in samples/labels.csv.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import sys
 from pathlib import Path
@@ -38,12 +39,21 @@ PLAN = [
 SECONDS = 9.0  # speech per sample (longer utterances are cut)
 
 
-def main() -> None:
-    rows = read_manifests(
-        [REPO.parent / "shared" / "corpora" / "manifest.csv", REPO / "data" / "corpus" / "tts_manifest.csv"]
-    )
-    out_dir = REPO / "samples"
-    out_dir.mkdir(exist_ok=True)
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=REPO / "samples", help="folder for the WAVs and labels.csv")
+    args = ap.parse_args(argv)
+    manifests = [REPO.parent / "shared" / "corpora" / "manifest.csv", REPO / "data" / "corpus" / "tts_manifest.csv"]
+    missing = [m for m in manifests if not m.is_file()]
+    if missing:
+        print(
+            f"make_samples: {missing[0]}: not found (needs ../shared/corpora and python scripts/build_corpus.py)",
+            file=sys.stderr,
+        )
+        return 1
+    rows = read_manifests(manifests)
+    out_dir = args.out
+    out_dir.mkdir(parents=True, exist_ok=True)
     sim = SimConfig(
         p_clean=0.0,
         snr_db=(25.0, 25.0),
@@ -92,7 +102,8 @@ def main() -> None:
         w = csv.DictWriter(fh, fieldnames=list(table[0]))
         w.writeheader()
         w.writerows(table)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""Maintenance scripts answer --help with usage (not a traceback, not a run) and name a bad argument
+in one line with a non-zero exit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+SAMPLES = REPO / "samples"
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=300, cwd=REPO)
+
+
+@pytest.mark.parametrize("script", ["scripts/make_samples.py", "scripts/build_engines.py"])
+def test_help_prints_usage_and_writes_nothing(script):
+    before = {p.name: p.stat().st_mtime_ns for p in SAMPLES.iterdir()}
+    graphs = {p.name: p.stat().st_mtime_ns for p in (REPO / "robodetect" / "models").glob("*.onnx")}
+    out = _run(script, "--help")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("usage:") and "Traceback" not in out.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in SAMPLES.iterdir()} == before  # make_samples did not run
+    assert {p.name: p.stat().st_mtime_ns for p in (REPO / "robodetect" / "models").glob("*.onnx")} == graphs
+
+
+def test_build_engines_names_an_unknown_model_in_one_line():
+    out = _run("scripts/build_engines.py", "no-such-model")
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("no-such-model: ")
