@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from train import SHARED_MANIFEST, dataset  # noqa: E402
+from train import dataset, manifests  # noqa: E402
 
 from robodetect.train import read_manifests  # noqa: E402
 
@@ -29,7 +29,7 @@ def main() -> None:
     ap.add_argument("--resample-augment", type=float, default=0.5, help="as scripts/train.py (same dataset keys)")
     args = ap.parse_args()
     args.train_calls, args.speed_perturb, args.rebuild = 0, 0.0, False
-    rows = read_manifests([SHARED_MANIFEST, Path(args.corpus) / "tts_manifest.csv"])
+    rows = read_manifests(manifests(args))
     for name in ("dev_clips", "dev_2party"):
         d = dataset(args, rows, name)
         print(f"{name}: {len(d.calls)} rows / {len(d.windows)} windows", flush=True)

@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="write the table here")
     args, rest = ap.parse_known_args(argv)
     targs = train_script.parse_args(rest)
-    rows = train_script.read_manifests([train_script.SHARED_MANIFEST, Path(targs.corpus) / "tts_manifest.csv"])
+    rows = train_script.read_manifests(train_script.manifests(targs))
     data = [train_script.dataset(targs, rows, n) for n in ("train", "cal", "dev")]
     groups = targs.loo_groups or list(train_script.FAMILY_GROUPS)
     table: dict = {"_run": {"argv": sys.argv[1:] if argv is None else argv, "seed": targs.seed}}

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", type=Path, required=True, help="a loo-models folder of scripts/train.py --loo-save")
     args, rest = ap.parse_known_args(argv)
     targs = train_script.parse_args(rest)
-    rows = train_script.read_manifests([train_script.SHARED_MANIFEST, Path(targs.corpus) / "tts_manifest.csv"])
+    rows = train_script.read_manifests(train_script.manifests(targs))
     data = [train_script.dataset(targs, rows, n) for n in ("train", "cal", "dev")]
     dev = data[2]
     humans = dev.subset(lambda c: c["label"] == "human" and c.get("view") is None)

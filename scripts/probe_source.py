@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--probe-epochs", type=int, default=3)
     args, rest = ap.parse_known_args(argv)
     targs = train_script.parse_args(rest)
-    rows = train_script.read_manifests([train_script.SHARED_MANIFEST, Path(targs.corpus) / "tts_manifest.csv"])
+    rows = train_script.read_manifests(train_script.manifests(targs))
     cal, dev = (train_script.dataset(targs, rows, n) for n in ("cal", "dev"))
     config = train_script.model_config(targs)
     dev = dev.replan(config.frontend.hop_samples)  # the windows the model's plan scores
