@@ -51,9 +51,13 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    rows = read_manifests(manifests)
     out_dir = args.out
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        print(f"make_samples: {out_dir}: cannot create ({e.strerror})", file=sys.stderr)
+        return 1
+    rows = read_manifests(manifests)
     sim = SimConfig(
         p_clean=0.0,
         snr_db=(25.0, 25.0),

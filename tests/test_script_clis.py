@@ -37,3 +37,13 @@ def test_build_engines_names_an_unknown_model_in_one_line():
     assert "Traceback" not in out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("no-such-model: ")
+
+
+def test_make_samples_names_an_output_folder_it_cannot_create(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    out = _run("scripts/make_samples.py", "--out", str(blocker / "samples"))
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("make_samples: ")
+    assert not (blocker / "samples").exists()
