@@ -246,6 +246,31 @@ def noise_suppress(x: np.ndarray, floor_db: float = -20.0, over: float = 2.0, dd
     return out
 
 
+#: the channel stages :func:`channel_view` draws from (the shortcut checks' noise, MP3 and suppression rows)
+VIEW_STAGES = ("noise", "mp3", "suppress")
+
+
+def channel_view(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """A second rendering of one short window ``x`` (float, 8 kHz) through one channel stage drawn
+    at random, for consistency training (the model's logit should not move): coloured noise 25-40 dB
+    below the window's active level; an MP3 round trip (libsndfile quality 0.3-0.8); or the handset
+    noise suppressor (floor -40..-20 dB), run on the window three times over so its noise tracker has
+    converged on the last copy (the tracker needs ~1.5 s; a window is 1 s). Same length as ``x``."""
+    x = np.asarray(x, np.float64)
+    stage = VIEW_STAGES[int(rng.integers(len(VIEW_STAGES)))]
+    if stage == "noise":
+        active = np.abs(x) > 1e-4
+        level = _rms(x[active]) if active.any() else 0.01
+        noise = _colored_noise(len(x), str(rng.choice(["white", "pink", "brown", "office"])), rng)
+        y = x + noise / _rms(noise) * level * 10 ** (-rng.uniform(25.0, 40.0) / 20)
+    elif stage == "mp3":
+        y = mp3_round_trip(x, float(rng.uniform(0.3, 0.8)))
+    else:
+        n = len(x)
+        y = noise_suppress(np.tile(x, 3), float(rng.uniform(-40.0, -20.0)), 2.0)[2 * n :]
+    return np.clip(y, -1.0, 1.0), stage
+
+
 def packet_loss(x: np.ndarray, rng: np.random.Generator, rate: float) -> np.ndarray:
     """Zero random 20 ms packets (no concealment), as a lossy VoIP leg would."""
     y = x.copy()

@@ -30,7 +30,7 @@ from .metrics import MAX_FALSE_ALARM, eer, robot_threshold, threshold_for_false_
 from .model import ModelConfig, RobotNet
 from .protocol import apply_splits, family_of, voice_identity
 from .rawboost import RawBoostConfig, rawboost
-from .simulate import SimConfig, simulate_call, simulate_two_party, trim_silence
+from .simulate import SimConfig, channel_view, simulate_call, simulate_two_party, trim_silence
 from .vad import VadConfig
 
 ZH_SHARE = 0.35  # share of Mandarin calls within each label (balanced across labels)
@@ -496,8 +496,12 @@ def compute_features(model: RobotNet, windows: np.ndarray, batch: int = 512) -> 
 
 def spec_augment(mel: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """One random frequency band and one time span masked per window (to the window mean, 0)."""
-    b, f, t = mel.shape
-    mel = mel.clone()
+    return mel.masked_fill(spec_masks(mel.shape, gen), 0.0)
+
+
+def spec_masks(shape: tuple[int, int, int], gen: torch.Generator) -> torch.Tensor:
+    """:func:`spec_augment`'s masks for a (windows, bands, frames) batch: True where masked."""
+    b, f, t = shape
     f0 = torch.randint(0, f - 8, (b,), generator=gen)
     t0 = torch.randint(0, t - 20, (b,), generator=gen)
     fw = torch.randint(0, 8, (b,), generator=gen)
@@ -505,7 +509,17 @@ def spec_augment(mel: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     fi, ti = torch.arange(f)[None], torch.arange(t)[None]
     fmask = (fi >= f0[:, None]) & (fi < (f0 + fw)[:, None])
     tmask = (ti >= t0[:, None]) & (ti < (t0 + tw)[:, None])
-    return mel.masked_fill(fmask[:, :, None] | tmask[:, None, :], 0.0)
+    return fmask[:, :, None] | tmask[:, None, :]
+
+
+def consistency_views(
+    model: RobotNet, windows: np.ndarray, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Front-end features (log-mel, prosody) of each int16 window after one random channel stage
+    (:func:`robodetect.simulate.channel_view`): the second view of consistency training."""
+    views = np.stack([channel_view(w, rng)[0] for w in to_float(windows).numpy()]).astype(np.float32)
+    with torch.no_grad():
+        return model.features(torch.from_numpy(views))
 
 
 def random_eq(mel: torch.Tensor, gen: torch.Generator, max_db: float = 6.0) -> torch.Tensor:
@@ -574,6 +588,8 @@ def train_model(
     rawboost_p: float = 0.0,
     rawboost_config: RawBoostConfig | None = None,
     shift_copies: int = 1,
+    consistency: float = 0.0,
+    consistency_p: float = 0.3,
     log=print,
 ) -> RobotNet:
     """Train on window features with class-balanced BCE; fixed epochs (no early stopping on dev).
@@ -595,12 +611,20 @@ def train_model(
     convolutive and additive noise (:mod:`robodetect.rawboost`) and are re-featurised (the
     spectral half; their prosody stays the clean window's).
 
+    ``consistency`` > 0: a share ``consistency_p`` of the windows drawn (both classes) is rendered a
+    second time through one random channel stage (noise, MP3 or a noise suppressor:
+    :func:`consistency_views`, features and prosody recomputed, the same SpecAugment masks); that view
+    is trained on its label too, and ``consistency`` times the mean squared difference of the two
+    views' logits is added to the loss, so the decision is pushed not to move with the channel
+    (consistency regularisation) rather than only to be right on both.
+
     ``shift_copies`` > 1 trains on that many cuts of each call at random offsets
     (:func:`with_shifted_windows`); an epoch still draws as many windows as one cut has."""
     n_windows = len(train.windows)
     train = with_shifted_windows(train, shift_copies, seed)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
+    view_rng = np.random.default_rng(seed + 7919)
     model = RobotNet(config)
     mels, pros = train.features_for(model)
     y = torch.from_numpy(train.window_labels())
@@ -657,11 +681,21 @@ def train_model(
                     wav = to_float(train.windows[b[pick].numpy()])
                     with torch.no_grad():
                         mel[pick] = model.frontend.logmel(rawboost(wav, gen, rawboost_config))
-            mel = spec_augment(mel, gen)
+            masks = spec_masks(mel.shape, gen)
+            mel = mel.masked_fill(masks, 0.0)
             if eq_augment:
                 mel = random_eq(mel, gen)
             emb = model.embed(mel, pros[b])
             loss = head_loss(model, emb, y[b])
+            if consistency > 0:
+                pick = torch.rand(len(b), generator=gen) < consistency_p
+                if pick.any():
+                    mel_v, pros_v = consistency_views(model, train.windows[b[pick].numpy()], view_rng)
+                    mel_v = mel_v.masked_fill(masks[pick], 0.0)
+                    emb_v = model.embed(mel_v, pros_v)
+                    gap = model.classify(emb_v) - model.classify(emb[pick])
+                    view_loss = head_loss(model, emb_v, y[b][pick]) * float(pick.float().mean())
+                    loss = loss + view_loss + consistency * gap.pow(2).mean()
             # DANN schedule: the reversal strength ramps from 0 to the adversary's weight
             ramp = 2.0 / (1.0 + math.exp(-10.0 * step / steps)) - 1.0
             if adversary is not None:

@@ -243,6 +243,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="stop",
         help="RawBoost's band filters: stop = RawBoost's notch cascades; pass = session 15's measured (buggy) band-pass variant",
     )
+    ap.add_argument(
+        "--consistency",
+        type=float,
+        default=0.0,
+        help="weight of the squared logit gap between a window and its channel view (noise, MP3 or "
+        "noise suppression; 0: off)",
+    )
+    ap.add_argument("--consistency-p", type=float, default=0.3, help="share of training windows given a channel view")
     ap.add_argument("--filterbank", choices=("mel", "linear"), default="linear", help="spectral band spacing")
     ap.add_argument("--no-prosody", action="store_true", help="spectral CNN only (no prosody features)")
     ap.add_argument("--speed-perturb", type=float, default=0.0, help="share of train calls sped up/slowed by 0.9-1.1x")
@@ -402,6 +410,8 @@ def main() -> None:
             rawboost_p=args.rawboost,
             rawboost_config=RawBoostConfig(notch=args.rawboost_filter == "stop"),
             shift_copies=args.shift_copies,
+            consistency=args.consistency,
+            consistency_p=args.consistency_p,
         )
 
     if not args.no_main:
@@ -430,6 +440,8 @@ def main() -> None:
                 "source_classes": args.source_classes,
                 "rawboost": args.rawboost,
                 "rawboost_filter": args.rawboost_filter,
+                "consistency": args.consistency,
+                "consistency_p": args.consistency_p,
                 "plan_version": PLAN_VERSION,
                 "train_short_share": args.train_short_share,
                 "train_2party": args.train_2party,
