@@ -20,6 +20,9 @@ import soundfile as sf
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from train import manifests as corpus_manifests  # noqa: E402
 
 from robodetect.simulate import SimConfig, simulate_call  # noqa: E402
 from robodetect.train import read_manifests  # noqa: E402
@@ -42,20 +45,21 @@ SECONDS = 9.0  # speech per sample (longer utterances are cut)
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=REPO / "samples", help="folder for the WAVs and labels.csv")
+    ap.add_argument("--corpus", default=str(REPO / "data" / "corpus"), help="build_corpus.py's output folder")
     args = ap.parse_args(argv)
-    manifests = [REPO.parent / "shared" / "corpora" / "manifest.csv", REPO / "data" / "corpus" / "tts_manifest.csv"]
-    missing = [m for m in manifests if not m.is_file()]
-    if missing:
-        print(
-            f"make_samples: {missing[0]}: not found (needs ../shared/corpora and python scripts/build_corpus.py)",
-            file=sys.stderr,
-        )
-        return 1
     out_dir = args.out
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         print(f"make_samples: {out_dir}: cannot create ({e.strerror})", file=sys.stderr)
+        return 1
+    manifests = corpus_manifests(args)
+    missing = [str(m) for m in manifests if not m.is_file()]
+    if missing:
+        print(
+            f"make_samples: {', '.join(missing)}: not found (needs ../shared/corpora and python scripts/build_corpus.py)",
+            file=sys.stderr,
+        )
         return 1
     rows = read_manifests(manifests)
     sim = SimConfig(

@@ -41,6 +41,9 @@ from scipy.signal import resample_poly
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from train import manifests  # noqa: E402
 
 import robodetect  # noqa: E402
 from robodetect.scoring import logit, sigmoid  # noqa: E402
@@ -137,6 +140,7 @@ def main() -> None:
     ap.add_argument("--model", default=None)
     ap.add_argument("--calls", type=int, default=120, help="calls per label")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--corpus", default=str(REPO / "data" / "corpus"), help="build_corpus.py's output folder")
     ap.add_argument("--max-dlogit", type=float, default=0.1, help="fail above this mean |dlogit|")
     ap.add_argument(
         "--phases",
@@ -146,9 +150,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     det = robodetect.load(args.model)
-    rows = read_manifests(
-        [REPO.parent / "shared" / "corpora" / "manifest.csv", REPO / "data" / "corpus" / "tts_manifest.csv"]
-    )
+    rows = read_manifests(manifests(args))
     plans = plan_calls(rows, "dev", args.calls, args.seed)
     clean = SimConfig(
         p_clean=1.0,

@@ -45,5 +45,14 @@ def test_make_samples_names_an_output_folder_it_cannot_create(tmp_path):
     out = _run("scripts/make_samples.py", "--out", str(blocker / "samples"))
     assert out.returncode == 1 and "Traceback" not in out.stderr
     lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("make_samples: ")
+    assert len(lines) == 1 and lines[0].startswith(f"make_samples: {blocker / 'samples'}: cannot create")
     assert not (blocker / "samples").exists()
+
+
+def test_make_samples_names_a_corpus_without_its_manifest(tmp_path):
+    before = _mtimes()
+    out = _run("scripts/make_samples.py", "--corpus", str(tmp_path / "nothing"), "--out", str(tmp_path / "s"))
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(tmp_path / "nothing" / "tts_manifest.csv") in lines[0], lines
+    assert list((tmp_path / "s").iterdir()) == [] and _mtimes() == before
