@@ -1,6 +1,6 @@
 """Evaluate a model on the dev split: simulated calls, clean clips and two-party calls.
 
-    python scripts/evaluate.py                        # shipped model, newest data/calls/dev*.npz
+    python scripts/evaluate.py                        # shipped model, the dev calls of its seed
     python scripts/evaluate.py --model STEM --markdown docs/eval.md --json data/results/dev.json
 
 Dev voices, texts and speakers are disjoint from train and calibration (robodetect.protocol), and
@@ -23,6 +23,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
 
 from robodetect.audio import SAMPLE_RATE  # noqa: E402
 from robodetect.detector import load  # noqa: E402
@@ -62,6 +63,33 @@ def latest(calls_dir: Path, name: str, vad: dict | None = None) -> Path | None:
             elif json.loads(str(z["vad"])) == vad:
                 return path
     return unknown
+
+
+def planned(model, calls_dir: Path, seed: int) -> dict[str, Path] | None:
+    """The dev datasets scripts/train.py builds for ``model``'s channel recipe (resampler, MP3 and
+    suppressor shares, which every split gets), its VAD and ``seed``, by their cache key: the calls
+    that pair with its training run and with other models of that seed. None when the manifests
+    are missing or the model's VAD is neither of train.py's."""
+    from train import dataset_path, manifests, parse_args, vad_of
+
+    from robodetect.train import read_manifests
+
+    recipe = (model.config.metrics or {}).get("recipe") or {}
+    for vad in ("new", "legacy"):
+        argv = ["--calls-dir", str(calls_dir), "--seed", str(seed), "--vad", vad]
+        for key in ("resample_augment", "mp3_augment", "ns_augment"):
+            if key in recipe:
+                argv += [f"--{key.replace('_', '-')}", str(recipe[key])]
+        args = parse_args(argv)
+        if asdict(vad_of(args)) == asdict(model.config.vad):
+            break
+    else:
+        return None
+    paths = manifests(args)
+    if not all(p.is_file() for p in paths):
+        return None
+    rows = read_manifests(paths)
+    return {name: dataset_path(args, rows, name)[0] for name in ("dev", "dev_clips", "dev_2party")}
 
 
 class Scored:
@@ -340,15 +368,27 @@ def main() -> None:
     ap.add_argument("--markdown", default=None, help="also write the tables to this file")
     ap.add_argument("--json", default=None, help="also write the figures as JSON")
     ap.add_argument("--loo", default=str(REPO / "data" / "results" / "loo.json"), help="leave-out results to add")
+    ap.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="the dev calls planned with this seed (default: the model's training seed, else 0)",
+    )
     args = ap.parse_args()
     model = load(args.model).model if args.model else load().model
+    seed = args.seed if args.seed is not None else int((model.config.metrics or {}).get("seed", 0))
     data = {}
     vad = asdict(model.config.vad)
+    exact = planned(model, Path(args.calls_dir), seed) or {}
     for name in ("dev", "dev_clips", "dev_2party"):
-        path = latest(Path(args.calls_dir), name, vad)
+        path = exact.get(name)
+        note = f" (seed {seed}'s plan)"
+        if path is None or not path.exists():
+            path = latest(Path(args.calls_dir), name, vad)
+            note = f" (no seed-{seed} {name} for this recipe: the newest cut with its VAD)"
         if path is not None:
             data[name] = CallData.load(path)
-            print(f"{name}: {path.name}" + ("" if data[name].vad else " (VAD not recorded)"), flush=True)
+            print(f"{name}: {path.name}{note}" + ("" if data[name].vad else " (VAD not recorded)"), flush=True)
     if "dev" not in data:
         sys.exit(
             f"evaluate: no dev calls cut with {model.config.version}'s VAD in {args.calls_dir} "

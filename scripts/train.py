@@ -77,6 +77,19 @@ def vad_of(args) -> VadConfig:
 def dataset(args, rows: list[dict], name: str) -> CallData:
     """The simulated dataset ``name``, cached in --calls-dir under a key of everything that
     makes it (manifest rows, plan, simulator settings): a changed recipe never reuses old calls."""
+    path, sim, n, short = dataset_path(args, rows, name)
+    split, mode, offset = DATASETS[name]
+    if not path.exists() or args.rebuild:
+        plans = plan_calls(rows, split, n, args.seed + offset, mode=mode, short_share=short)
+        print(f"building {name}: {len(plans)} {mode} plans -> {path.name}", flush=True)
+        build_dataset(plans, path, workers=args.workers, sim=sim, vad=vad_of(args))
+    return CallData.load(path)
+
+
+def dataset_path(args, rows: list[dict], name: str) -> tuple[Path, SimConfig, int, float]:
+    """Where :func:`dataset` caches ``name`` for these arguments (the key: manifest rows, calls,
+    seed, plan, simulator and VAD settings), with the simulator settings, the number of calls and
+    the short-call share it is built with."""
     split, mode, offset = DATASETS[name]
     n = {"train_2party": args.train_2party, "train_extra": args.extra_calls}.get(
         name, args.train_calls if split == "train" else args.eval_calls
@@ -109,12 +122,7 @@ def dataset(args, rows: list[dict], name: str) -> CallData:
         ],
         default=str,
     )
-    path = Path(args.calls_dir) / f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.npz"
-    if not path.exists() or args.rebuild:
-        plans = plan_calls(rows, split, n, args.seed + offset, mode=mode, short_share=short)
-        print(f"building {name}: {len(plans)} {mode} plans -> {path.name}", flush=True)
-        build_dataset(plans, path, workers=args.workers, sim=sim, vad=vad_of(args))
-    return CallData.load(path)
+    return Path(args.calls_dir) / f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.npz", sim, n, short
 
 
 def manifests(args) -> list[Path]:

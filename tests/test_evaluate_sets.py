@@ -1,0 +1,62 @@
+"""scripts/evaluate.py measures a model on the dev calls of its own training seed and channel recipe
+(the cache key train.py builds them under), not on whichever dev set was simulated last."""
+
+from __future__ import annotations
+
+import sys
+from types import SimpleNamespace
+
+import pytest
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "scripts"))
+
+import evaluate  # noqa: E402
+import train  # noqa: E402
+
+from robodetect.model import ModelConfig  # noqa: E402
+from robodetect.vad import VadConfig  # noqa: E402
+
+HEADER = "path,label,source,engine,speaker,lang,text,duration_s,orig_sr,split,license,settings\n"
+
+
+@pytest.fixture
+def corpus(tmp_path, monkeypatch):
+    manifest = tmp_path / "tts_manifest.csv"
+    manifest.write_text(
+        HEADER
+        + "a.flac,robot,tts-espeak-ng,espeak-ng,en-us,en,hello,1.0,8000,dev,GPL,{}\n"
+        + "b.flac,robot,tts-espeak-ng,espeak-ng,en-gb,en,bye,1.0,8000,dev,GPL,{}\n"
+    )
+    monkeypatch.setattr(train, "manifests", lambda args: [manifest])
+    return tmp_path
+
+
+def _model(recipe: dict, seed: int = 0, vad: VadConfig | None = None):
+    config = ModelConfig(vad=vad or VadConfig(), metrics={"seed": seed, "recipe": recipe})
+    return SimpleNamespace(config=config)
+
+
+def _train_path(corpus, name: str, *flags: str):
+    args = train.parse_args(["--calls-dir", str(corpus), *flags])
+    return train.dataset_path(args, train.read_manifests(train.manifests(args)), name)[0]
+
+
+def test_the_dev_sets_of_the_models_seed_and_channel_recipe(corpus):
+    recipe = {"resample_augment": 0.5, "mp3_augment": 0.3, "rawboost": 0.5}
+    got = evaluate.planned(_model(recipe), corpus, seed=0)
+    for name in ("dev", "dev_clips", "dev_2party"):
+        want = _train_path(corpus, name, "--vad", "new", "--resample-augment", "0.5", "--mp3-augment", "0.3")
+        assert got[name] == want
+    other_seed = evaluate.planned(_model(recipe), corpus, seed=1)
+    assert other_seed["dev"] != got["dev"]
+    no_mp3 = evaluate.planned(_model({"resample_augment": 0.5}), corpus, seed=0)
+    assert no_mp3["dev"] != got["dev"]
+
+
+def test_a_legacy_vad_model_gets_the_legacy_cut_and_a_foreign_vad_none(corpus):
+    legacy = train.vad_of(train.parse_args(["--vad", "legacy"]))
+    got = evaluate.planned(_model({}, vad=legacy), corpus, seed=0)
+    assert got["dev"] == _train_path(corpus, "dev", "--vad", "legacy")
+    odd = VadConfig(aggressiveness=0)
+    assert evaluate.planned(_model({}, vad=odd), corpus, seed=0) is None
