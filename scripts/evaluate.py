@@ -65,7 +65,9 @@ def latest(calls_dir: Path, name: str, vad: dict | None = None) -> Path | None:
     return unknown
 
 
-def planned(model, calls_dir: Path, seed: int) -> dict[str, Path] | None:
+def planned(
+    model, calls_dir: Path, seed: int, names: tuple[str, ...] = ("dev", "dev_clips", "dev_2party")
+) -> dict[str, Path] | None:
     """The dev datasets scripts/train.py builds for ``model``'s channel recipe (resampler, MP3 and
     suppressor shares, which every split gets), its VAD and ``seed``, by their cache key: the calls
     that pair with its training run and with other models of that seed. None when the manifests
@@ -89,7 +91,26 @@ def planned(model, calls_dir: Path, seed: int) -> dict[str, Path] | None:
     if not all(p.is_file() for p in paths):
         return None
     rows = read_manifests(paths)
-    return {name: dataset_path(args, rows, name)[0] for name in ("dev", "dev_clips", "dev_2party")}
+    return {name: dataset_path(args, rows, name)[0] for name in names}
+
+
+def eval_sets(model, calls_dir: Path, seed: int, names: tuple[str, ...]) -> dict[str, tuple[Path | None, str]]:
+    """Per dataset name, the cached calls to measure ``model`` on and a note saying which: the
+    ones of its seed and channel recipe (:func:`planned`) where they exist, else the newest cut with
+    its VAD (:func:`latest`; None when there is none)."""
+    exact = planned(model, calls_dir, seed, names) or {}
+    out = {}
+    for name in names:
+        path = exact.get(name)
+        if path is not None and path.exists():
+            out[name] = (path, f" (seed {seed}'s plan)")
+        else:
+            vad = asdict(model.config.vad)
+            out[name] = (
+                latest(calls_dir, name, vad),
+                f" (no seed-{seed} {name} for this recipe: the newest cut with its VAD)",
+            )
+    return out
 
 
 class Scored:
@@ -378,14 +399,7 @@ def main() -> None:
     model = load(args.model).model if args.model else load().model
     seed = args.seed if args.seed is not None else int((model.config.metrics or {}).get("seed", 0))
     data = {}
-    vad = asdict(model.config.vad)
-    exact = planned(model, Path(args.calls_dir), seed) or {}
-    for name in ("dev", "dev_clips", "dev_2party"):
-        path = exact.get(name)
-        note = f" (seed {seed}'s plan)"
-        if path is None or not path.exists():
-            path = latest(Path(args.calls_dir), name, vad)
-            note = f" (no seed-{seed} {name} for this recipe: the newest cut with its VAD)"
+    for name, (path, note) in eval_sets(model, Path(args.calls_dir), seed, ("dev", "dev_clips", "dev_2party")).items():
         if path is not None:
             data[name] = CallData.load(path)
             print(f"{name}: {path.name}{note}" + ("" if data[name].vad else " (VAD not recorded)"), flush=True)

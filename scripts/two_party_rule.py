@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from evaluate import Scored, _eer, ci, latest, pct  # noqa: E402
+from evaluate import Scored, _eer, ci, eval_sets, pct  # noqa: E402
 
 from robodetect.detector import load  # noqa: E402
 from robodetect.protocol import bootstrap_ci  # noqa: E402
@@ -58,15 +57,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default=None)
     ap.add_argument("--calls-dir", default=str(REPO / "data" / "calls"))
     ap.add_argument("--json", default=None, help="also write the figures here")
+    ap.add_argument("--seed", type=int, default=None, help="calls planned with this seed (default: the model's)")
     args = ap.parse_args(argv)
     model = load(args.model).model
-    vad = asdict(model.config.vad)
+    seed = args.seed if args.seed is not None else int((model.config.metrics or {}).get("seed", 0))
     data = {}
-    for name in ("cal_2party", "dev_2party", "dev"):
-        path = latest(Path(args.calls_dir), name, vad)
+    for name, (path, note) in eval_sets(model, Path(args.calls_dir), seed, ("cal_2party", "dev_2party", "dev")).items():
         if path is None:
             raise SystemExit(f"no {name} set cut with this model's VAD: run scripts/train.py --eval-sets-only")
-        print(f"{name}: {path.name}", flush=True)
+        print(f"{name}: {path.name}{note}", flush=True)
         data[name] = Scored(model, CallData.load(path))
     one = data["dev"]
     one_party = bootstrap_ci(_eer, one.mean, one.y, one.cluster)

@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+from dataclasses import asdict
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from conftest import REPO
 
@@ -60,3 +64,17 @@ def test_a_legacy_vad_model_gets_the_legacy_cut_and_a_foreign_vad_none(corpus):
     assert got["dev"] == _train_path(corpus, "dev", "--vad", "legacy")
     odd = VadConfig(aggressiveness=0)
     assert evaluate.planned(_model({}, vad=odd), corpus, seed=0) is None
+
+
+def test_eval_sets_prefers_the_seeds_calls_over_a_newer_set(corpus):
+    model = _model({"resample_augment": 0.5, "mp3_augment": 0.3})
+    own = evaluate.planned(model, corpus, seed=0)["dev"]
+    newer = corpus / "dev-ffffffffff.npz"  # another seed's dev set, simulated later
+    vad = np.array(json.dumps(asdict(VadConfig())))
+    for path, mtime in ((own, 1_000_000), (newer, 2_000_000)):
+        np.savez(path, vad=vad)
+        os.utime(path, (mtime, mtime))
+    path, note = evaluate.eval_sets(model, corpus, 0, ("dev",))["dev"]
+    assert path == own and "seed 0" in note
+    path, note = evaluate.eval_sets(model, corpus, 1, ("dev",))["dev"]
+    assert path == newer and "newest" in note  # no seed-1 set: the newest with the model's VAD, said so
