@@ -590,6 +590,7 @@ def train_model(
     shift_copies: int = 1,
     consistency: float = 0.0,
     consistency_p: float = 0.3,
+    consistency_target: str = "both",
     log=print,
 ) -> RobotNet:
     """Train on window features with class-balanced BCE; fixed epochs (no early stopping on dev).
@@ -616,7 +617,10 @@ def train_model(
     :func:`consistency_views`, features and prosody recomputed, the same SpecAugment masks); that view
     is trained on its label too, and ``consistency`` times the mean squared difference of the two
     views' logits is added to the loss, so the decision is pushed not to move with the channel
-    (consistency regularisation) rather than only to be right on both.
+    (consistency regularisation) rather than only to be right on both. ``consistency_target``
+    "both": the gap's gradient reaches both views (it can also shrink by making every logit less
+    confident); "clean": the window's own logit is a fixed target (stop-gradient), only the
+    channel view is pulled toward it.
 
     ``shift_copies`` > 1 trains on that many cuts of each call at random offsets
     (:func:`with_shifted_windows`); an epoch still draws as many windows as one cut has."""
@@ -693,7 +697,8 @@ def train_model(
                     mel_v, pros_v = consistency_views(model, train.windows[b[pick].numpy()], view_rng)
                     mel_v = mel_v.masked_fill(masks[pick], 0.0)
                     emb_v = model.embed(mel_v, pros_v)
-                    gap = model.classify(emb_v) - model.classify(emb[pick])
+                    target = model.classify(emb[pick])
+                    gap = model.classify(emb_v) - (target.detach() if consistency_target == "clean" else target)
                     view_loss = head_loss(model, emb_v, y[b][pick]) * float(pick.float().mean())
                     loss = loss + view_loss + consistency * gap.pow(2).mean()
             # DANN schedule: the reversal strength ramps from 0 to the adversary's weight

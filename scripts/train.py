@@ -259,6 +259,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "noise suppression; 0: off)",
     )
     ap.add_argument("--consistency-p", type=float, default=0.3, help="share of training windows given a channel view")
+    ap.add_argument(
+        "--consistency-target",
+        choices=("both", "clean"),
+        default="both",
+        help="the logit gap's gradient reaches both views, or only the channel view (the window's own "
+        "logit a fixed target)",
+    )
     ap.add_argument("--filterbank", choices=("mel", "linear"), default="linear", help="spectral band spacing")
     ap.add_argument("--no-prosody", action="store_true", help="spectral CNN only (no prosody features)")
     ap.add_argument("--speed-perturb", type=float, default=0.0, help="share of train calls sped up/slowed by 0.9-1.1x")
@@ -420,6 +427,7 @@ def main() -> None:
             shift_copies=args.shift_copies,
             consistency=args.consistency,
             consistency_p=args.consistency_p,
+            consistency_target=args.consistency_target,
         )
 
     if not args.no_main:
@@ -450,6 +458,7 @@ def main() -> None:
                 "rawboost_filter": args.rawboost_filter,
                 "consistency": args.consistency,
                 "consistency_p": args.consistency_p,
+                "consistency_target": args.consistency_target,
                 "plan_version": PLAN_VERSION,
                 "train_short_share": args.train_short_share,
                 "train_2party": args.train_2party,

@@ -63,9 +63,16 @@ def test_training_with_consistency_uses_the_views():
 
     data = _toy_data()
 
-    def weights(c, p=0.5):
+    def weights(c, p=0.5, target="both"):
         m = train_model(
-            data, ModelConfig(), epochs=1, batch_size=8, consistency=c, consistency_p=p, log=lambda *_: None
+            data,
+            ModelConfig(),
+            epochs=1,
+            batch_size=8,
+            consistency=c,
+            consistency_p=p,
+            consistency_target=target,
+            log=lambda *_: None,
         )
         return torch.cat([q.detach().flatten() for q in m.cnn.parameters()])
 
@@ -73,6 +80,8 @@ def test_training_with_consistency_uses_the_views():
     assert not torch.equal(weights(0.0), weights(0.5))
     # the same views (same draws) with a negligible and a strong gap term: the term itself moves the weights
     assert not torch.equal(weights(1e-12, 1.0), weights(2.0, 1.0))
+    # a fixed target (stop-gradient on the window's own logit) trains other weights than a two-sided gap
+    assert not torch.equal(weights(2.0, 1.0), weights(2.0, 1.0, "clean"))
     m = train_model(data, ModelConfig(), epochs=1, batch_size=8, log=lambda *_: None)
     mel, pros = consistency_views(m, data.windows[:3], np.random.default_rng(0))
     assert mel.shape[0] == pros.shape[0] == 3 and torch.isfinite(mel).all()
