@@ -624,6 +624,8 @@ def train_model(
 
     ``shift_copies`` > 1 trains on that many cuts of each call at random offsets
     (:func:`with_shifted_windows`); an epoch still draws as many windows as one cut has."""
+    if consistency_target not in ("both", "clean"):
+        raise ValueError(f"consistency_target: 'both' or 'clean', not {consistency_target!r}")
     n_windows = len(train.windows)
     train = with_shifted_windows(train, shift_copies, seed)
     torch.manual_seed(seed)

@@ -1,6 +1,7 @@
 """Consistency training against the channel: the second view of a window and its use in training."""
 
 import numpy as np
+import pytest
 import torch
 
 from robodetect.simulate import VIEW_STAGES, channel_view
@@ -82,6 +83,8 @@ def test_training_with_consistency_uses_the_views():
     assert not torch.equal(weights(1e-12, 1.0), weights(2.0, 1.0))
     # a fixed target (stop-gradient on the window's own logit) trains other weights than a two-sided gap
     assert not torch.equal(weights(2.0, 1.0), weights(2.0, 1.0, "clean"))
+    with pytest.raises(ValueError, match="consistency_target"):
+        weights(2.0, 1.0, "view")
     m = train_model(data, ModelConfig(), epochs=1, batch_size=8, log=lambda *_: None)
     mel, pros = consistency_views(m, data.windows[:3], np.random.default_rng(0))
     assert mel.shape[0] == pros.shape[0] == 3 and torch.isfinite(mel).all()
