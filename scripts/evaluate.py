@@ -94,18 +94,21 @@ def planned(
     return {name: dataset_path(args, rows, name)[0] for name in names}
 
 
-def eval_sets(model, calls_dir: Path, seed: int, names: tuple[str, ...]) -> dict[str, tuple[Path | None, str]]:
+def eval_sets(model, calls_dir: Path, seed: int | None, names: tuple[str, ...]) -> dict[str, tuple[Path | None, str]]:
     """Per dataset name, the cached calls to measure ``model`` on and a note saying which: the
-    ones of its seed and channel recipe (:func:`planned`) where they exist, else the newest cut with
-    its VAD (:func:`latest`; None when there is none)."""
+    ones of ``seed`` (None: the model's training seed, else 0) and its channel recipe
+    (:func:`planned`) where they exist, else the newest cut with its VAD (:func:`latest`; None when
+    there is none)."""
+    if seed is None:
+        seed = int((model.config.metrics or {}).get("seed", 0))
     exact = planned(model, calls_dir, seed, names) or {}
+    vad = asdict(model.config.vad)
     out = {}
     for name in names:
         path = exact.get(name)
         if path is not None and path.exists():
             out[name] = (path, f" (seed {seed}'s plan)")
         else:
-            vad = asdict(model.config.vad)
             out[name] = (
                 latest(calls_dir, name, vad),
                 f" (no seed-{seed} {name} for this recipe: the newest cut with its VAD)",
@@ -397,9 +400,10 @@ def main() -> None:
     )
     args = ap.parse_args()
     model = load(args.model).model if args.model else load().model
-    seed = args.seed if args.seed is not None else int((model.config.metrics or {}).get("seed", 0))
     data = {}
-    for name, (path, note) in eval_sets(model, Path(args.calls_dir), seed, ("dev", "dev_clips", "dev_2party")).items():
+    for name, (path, note) in eval_sets(
+        model, Path(args.calls_dir), args.seed, ("dev", "dev_clips", "dev_2party")
+    ).items():
         if path is not None:
             data[name] = CallData.load(path)
             print(f"{name}: {path.name}{note}" + ("" if data[name].vad else " (VAD not recorded)"), flush=True)

@@ -60,9 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=None, help="calls planned with this seed (default: the model's)")
     args = ap.parse_args(argv)
     model = load(args.model).model
-    seed = args.seed if args.seed is not None else int((model.config.metrics or {}).get("seed", 0))
     data = {}
-    for name, (path, note) in eval_sets(model, Path(args.calls_dir), seed, ("cal_2party", "dev_2party", "dev")).items():
+    for name, (path, note) in eval_sets(
+        model, Path(args.calls_dir), args.seed, ("cal_2party", "dev_2party", "dev")
+    ).items():
         if path is None:
             raise SystemExit(f"no {name} set cut with this model's VAD: run scripts/train.py --eval-sets-only")
         print(f"{name}: {path.name}{note}", flush=True)

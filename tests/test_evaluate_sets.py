@@ -78,3 +78,11 @@ def test_eval_sets_prefers_the_seeds_calls_over_a_newer_set(corpus):
     assert path == own and "seed 0" in note
     path, note = evaluate.eval_sets(model, corpus, 1, ("dev",))["dev"]
     assert path == newer and "newest" in note  # no seed-1 set: the newest with the model's VAD, said so
+
+
+def test_eval_sets_defaults_to_the_models_training_seed(corpus):
+    model = _model({"resample_augment": 0.5}, seed=2)
+    seed2 = evaluate.planned(model, corpus, seed=2)["dev"]
+    np.savez(seed2, vad=np.array(json.dumps(asdict(VadConfig()))))
+    path, note = evaluate.eval_sets(model, corpus, None, ("dev",))["dev"]
+    assert path == seed2 and "seed 2" in note
