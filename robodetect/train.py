@@ -512,6 +512,22 @@ def spec_masks(shape: tuple[int, int, int], gen: torch.Generator) -> torch.Tenso
     return fmask[:, :, None] | tmask[:, None, :]
 
 
+CONSISTENCY_TARGETS = ("both", "clean", "clean-prob")
+
+
+def consistency_gap(view: torch.Tensor, own: torch.Tensor, target: str) -> torch.Tensor:
+    """The difference that consistency training squares: channel view minus the window's own
+    logit ("both": gradient into both; "clean": the own logit a fixed target) or probability
+    ("clean-prob": sigmoids, the own one a fixed target)."""
+    if target == "both":
+        return view - own
+    if target == "clean":
+        return view - own.detach()
+    if target == "clean-prob":
+        return torch.sigmoid(view) - torch.sigmoid(own).detach()
+    raise ValueError(f"consistency_target: one of {CONSISTENCY_TARGETS}, not {target!r}")
+
+
 def consistency_views(
     model: RobotNet, windows: np.ndarray, rng: np.random.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -620,12 +636,14 @@ def train_model(
     (consistency regularisation) rather than only to be right on both. ``consistency_target``
     "both": the gap's gradient reaches both views (it can also shrink by making every logit less
     confident); "clean": the window's own logit is a fixed target (stop-gradient), only the
-    channel view is pulled toward it.
+    channel view is pulled toward it; "clean-prob": the same in probabilities (the squared gap of
+    the two sigmoids, bounded by 1: a confident clean logit cannot make it explode, as the logit
+    gap of "clean" did in session 20).
 
     ``shift_copies`` > 1 trains on that many cuts of each call at random offsets
     (:func:`with_shifted_windows`); an epoch still draws as many windows as one cut has."""
-    if consistency_target not in ("both", "clean"):
-        raise ValueError(f"consistency_target: 'both' or 'clean', not {consistency_target!r}")
+    if consistency_target not in CONSISTENCY_TARGETS:
+        raise ValueError(f"consistency_target: one of {CONSISTENCY_TARGETS}, not {consistency_target!r}")
     n_windows = len(train.windows)
     train = with_shifted_windows(train, shift_copies, seed)
     torch.manual_seed(seed)
@@ -699,8 +717,7 @@ def train_model(
                     mel_v, pros_v = consistency_views(model, train.windows[b[pick].numpy()], view_rng)
                     mel_v = mel_v.masked_fill(masks[pick], 0.0)
                     emb_v = model.embed(mel_v, pros_v)
-                    target = model.classify(emb[pick])
-                    gap = model.classify(emb_v) - (target.detach() if consistency_target == "clean" else target)
+                    gap = consistency_gap(model.classify(emb_v), model.classify(emb[pick]), consistency_target)
                     view_loss = head_loss(model, emb_v, y[b][pick]) * float(pick.float().mean())
                     loss = loss + view_loss + consistency * gap.pow(2).mean()
             # DANN schedule: the reversal strength ramps from 0 to the adversary's weight

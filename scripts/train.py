@@ -35,6 +35,7 @@ from robodetect.model import ModelConfig, RobotNet, count_parameters, save_model
 from robodetect.rawboost import RawBoostConfig  # noqa: E402
 from robodetect.simulate import SimConfig  # noqa: E402
 from robodetect.train import (  # noqa: E402
+    CONSISTENCY_TARGETS,
     DATASET_FORMAT,
     PLAN_VERSION,
     SHORT_CALL_SHARE,
@@ -261,10 +262,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--consistency-p", type=float, default=0.3, help="share of training windows given a channel view")
     ap.add_argument(
         "--consistency-target",
-        choices=("both", "clean"),
+        choices=CONSISTENCY_TARGETS,
         default="both",
         help="the logit gap's gradient reaches both views, or only the channel view (the window's own "
-        "logit a fixed target)",
+        "logit a fixed target), or the same in probabilities (clean-prob: bounded)",
     )
     ap.add_argument("--filterbank", choices=("mel", "linear"), default="linear", help="spectral band spacing")
     ap.add_argument("--no-prosody", action="store_true", help="spectral CNN only (no prosody features)")

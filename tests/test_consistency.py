@@ -83,8 +83,37 @@ def test_training_with_consistency_uses_the_views():
     assert not torch.equal(weights(1e-12, 1.0), weights(2.0, 1.0))
     # a fixed target (stop-gradient on the window's own logit) trains other weights than a two-sided gap
     assert not torch.equal(weights(2.0, 1.0), weights(2.0, 1.0, "clean"))
+    assert not torch.equal(weights(2.0, 1.0, "clean"), weights(2.0, 1.0, "clean-prob"))
     with pytest.raises(ValueError, match="consistency_target"):
         weights(2.0, 1.0, "view")
     m = train_model(data, ModelConfig(), epochs=1, batch_size=8, log=lambda *_: None)
     mel, pros = consistency_views(m, data.windows[:3], np.random.default_rng(0))
     assert mel.shape[0] == pros.shape[0] == 3 and torch.isfinite(mel).all()
+
+
+@pytest.mark.parametrize("target", ["both", "clean", "clean-prob"])
+def test_consistency_gap_sends_its_gradient_where_its_target_says(target):
+    from robodetect.train import consistency_gap
+
+    view = torch.tensor([0.0, 3.0, -20.0], requires_grad=True)
+    own = torch.tensor([1.0, 30.0, 20.0], requires_grad=True)
+    gap = consistency_gap(view, own, target)
+    gap.pow(2).sum().backward()
+    assert view.grad is not None and bool((view.grad != 0).any())
+    if target == "both":
+        torch.testing.assert_close(gap.detach(), torch.tensor([-1.0, -27.0, -40.0]))
+        torch.testing.assert_close(own.grad, -view.grad)  # both logits pulled toward each other
+    else:
+        assert own.grad is None or not bool((own.grad != 0).any())  # the window's own score is fixed
+    if target == "clean-prob":
+        assert bool((gap.abs() <= 1.0).all())  # bounded: a confident own logit cannot blow it up
+        torch.testing.assert_close(gap.detach(), torch.sigmoid(view.detach()) - torch.sigmoid(own.detach()))
+    if target == "clean":
+        torch.testing.assert_close(gap.detach(), view.detach() - own.detach())
+
+
+def test_consistency_gap_refuses_an_unknown_target():
+    from robodetect.train import consistency_gap
+
+    with pytest.raises(ValueError, match="consistency_target"):
+        consistency_gap(torch.zeros(2), torch.zeros(2), "view")
