@@ -717,7 +717,8 @@ def train_model(
                     mel_v, pros_v = consistency_views(model, train.windows[b[pick].numpy()], view_rng)
                     mel_v = mel_v.masked_fill(masks[pick], 0.0)
                     emb_v = model.embed(mel_v, pros_v)
-                    gap = consistency_gap(model.classify(emb_v), model.classify(emb[pick]), consistency_target)
+                    own = model.classify(emb[pick])  # before the view's: the head's dropout draws in session 20's order
+                    gap = consistency_gap(model.classify(emb_v), own, consistency_target)
                     view_loss = head_loss(model, emb_v, y[b][pick]) * float(pick.float().mean())
                     loss = loss + view_loss + consistency * gap.pow(2).mean()
             # DANN schedule: the reversal strength ramps from 0 to the adversary's weight
