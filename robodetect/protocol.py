@@ -39,6 +39,7 @@ FAMILIES = {
     "vocoder-hifigan": "neural-vocoder",
     "vocoder-hifigan-tts": "neural-vocoder",  # the same vocoder, fed a TTS-like log-mel
     "vocoder-hifigan-prosody": "neural-vocoder",  # ... after a WORLD pass with a predicted-like f0
+    "vocoder-hifigan-tts-level": "neural-vocoder",  # ... with each frame's level kept
     "vocoder-world": "dsp-vocoder",
     "vocoder-lpc": "dsp-vocoder",
     "vocoder-griffinlim": "dsp-vocoder",

@@ -82,13 +82,15 @@ DEFAULT_MINUTES = {
     "vocoder-hifigan": 1.5,
     "vocoder-hifigan-tts": 10.0,
     "vocoder-hifigan-prosody": 8.0,
+    "vocoder-hifigan-tts-level": 8.0,
 }
 ENGINES = ("espeak-ng", "flite", "festival", "piper", "hibari", "kokoro", *(f"vocoder-{k}" for k in VOCODER_KINDS))
 # built only when named in --engines (not part of the v3 recipe's default corpus): HiFi-GAN fed a
 # TTS-like (over-smoothed, variance-reduced) log-mel; session 18 builds it into its own --out and
 # trains on it with scripts/train.py --extra-corpus
-# (session 21: the same with a predicted-like f0 contour, vocoder-hifigan-prosody)
-EXTRA_ENGINES = ("vocoder-hifigan-tts", "vocoder-hifigan-prosody")
+# (session 21: the same with a predicted-like f0 contour, vocoder-hifigan-prosody, or with each
+# frame's level kept, vocoder-hifigan-tts-level)
+EXTRA_ENGINES = ("vocoder-hifigan-tts", "vocoder-hifigan-prosody", "vocoder-hifigan-tts-level")
 LICENSES = {
     "espeak-ng": "GPL-3.0-or-later (eSpeak NG)",
     "flite": "BSD-like (CMU Flite licence)",

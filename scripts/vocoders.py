@@ -26,6 +26,8 @@ Kinds (``VOCODERS``):
   *predicted-like* (:func:`tts_like_f0`: optionally averaged over phone-length segments as
   FastSpeech 2's phoneme-level pitch, smoothed within each voiced run, its excursions scaled down):
   the over-smoothed pitch a variance adaptor hands the decoder (session 21).
+* ``hifigan-tts-level``: ``hifigan-tts`` with each frame's own level kept: only the spectral shape
+  over-smoothed (session 21).
 * ``lpc``: classic LPC vocoder (order 10-16, Burg LPC per 10-22.5 ms frame via
   ``librosa.lpc``, all-pole synthesis with ``scipy.signal.lfilter``) driven by an
   impulse train at the WORLD-DIO f0 (tracked or monotone) / white noise when
@@ -49,7 +51,7 @@ import soxr
 SR = 8000
 MIN_SAMPLES = 1600  # 0.2 s
 WORLD_SR = 16000
-VOCODERS = ("world", "griffinlim", "hifigan", "lpc", "hifigan-tts", "hifigan-prosody")
+VOCODERS = ("world", "griffinlim", "hifigan", "lpc", "hifigan-tts", "hifigan-prosody", "hifigan-tts-level")
 LICENSES = {
     "world": "pyworld-prebuilt 0.3.6 (wraps WORLD): MIT; numpy: BSD-3-Clause",
     "griffinlim": "librosa 0.11: ISC; numpy/scipy: BSD-3-Clause",
@@ -58,6 +60,7 @@ LICENSES = {
     "lpc": "librosa 0.11: ISC; scipy: BSD-3-Clause; pyworld-prebuilt (DIO f0): MIT",
 }
 LICENSES["hifigan-tts"] = LICENSES["hifigan"] + "; scipy: BSD-3-Clause"
+LICENSES["hifigan-tts-level"] = LICENSES["hifigan-tts"]
 LICENSES["hifigan-prosody"] = LICENSES["hifigan-tts"] + "; pyworld-prebuilt (wraps WORLD): MIT"
 
 
@@ -416,17 +419,36 @@ def tts_like_f0(f0: np.ndarray, *, scale: float, sigma_frames: float, segment_fr
     return np.clip(out, 40.0, 800.0) * voiced
 
 
+def _hifigan_tts_level(x: np.ndarray, rng: random.Random) -> tuple[np.ndarray, dict]:
+    """``hifigan-tts`` (same draws) with every frame's level kept (``tts_like_mel(keep_level=True)``)."""
+    s = {
+        "model": rng.choice(("universal", "universal", "universal", "LJSpeech")),
+        "gv_scale": round(rng.uniform(0.55, 0.9), 3),
+        "time_sigma": round(rng.uniform(0.8, 2.5), 3),
+        "freq_sigma": rng.choice((0.0, round(rng.uniform(0.4, 1.2), 3))),
+        "keep_level": True,
+    }
+    return _hifigan_copy(
+        x, s["model"], lambda mel: tts_like_mel(mel, **{k: s[k] for k in (*TTS_MEL_KEYS, "keep_level")})
+    ), s
+
+
 TTS_MEL_KEYS = ("gv_scale", "time_sigma", "freq_sigma")
 TTS_SPEECH_RANGE = 4.0  # natural-log magnitude (~35 dB) below the loudest frame: "speech" frames
 
 
-def tts_like_mel(mel: np.ndarray, *, gv_scale: float, time_sigma: float, freq_sigma: float) -> np.ndarray:
+def tts_like_mel(
+    mel: np.ndarray, *, gv_scale: float, time_sigma: float, freq_sigma: float, keep_level: bool = False
+) -> np.ndarray:
     """What an acoustic model (Tacotron, FastSpeech, flow/diffusion decoders) hands its vocoder
     instead of a real recording's log-mel: over-smoothed trajectories with a reduced global variance
     (regression to the mean; Toda & Tokuda 2007, Ren et al. 2021). On the speech frames (within
     ``TTS_SPEECH_RANGE`` of the loudest) each band's excursions around its mean are scaled by
     ``gv_scale``; then the log-mel is Gaussian-smoothed along time (``time_sigma`` frames) and,
-    when ``freq_sigma`` > 0, across bands. ``mel``: (bands, frames) natural-log magnitudes."""
+    when ``freq_sigma`` > 0, across bands. ``keep_level``: afterwards every frame is shifted back to
+    its own mean log level, so only the spectral *shape* is over-smoothed and the level contour
+    (pauses, closures) stays the speaker's (the variance reduction otherwise lifts quiet frames by
+    ~9 dB, session 21). ``mel``: (bands, frames) natural-log magnitudes."""
     from scipy.ndimage import gaussian_filter1d
 
     out = np.array(mel, dtype=np.float32, copy=True)
@@ -439,6 +461,8 @@ def tts_like_mel(mel: np.ndarray, *, gv_scale: float, time_sigma: float, freq_si
         out = gaussian_filter1d(out, time_sigma, axis=1, mode="nearest")
     if freq_sigma > 0:
         out = gaussian_filter1d(out, freq_sigma, axis=0, mode="nearest")
+    if keep_level:
+        out += np.asarray(mel, dtype=np.float32).mean(axis=0) - out.mean(axis=0)
     return out
 
 
@@ -474,5 +498,6 @@ _IMPLS = {
     "hifigan": _hifigan,
     "hifigan-tts": _hifigan_tts,
     "hifigan-prosody": _hifigan_prosody,
+    "hifigan-tts-level": _hifigan_tts_level,
     "lpc": _lpc,
 }
