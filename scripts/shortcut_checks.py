@@ -46,10 +46,10 @@ sys.path.insert(0, str(REPO / "scripts"))
 from train import manifests  # noqa: E402
 
 import robodetect  # noqa: E402
-from robodetect.scoring import logit, sigmoid  # noqa: E402
+from robodetect.scoring import cut_windows, logit, sigmoid, window_spans  # noqa: E402
 from robodetect.simulate import SimConfig, _colored_noise, mp3_round_trip, noise_suppress, simulate_call  # noqa: E402
 from robodetect.train import plan_calls, read_manifests  # noqa: E402
-from robodetect.vad import FRAME_SAMPLES  # noqa: E402
+from robodetect.vad import FRAME_SAMPLES, detect_speech, speech_samples  # noqa: E402
 
 LEAD_SAMPLES = 4000  # 0.5 s at 8 kHz
 PHASE_SAMPLES = 160  # 20 ms: two thirds of a VAD frame
@@ -94,6 +94,8 @@ def measure(det, calls: list[tuple], thr: float, bases: list[float] | None = Non
     out: dict[str, list[tuple]] = {}
     for call, seed, *label in calls:
         rng = np.random.default_rng(seed)
+        if hasattr(det, "reference"):
+            det.reference(call)
         base = det.score(call, 8000).robot_probability
         if base is None:
             continue
@@ -135,6 +137,29 @@ class PhaseAveraged:
         return SimpleNamespace(robot_probability=float(sigmoid(np.mean(logits))))
 
 
+class ReferenceSegments:
+    """``det`` scoring every variant with the speech segments its VAD finds in the *unvaried* call
+    (variants of the same length at 8 kHz; the others as usual): an experiment on how much of a row
+    is the segmentation moving (what the VAD keeps) rather than the classifier hearing the change
+    in the windows it gets (``--reference-segments``), not a shipped rule."""
+
+    def __init__(self, det) -> None:
+        self.det, self.ref = det, None
+
+    def reference(self, call: np.ndarray) -> None:
+        self.ref = (len(call), detect_speech(call, self.det.vad_config).segments)
+
+    def score(self, y: np.ndarray, sr: int):
+        if self.ref is None or sr != 8000 or len(y) != self.ref[0]:
+            return self.det.score(y, sr)
+        speech = speech_samples(np.asarray(y, dtype=np.float32), self.ref[1])
+        windows = cut_windows(speech, window_spans(len(speech), self.det.hop_samples))
+        if len(windows) == 0:
+            return SimpleNamespace(robot_probability=None)
+        logits, _ = self.det.window_logits(windows)
+        return SimpleNamespace(robot_probability=self.det.call_probability(logits))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None)
@@ -147,6 +172,11 @@ def main() -> None:
         type=int,
         default=1,
         help="experiment: average each call's logit over this many VAD frame-grid phases (10 ms apart)",
+    )
+    ap.add_argument(
+        "--reference-segments",
+        action="store_true",
+        help="experiment: segment every same-length 8 kHz variant with the unvaried call's VAD segments",
     )
     args = ap.parse_args()
     det = robodetect.load(args.model)
@@ -182,8 +212,15 @@ def main() -> None:
         lead = rng.standard_normal(LEAD_SAMPLES) * 0.1 * 10 ** ((clean.gain_db[0] + clean.dither_db) / 20)
         calls.append((np.concatenate([lead.astype(np.float32), call]), plan.seed, plan.label))
     bases: list[float] = []
-    rows_out = measure(PhaseAveraged(det, args.phases) if args.phases > 1 else det, calls, thr, bases)
+    scorer = PhaseAveraged(det, args.phases) if args.phases > 1 else det
+    if args.reference_segments:
+        if args.phases > 1:
+            raise SystemExit("shortcut_checks: --phases and --reference-segments are separate experiments")
+        scorer = ReferenceSegments(det)
+    rows_out = measure(scorer, calls, thr, bases)
     phases = f", call logit averaged over {args.phases} VAD frame phases" if args.phases > 1 else ""
+    if args.reference_segments:
+        phases = ", variants of the same length segmented with the unvaried call's VAD segments"
     print(
         f"model {det.model_version}; {len(plans)} dev calls (both labels), clean channel{phases}, threshold {thr:.3f}; "
         f"spread (std) of their calibrated logits {np.std(bases):.3f}\n"

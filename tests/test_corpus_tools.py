@@ -95,3 +95,19 @@ def test_tts_like_f0_smooths_and_narrows_each_voiced_run_and_keeps_unvoiced_fram
     assert np.unique(np.round(steps[20:30], 9)).size == 1  # one value per 10-frame segment
     assert np.unique(np.round(steps[20:95], 9)).size == 8  # 75 frames: 7 full segments + 1 partial
     np.testing.assert_array_equal(vocoders.tts_like_f0(np.zeros(50), scale=0.5, sigma_frames=2.0, segment_frames=5), 0)
+
+
+def test_tts_like_mel_keep_level_restores_every_frames_level_and_keeps_the_smoothed_shape():
+    import vocoders
+
+    rng = np.random.default_rng(1)
+    mel = rng.normal(0.0, 1.0, (80, 200)).astype(np.float32)
+    mel += np.linspace(-3.0, 0.0, 200, dtype=np.float32)  # a level contour (a fade-in)
+    kw = dict(gv_scale=0.6, time_sigma=2.0, freq_sigma=0.8)
+    plain = vocoders.tts_like_mel(mel, **kw)
+    kept = vocoders.tts_like_mel(mel, **kw, keep_level=True)
+    np.testing.assert_allclose(kept.mean(axis=0), mel.mean(axis=0), atol=1e-4)  # each frame's own level
+    assert np.abs(plain.mean(axis=0) - mel.mean(axis=0)).max() > 0.05  # which the plain version moves
+    shape = lambda m: m - m.mean(axis=0)  # noqa: E731
+    np.testing.assert_allclose(shape(kept), shape(plain), atol=1e-4)  # the over-smoothed shape unchanged
+    np.testing.assert_array_equal(vocoders.tts_like_mel(mel, **kw, keep_level=False), plain)

@@ -104,3 +104,23 @@ def test_relative_row_does_not_reward_compressed_scores(speech_8k):
         figures[k] = (mean_abs_dlogit(table, row), shortcut_checks.relative(mean_abs_dlogit(table, row), bases))
     assert figures[0.5][0] < 0.75 * figures[1.0][0]
     assert figures[0.5][1] > 0.75 * figures[1.0][1]
+
+
+def test_reference_segments_scores_a_variant_with_the_unvaried_calls_segments(speech_8k):
+    import robodetect
+
+    det = robodetect.load("robodetect-v6")  # gain-normalised windows: only the segmentation sees gain
+    rng = np.random.default_rng(0)
+    moved = 0
+    for k in range(3):
+        x = speech_8k[k * 8000 : k * 8000 + 40000] + rng.standard_normal(40000).astype(np.float32) * 1e-4
+        ref = shortcut_checks.ReferenceSegments(det)
+        ref.reference(x)
+        base = det.score(x, 8000).robot_probability
+        assert abs(ref.score(x, 8000).robot_probability - base) < 1e-5  # the unvaried call: as scored
+        quiet = x * np.float32(10 ** (-30 / 20))  # 30 dB down: the VAD keeps other frames
+        moved += abs(det.score(quiet, 8000).robot_probability - base) > 1e-3
+        assert abs(ref.score(quiet, 8000).robot_probability - base) < 1e-4  # same segments, same score
+        longer = np.concatenate([np.zeros(800, np.float32), x])  # another length: scored as usual
+        assert ref.score(longer, 8000).robot_probability == det.score(longer, 8000).robot_probability
+    assert moved >= 1  # the check above could fail: the VAD itself does move with the level
