@@ -362,9 +362,7 @@ def _hifigan(x: np.ndarray, rng: random.Random) -> tuple[np.ndarray, dict]:
 def _hifigan_tts(x: np.ndarray, rng: random.Random) -> tuple[np.ndarray, dict]:
     s = {
         "model": rng.choice(("universal", "universal", "universal", "LJSpeech")),
-        "gv_scale": round(rng.uniform(0.55, 0.9), 3),
-        "time_sigma": round(rng.uniform(0.8, 2.5), 3),
-        "freq_sigma": rng.choice((0.0, round(rng.uniform(0.4, 1.2), 3))),
+        **_tts_mel_draws(rng),
     }
     return _hifigan_copy(x, s["model"], lambda mel: tts_like_mel(mel, **{k: s[k] for k in TTS_MEL_KEYS})), s
 
@@ -378,9 +376,7 @@ def _hifigan_prosody(x: np.ndarray, rng: random.Random) -> tuple[np.ndarray, dic
         "f0_scale": round(rng.uniform(0.5, 0.85), 3),
         "f0_sigma_ms": round(rng.uniform(10.0, 40.0), 1),
         "f0_segment_ms": rng.choice((0.0, round(rng.uniform(60.0, 160.0), 1))),
-        "gv_scale": round(rng.uniform(0.55, 0.9), 3),
-        "time_sigma": round(rng.uniform(0.8, 2.5), 3),
-        "freq_sigma": rng.choice((0.0, round(rng.uniform(0.4, 1.2), 3))),
+        **_tts_mel_draws(rng),
     }
     xu = soxr.resample(x, SR, WORLD_SR, quality="HQ")
     f0, sp, ap = _world_analyse(xu, s["f0_method"], 65.0, 500.0)
@@ -423,9 +419,7 @@ def _hifigan_tts_level(x: np.ndarray, rng: random.Random) -> tuple[np.ndarray, d
     """``hifigan-tts`` (same draws) with every frame's level kept (``tts_like_mel(keep_level=True)``)."""
     s = {
         "model": rng.choice(("universal", "universal", "universal", "LJSpeech")),
-        "gv_scale": round(rng.uniform(0.55, 0.9), 3),
-        "time_sigma": round(rng.uniform(0.8, 2.5), 3),
-        "freq_sigma": rng.choice((0.0, round(rng.uniform(0.4, 1.2), 3))),
+        **_tts_mel_draws(rng),
         "keep_level": True,
     }
     return _hifigan_copy(
@@ -434,6 +428,17 @@ def _hifigan_tts_level(x: np.ndarray, rng: random.Random) -> tuple[np.ndarray, d
 
 
 TTS_MEL_KEYS = ("gv_scale", "time_sigma", "freq_sigma")
+
+
+def _tts_mel_draws(rng: random.Random) -> dict:
+    """:func:`tts_like_mel`'s settings as the TTS-like kinds draw them (in this order)."""
+    return {
+        "gv_scale": round(rng.uniform(0.55, 0.9), 3),
+        "time_sigma": round(rng.uniform(0.8, 2.5), 3),
+        "freq_sigma": rng.choice((0.0, round(rng.uniform(0.4, 1.2), 3))),
+    }
+
+
 TTS_SPEECH_RANGE = 4.0  # natural-log magnitude (~35 dB) below the loudest frame: "speech" frames
 
 
