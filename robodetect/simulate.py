@@ -246,6 +246,29 @@ def noise_suppress(x: np.ndarray, floor_db: float = -20.0, over: float = 2.0, dd
     return out
 
 
+def agc_compress(
+    x: np.ndarray, ratio: float = 3.0, window_seconds: float = 0.3, gate_db: float = -40.0, max_gain_db: float = 20.0
+) -> np.ndarray:
+    """A handset-style automatic gain control / compressor (not yet a simulator stage): the level
+    over a sliding ``window_seconds`` is pulled toward the active speech level (the median level of
+    the frames within ``-gate_db`` dB of the loudest) with ``ratio``:1 compression in dB, so loud
+    syllables come down and weak ones, closures and breaths come up; below ``gate_db`` under the
+    active level (line noise in pauses) the boost fades to none over 10 dB (a noise gate, so the
+    row measures compressed speech, not raised pauses); the gain stays within +-``max_gain_db``.
+    Same length as ``x``."""
+    x = np.asarray(x, np.float64)
+    win = max(1, int(window_seconds * SAMPLE_RATE))
+    if len(x) < win:
+        return x.copy()
+    power = np.convolve(x * x, np.ones(win) / win, mode="same")
+    level = 10 * np.log10(power + 1e-12)
+    frames = level[: len(level) // win * win].reshape(-1, win).mean(axis=1)
+    active = float(np.median(frames[frames >= frames.max() + gate_db]))
+    gain_db = np.clip((active - np.maximum(level, active + gate_db)) * (1.0 - 1.0 / ratio), -max_gain_db, max_gain_db)
+    fade = np.clip(1.0 - (active + gate_db - level) / 10.0, 0.0, 1.0)  # 1 above the gate, 0 10 dB below it
+    return x * 10 ** (np.where(gain_db > 0, gain_db * fade, gain_db) / 20)
+
+
 #: the channel stages :func:`channel_view` draws from (the shortcut checks' noise, MP3 and suppression rows)
 VIEW_STAGES = ("noise", "mp3", "suppress")
 

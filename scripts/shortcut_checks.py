@@ -18,7 +18,9 @@ then scores each call and variants of it through the public API:
   * extra dither: white noise 55 dB below the speech,
   * an MP3 round trip (16 kHz, VBR ~30 kbit/s), as archives and some human corpora were stored,
   * handset noise suppression (a Wiener suppressor with a -40 dB floor, as phones and VoIP clients
-    run on the uplink: it gates the floor between and inside words and leaves "musical noise").
+    run on the uplink: it gates the floor between and inside words and leaves "musical noise"),
+  * automatic gain control / a compressor (3:1 over 300 ms toward the active speech level), as
+    handsets and lines run: a human's level range compressed as a TTS engine's often is.
 Prints, per variation, the mean signed and absolute change of the calibrated call logit (|dp|
 saturates near 0 and 1; the logit does not), that change over the spread (std) of the calls' own
 calibrated logits (a model with compressed, less confident scores passes the absolute figure more
@@ -47,7 +49,14 @@ from train import manifests  # noqa: E402
 
 import robodetect  # noqa: E402
 from robodetect.scoring import cut_windows, logit, sigmoid, window_spans  # noqa: E402
-from robodetect.simulate import SimConfig, _colored_noise, mp3_round_trip, noise_suppress, simulate_call  # noqa: E402
+from robodetect.simulate import (  # noqa: E402
+    SimConfig,
+    _colored_noise,
+    agc_compress,
+    mp3_round_trip,
+    noise_suppress,
+    simulate_call,
+)
 from robodetect.train import plan_calls, read_manifests  # noqa: E402
 from robodetect.vad import FRAME_SAMPLES, detect_speech, speech_samples  # noqa: E402
 
@@ -84,6 +93,7 @@ def variants(x: np.ndarray, rng: np.random.Generator) -> dict[str, tuple[np.ndar
         "extra dither (-55 dB white)": (x + dither, 8000),
         "MP3 round trip (16 kHz, ~30 kbit/s)": (mp3_round_trip(x, 0.5).astype(np.float32), 8000),
         "handset noise suppression (Wiener, -40 dB floor)": (noise_suppress(x, -40.0, 2.0).astype(np.float32), 8000),
+        "AGC / compressor (3:1, 300 ms)": (np.clip(agc_compress(x), -1, 1).astype(np.float32), 8000),
     }
 
 

@@ -4,6 +4,7 @@ import pytest
 from robodetect.metrics import eer, rates_at, threshold_for_false_alarm
 from robodetect.simulate import (
     SimConfig,
+    agc_compress,
     apply_codec,
     change_speed,
     g711,
@@ -224,3 +225,23 @@ def test_noise_tracker_finds_the_mean_power_of_stationary_noise():
         power = np.abs(ns_stft(x)) ** 2
         ratio = np.median(track_noise(power)[5:-5, 200:].mean(1) / power[5:-5, 200:].mean(1))
         assert abs(ratio - 1) < 0.1, (kind, ratio)  # NS_MIN_BIAS turns the minimum into the mean
+
+
+def test_agc_compresses_the_speech_level_range_and_gates_the_pauses():
+    rng = np.random.default_rng(0)
+    t = np.arange(8000 * 3) / 8000
+    tone = np.sin(2 * np.pi * 200 * t)
+    env = np.where((t % 0.5) < 0.25, 1.0, 0.1)  # loud and weak "syllables", 20 dB apart
+    env[(t > 1.0) & (t < 1.5)] = 1e-4  # a pause 80 dB down: line noise the gate leaves alone
+    x = 0.3 * tone * env + 1e-6 * rng.standard_normal(t.size)
+    y = agc_compress(x, ratio=3.0, window_seconds=0.03)  # faster than the 250 ms syllables
+    assert y.shape == x.shape and np.all(np.isfinite(y))
+
+    def db(z, sl):
+        return 10 * np.log10(np.mean(z[sl] ** 2))
+
+    loud, weak, pause = slice(800, 1600), slice(2800, 3600), slice(8800, 11200)
+    gap_in, gap_out = db(x, loud) - db(x, weak), db(y, loud) - db(y, weak)
+    assert abs(gap_in - 20.0) < 0.5 and abs(gap_out - gap_in / 3.0) < 2.0  # 20 dB -> ~6.7 dB (3:1)
+    assert db(y, pause) - db(x, pause) < 1.0  # below the gate: no boost of the pause
+    np.testing.assert_array_equal(agc_compress(np.zeros(100)), np.zeros(100))
