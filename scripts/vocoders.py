@@ -39,6 +39,7 @@ finite, shorter than ``MIN_SAMPLES``) or an unknown kind.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -245,6 +246,7 @@ def _lpc(x: np.ndarray, rng: random.Random) -> tuple[np.ndarray, dict]:
 
 # --------------------------------------------------------------------------- HiFi-GAN
 
+HIFIGAN_MODEL_DRAW = ("universal", "universal", "universal", "LJSpeech")  # the weights a copy draws (3:1)
 _HIFIGAN_CACHE: dict = {}  # model name -> (generator, config, mel filterbank)
 _HIFIGAN_CHUNK = 400  # mel frames per pass (~4.6 s): memory flat in length
 _HIFIGAN_CONTEXT = 32  # mel frames of context each side of a chunk
@@ -347,7 +349,7 @@ def hifigan_logmel(y: np.ndarray, *, h: dict, fb: np.ndarray) -> np.ndarray:
 
 def _hifigan(x: np.ndarray, rng: random.Random) -> tuple[np.ndarray, dict]:
     s = {
-        "model": rng.choice(("universal", "universal", "universal", "LJSpeech")),
+        "model": rng.choice(HIFIGAN_MODEL_DRAW),
         "mel_noise_std": rng.choice((0.0, round(rng.uniform(0.02, 0.1), 3))),
     }
 
@@ -359,19 +361,22 @@ def _hifigan(x: np.ndarray, rng: random.Random) -> tuple[np.ndarray, dict]:
     return _hifigan_copy(x, s["model"], noisy), s
 
 
-def _hifigan_tts(x: np.ndarray, rng: random.Random) -> tuple[np.ndarray, dict]:
+def _hifigan_tts(x: np.ndarray, rng: random.Random, keep_level: bool = False) -> tuple[np.ndarray, dict]:
+    """``hifigan-tts``; with ``keep_level`` (``hifigan-tts-level``) every frame's level kept
+    (``tts_like_mel(keep_level=True)``), the same draws otherwise."""
     s = {
-        "model": rng.choice(("universal", "universal", "universal", "LJSpeech")),
+        "model": rng.choice(HIFIGAN_MODEL_DRAW),
         **_tts_mel_draws(rng),
+        **({"keep_level": True} if keep_level else {}),
     }
-    return _hifigan_copy(x, s["model"], lambda mel: tts_like_mel(mel, **{k: s[k] for k in TTS_MEL_KEYS})), s
+    return _hifigan_copy(x, s["model"], _tts_mel_transform(s)), s
 
 
 def _hifigan_prosody(x: np.ndarray, rng: random.Random) -> tuple[np.ndarray, dict]:
     import pyworld
 
     s = {
-        "model": rng.choice(("universal", "universal", "universal", "LJSpeech")),
+        "model": rng.choice(HIFIGAN_MODEL_DRAW),
         "f0_method": rng.choice(("dio", "harvest")),
         "f0_scale": round(rng.uniform(0.5, 0.85), 3),
         "f0_sigma_ms": round(rng.uniform(10.0, 40.0), 1),
@@ -385,7 +390,7 @@ def _hifigan_prosody(x: np.ndarray, rng: random.Random) -> tuple[np.ndarray, dic
     )
     y = pyworld.synthesize(f0, np.ascontiguousarray(sp), np.ascontiguousarray(ap), WORLD_SR, 5.0)
     y = soxr.resample(y, WORLD_SR, SR, quality="HQ")
-    return _hifigan_copy(y, s["model"], lambda mel: tts_like_mel(mel, **{k: s[k] for k in TTS_MEL_KEYS})), s
+    return _hifigan_copy(y, s["model"], _tts_mel_transform(s)), s
 
 
 def tts_like_f0(f0: np.ndarray, *, scale: float, sigma_frames: float, segment_frames: int) -> np.ndarray:
@@ -415,19 +420,12 @@ def tts_like_f0(f0: np.ndarray, *, scale: float, sigma_frames: float, segment_fr
     return np.clip(out, 40.0, 800.0) * voiced
 
 
-def _hifigan_tts_level(x: np.ndarray, rng: random.Random) -> tuple[np.ndarray, dict]:
-    """``hifigan-tts`` (same draws) with every frame's level kept (``tts_like_mel(keep_level=True)``)."""
-    s = {
-        "model": rng.choice(("universal", "universal", "universal", "LJSpeech")),
-        **_tts_mel_draws(rng),
-        "keep_level": True,
-    }
-    return _hifigan_copy(
-        x, s["model"], lambda mel: tts_like_mel(mel, **{k: s[k] for k in (*TTS_MEL_KEYS, "keep_level")})
-    ), s
-
-
 TTS_MEL_KEYS = ("gv_scale", "time_sigma", "freq_sigma")
+
+
+def _tts_mel_transform(s: dict):
+    """The log-mel transform of a TTS-like kind's drawn settings ``s``."""
+    return lambda mel: tts_like_mel(mel, **{k: s[k] for k in TTS_MEL_KEYS}, keep_level=s.get("keep_level", False))
 
 
 def _tts_mel_draws(rng: random.Random) -> dict:
@@ -503,6 +501,6 @@ _IMPLS = {
     "hifigan": _hifigan,
     "hifigan-tts": _hifigan_tts,
     "hifigan-prosody": _hifigan_prosody,
-    "hifigan-tts-level": _hifigan_tts_level,
+    "hifigan-tts-level": functools.partial(_hifigan_tts, keep_level=True),
     "lpc": _lpc,
 }
