@@ -260,7 +260,13 @@ def agc_compress(
     win = max(1, int(window_seconds * SAMPLE_RATE))
     if len(x) < win:
         return x.copy()
-    power = np.convolve(x * x, np.ones(win) / win, mode="same")
+    # the mean power over the window centred as np.convolve(..., mode="same") centres it, by running
+    # sums: O(n) however long the window
+    n = len(x)
+    sums = np.concatenate(([0.0], np.cumsum(x * x)))
+    end = np.minimum(np.arange(n) + (win - 1) // 2, n - 1) + 1
+    start = np.maximum(np.arange(n) + (win - 1) // 2 - win + 1, 0)
+    power = np.maximum(sums[end] - sums[start], 0.0) / win
     level = 10 * np.log10(power + 1e-12)
     frames = level[: len(level) // win * win].reshape(-1, win).mean(axis=1)
     active = float(np.median(frames[frames >= frames.max() + gate_db]))
