@@ -228,11 +228,11 @@ def main() -> None:
             raise SystemExit("shortcut_checks: --phases and --reference-segments are separate experiments")
         scorer = ReferenceSegments(det)
     rows_out = measure(scorer, calls, thr, bases)
-    phases = f", call logit averaged over {args.phases} VAD frame phases" if args.phases > 1 else ""
+    experiment = f", call logit averaged over {args.phases} VAD frame phases" if args.phases > 1 else ""
     if args.reference_segments:
-        phases = ", variants of the same length segmented with the unvaried call's VAD segments"
+        experiment = ", variants of the same length segmented with the unvaried call's VAD segments"
     print(
-        f"model {det.model_version}; {len(plans)} dev calls (both labels), clean channel{phases}, threshold {thr:.3f}; "
+        f"model {det.model_version}; {len(plans)} dev calls (both labels), clean channel{experiment}, threshold {thr:.3f}; "
         f"spread (std) of their calibrated logits {np.std(bases):.3f}\n"
     )
     print(
