@@ -96,16 +96,20 @@ def dataset_path(args, rows: list[dict], name: str) -> tuple[Path, SimConfig, in
         name, args.train_calls if split == "train" else args.eval_calls
     )
     # the resampler augmentation is a channel property (real calls pass through many resamplers):
-    # every split gets it; speed perturbation makes new voices, so only the training split
+    # every split gets it; speed perturbation makes new voices, so only the training split; the AGC
+    # (a channel property too) only in training, so that cal/dev stay the calls every earlier model
+    # was measured on and the shortcut checks' AGC row measures what it changed
     sim = SimConfig(
         p_resample=args.resample_augment,
         p_speed=args.speed_perturb if split == "train" else 0.0,
         p_mp3=args.mp3_augment,
         p_ns=args.ns_augment,
+        p_agc=args.agc_augment if split == "train" else 0.0,
     )
     # settings added after a dataset was built stay out of its key while off (no needless rebuild)
     off = {"p_mp3"} if sim.p_mp3 == 0.0 else set()
     off |= {"p_ns", "ns_floor_db", "ns_over"} if sim.p_ns == 0.0 else set()
+    off |= {"p_agc", "agc_ratio", "agc_window_seconds"} if sim.p_agc == 0.0 else set()
     settings = {k: v for k, v in sim.__dict__.items() if k not in off}
     short = args.train_short_share if split == "train" else SHORT_CALL_SHARE
     if short != SHORT_CALL_SHARE:
@@ -287,6 +291,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="share of call legs through a handset noise suppressor (both classes, every split: a channel property)",
     )
     ap.add_argument(
+        "--agc-augment",
+        type=float,
+        default=0.0,
+        help="share of training call legs through an automatic gain control (both classes; training "
+        "only, so cal/dev stay the calls other models are measured on; the shortcut checks' AGC row "
+        "measures it)",
+    )
+    ap.add_argument(
         "--vad",
         choices=("new", "legacy"),
         default="legacy",
@@ -448,6 +460,7 @@ def main() -> None:
                 "resample_augment": args.resample_augment,
                 "mp3_augment": args.mp3_augment,
                 "ns_augment": args.ns_augment,
+                "agc_augment": args.agc_augment,
                 "speed_perturb": args.speed_perturb,
                 "shift_copies": args.shift_copies,
                 "head": args.head,

@@ -217,6 +217,25 @@ def test_noise_suppression_draws_leave_other_draws_alone(speech_8k):
         assert len(a) == len(b) and not np.array_equal(a, b)
 
 
+def _frame_levels(z: np.ndarray) -> np.ndarray:
+    """30 ms frame levels in dB."""
+    return 10 * np.log10(np.mean(z[: len(z) // 240 * 240].reshape(-1, 240).astype(np.float64) ** 2, axis=1) + 1e-12)
+
+
+def test_agc_stage_draws_leave_other_draws_alone_and_compress_the_leg(speech_8k):
+    base = SimConfig(codec="none", p_packet_loss=0.0, p_clean=0.0, p_bandlimit=0.0, p_clip=0.0)
+    with_agc = SimConfig(codec="none", p_packet_loss=0.0, p_clean=0.0, p_bandlimit=0.0, p_clip=0.0, p_agc=1.0)
+    for seed in range(4):
+        a, meta_a = simulate_call([speech_8k[:16000]], np.random.default_rng(seed), base)
+        b, meta_b = simulate_call([speech_8k[:16000]], np.random.default_rng(seed), with_agc)
+        ratio, window = meta_b.pop("agc")
+        assert 1.5 <= ratio <= 4.0 and 0.03 <= window <= 0.5 and meta_a == meta_b
+        assert len(a) == len(b) and not np.array_equal(a, b)
+        la, lb = _frame_levels(a), _frame_levels(b)
+        loud = la > np.percentile(la, 50)  # speech frames: their level spread shrinks
+        assert np.std(lb[loud]) < np.std(la[loud])
+
+
 def test_noise_tracker_finds_the_mean_power_of_stationary_noise():
     from robodetect.simulate import _colored_noise, ns_stft, track_noise
 
