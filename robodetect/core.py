@@ -28,7 +28,7 @@ from .features import (
     timing_features,
 )
 from .scoring import Span, cut_windows, window_spans
-from .vad import VadConfig, detect_speech, speech_samples
+from .vad import Segment, VadConfig, detect_speech, speech_samples
 
 CPU_BATCH_WINDOWS = 32  # windows per forward pass on CPU (either engine): small batches keep activations in cache
 
@@ -121,27 +121,37 @@ class Analysis:
 
 
 def analyze_speech(
-    x: np.ndarray, channel: str = "mix", vad_config: VadConfig | None = None, hop: int = HOP_SAMPLES
+    x: np.ndarray,
+    channel: str = "mix",
+    vad_config: VadConfig | None = None,
+    hop: int = HOP_SAMPLES,
+    segments: list[Segment] | None = None,
 ) -> tuple[Analysis, np.ndarray, list[Span]]:
     """Stage 1 without cutting windows: (analysis with empty ``windows``, the speech-only signal,
     the window spans in it, :func:`robodetect.scoring.window_spans` at ``hop`` samples). Lets the
-    batch path keep long calls as one signal."""
+    batch path keep long calls as one signal. ``segments`` (experiments only): take the speech
+    from these instead of the VAD's (the timing features still see the VAD's frame levels)."""
     vad = detect_speech(x, vad_config)
-    speech = speech_samples(x, vad.segments)
+    segments = vad.segments if segments is None else segments
+    speech = speech_samples(x, segments)
     spans = window_spans(len(speech), hop)
-    times = [(speech_to_call_time(vad.segments, a), speech_to_call_time(vad.segments, b, end=True)) for a, b in spans]
+    times = [(speech_to_call_time(segments, a), speech_to_call_time(segments, b, end=True)) for a, b in spans]
     duration = len(x) / SAMPLE_RATE
-    timing = timing_features(vad.segments, duration, vad.frame_energy_dbfs, vad.speech_mask)
+    timing = timing_features(segments, duration, vad.frame_energy_dbfs, vad.speech_mask)
     empty = np.zeros((0, WINDOW_SAMPLES), dtype=np.float32)
     return Analysis(channel, duration, len(speech) / SAMPLE_RATE, empty, times, timing), speech, spans
 
 
 def analyze(
-    x: np.ndarray, channel: str = "mix", vad_config: VadConfig | None = None, hop: int = HOP_SAMPLES
+    x: np.ndarray,
+    channel: str = "mix",
+    vad_config: VadConfig | None = None,
+    hop: int = HOP_SAMPLES,
+    segments: list[Segment] | None = None,
 ) -> Analysis:
     """VAD, speech-only windows (every ``hop`` samples of speech) and call timing features of one
-    8 kHz channel."""
-    analysis, speech, spans = analyze_speech(x, channel, vad_config, hop)
+    8 kHz channel (``segments``: as :func:`analyze_speech`)."""
+    analysis, speech, spans = analyze_speech(x, channel, vad_config, hop, segments)
     analysis.windows = cut_windows(speech, spans)
     return analysis
 

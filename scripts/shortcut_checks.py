@@ -48,7 +48,8 @@ sys.path.insert(0, str(REPO / "scripts"))
 from train import manifests  # noqa: E402
 
 import robodetect  # noqa: E402
-from robodetect.scoring import cut_windows, logit, sigmoid, window_spans  # noqa: E402
+from robodetect.core import analyze  # noqa: E402
+from robodetect.scoring import logit, sigmoid  # noqa: E402
 from robodetect.simulate import (  # noqa: E402
     SimConfig,
     _colored_noise,
@@ -58,7 +59,7 @@ from robodetect.simulate import (  # noqa: E402
     simulate_call,
 )
 from robodetect.train import plan_calls, read_manifests  # noqa: E402
-from robodetect.vad import FRAME_SAMPLES, detect_speech, speech_samples  # noqa: E402
+from robodetect.vad import FRAME_SAMPLES, detect_speech  # noqa: E402
 
 LEAD_SAMPLES = 4000  # 0.5 s at 8 kHz
 PHASE_SAMPLES = 160  # 20 ms: two thirds of a VAD frame
@@ -162,12 +163,9 @@ class ReferenceSegments:
     def score(self, y: np.ndarray, sr: int):
         if self.ref is None or sr != 8000 or len(y) != self.ref[0]:
             return self.det.score(y, sr)
-        speech = speech_samples(np.asarray(y, dtype=np.float32), self.ref[1])
-        windows = cut_windows(speech, window_spans(len(speech), self.det.hop_samples))
-        if len(windows) == 0:
-            return SimpleNamespace(robot_probability=None)
-        logits, _ = self.det.window_logits(windows)
-        return SimpleNamespace(robot_probability=self.det.call_probability(logits))
+        y = np.asarray(y, dtype=np.float32)
+        analysis = analyze(y, "mix", self.det.vad_config, self.det.hop_samples, segments=self.ref[1])
+        return self.det.finalize(analysis, *self.det.window_logits(analysis.windows))
 
 
 def main() -> None:
