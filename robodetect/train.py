@@ -13,6 +13,7 @@ import math
 import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -607,6 +608,7 @@ def train_model(
     consistency: float = 0.0,
     consistency_p: float = 0.3,
     consistency_target: str = "both",
+    sam_rho: float = 0.0,
     log=print,
 ) -> RobotNet:
     """Train on window features with class-balanced BCE; fixed epochs (no early stopping on dev).
@@ -641,9 +643,17 @@ def train_model(
     gap of "clean" did in session 20).
 
     ``shift_copies`` > 1 trains on that many cuts of each call at random offsets
-    (:func:`with_shifted_windows`); an epoch still draws as many windows as one cut has."""
+    (:func:`with_shifted_windows`); an epoch still draws as many windows as one cut has.
+
+    ``sam_rho`` > 0: sharpness-aware minimisation (Foret et al. 2021; applied to spoofing detection
+    by Shim et al. 2023 and Huang et al. 2025 against unseen attacks): each step takes the gradient
+    of the classification loss at the weights moved ``sam_rho`` along the batch's normalised
+    gradient (:func:`sam_perturb`), so training seeks a flat minimum; twice the backward passes.
+    Only with the plain loss (no consistency or adversary terms)."""
     if consistency_target not in CONSISTENCY_TARGETS:
         raise ValueError(f"consistency_target: one of {CONSISTENCY_TARGETS}, not {consistency_target!r}")
+    if sam_rho > 0 and (consistency > 0 or lang_adversary > 0 or source_adversary > 0):
+        raise ValueError("sam_rho: only with the plain loss (no consistency or adversary terms)")
     n_windows = len(train.windows)
     train = with_shifted_windows(train, shift_copies, seed)
     torch.manual_seed(seed)
@@ -738,6 +748,10 @@ def train_model(
             step += 1
             opt.zero_grad()
             loss.backward()
+            if sam_rho > 0:  # the gradient at the worst nearby weights, then back to the weights
+                with sam_perturb(model, sam_rho):
+                    opt.zero_grad()
+                    head_loss(model, model.embed(mel, pros[b]), y[b]).backward()
             opt.step()
             sched.step()
             total += float(loss.detach()) * len(b)
@@ -746,6 +760,33 @@ def train_model(
             note = f", source discriminator {hits / max(1, n_seen):.1%} right (chance {chance:.1%})"
         log(f"    epoch {epoch + 1}/{epochs}: loss {total / n_per_epoch:.4f}{note} ({time.time() - t0:.0f} s)")
     return model.eval()
+
+
+@contextmanager
+def sam_perturb(model: torch.nn.Module, rho: float):
+    """SAM's ascent step: moves every parameter that has a gradient by ``rho`` times the gradient
+    over the gradients' global L2 norm (the first-order worst case within an L2 ball of radius
+    ``rho``), with batch-norm running statistics frozen (the batch was already counted); on exit
+    the parameters are restored exactly (the saved copies, not a subtraction) and the statistics
+    unfrozen."""
+    params = [p for p in model.parameters() if p.grad is not None]
+    norms = [bn for bn in model.modules() if isinstance(bn, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [bn.momentum for bn in norms]
+    with torch.no_grad():
+        saved = [p.detach().clone() for p in params]
+        scale = rho / (torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])) + 1e-12)
+        for p in params:
+            p.add_(p.grad * scale)
+    for bn in norms:
+        bn.momentum = 0.0
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for p, w in zip(params, saved):
+                p.copy_(w)
+        for bn, m in zip(norms, momenta):
+            bn.momentum = m
 
 
 def _source_chance(

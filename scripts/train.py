@@ -265,6 +265,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--consistency-p", type=float, default=0.3, help="share of training windows given a channel view")
     ap.add_argument(
+        "--sam",
+        type=float,
+        default=0.0,
+        help="sharpness-aware minimisation with this radius rho (0: off; 0.05 is Foret et al.'s default); "
+        "twice the training time",
+    )
+    ap.add_argument(
         "--consistency-target",
         choices=CONSISTENCY_TARGETS,
         default="both",
@@ -441,6 +448,7 @@ def main() -> None:
             consistency=args.consistency,
             consistency_p=args.consistency_p,
             consistency_target=args.consistency_target,
+            sam_rho=args.sam,
         )
 
     if not args.no_main:
@@ -473,6 +481,7 @@ def main() -> None:
                 "consistency": args.consistency,
                 "consistency_p": args.consistency_p,
                 "consistency_target": args.consistency_target,
+                "sam": args.sam,
                 "plan_version": PLAN_VERSION,
                 "train_short_share": args.train_short_share,
                 "train_2party": args.train_2party,

@@ -456,3 +456,40 @@ def test_extra_corpus_rows_are_its_train_robots_checked_against_the_main_splits(
     write(tmp_path / "extra" / "tts_manifest.csv", tts_cols, [bad])
     with pytest.raises(ValueError, match="splits"):
         script.extra_rows(args, rows)
+
+
+def test_sam_perturb_moves_by_rho_along_the_gradient_and_restores_exactly():
+    from robodetect.train import sam_perturb
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3), torch.nn.Linear(3, 1))
+    x = torch.randn(16, 4)
+    model(x).pow(2).mean().backward()
+    before = [p.detach().clone() for p in model.parameters()]
+    grads = [p.grad.clone() for p in model.parameters()]
+    stats = model[1].running_mean.clone()
+    gnorm = torch.linalg.vector_norm(torch.cat([g.flatten() for g in grads]))
+    with sam_perturb(model, 0.05):
+        step = torch.cat([(p.detach() - w).flatten() for p, w in zip(model.parameters(), before)])
+        torch.testing.assert_close(torch.linalg.vector_norm(step), torch.tensor(0.05))
+        torch.testing.assert_close(step, torch.cat([g.flatten() for g in grads]) * 0.05 / gnorm)
+        model(x)  # a training-mode pass inside: the batch-norm statistics must not move
+        torch.testing.assert_close(model[1].running_mean, stats)
+    for p, w in zip(model.parameters(), before):
+        assert torch.equal(p.detach(), w)  # bit-exact, not a subtraction's rounding
+    assert model[1].momentum == 0.1  # unfrozen again
+    model(x)
+    assert not torch.equal(model[1].running_mean, stats)
+
+
+def test_sam_training_runs_and_takes_other_steps_than_plain_training():
+    data = _toy_data()
+    quiet = dict(epochs=2, batch_size=8, log=lambda *_: None)
+    plain = train_model(data, ModelConfig(), **quiet)
+    sam = train_model(data, ModelConfig(), sam_rho=0.05, **quiet)
+    again = train_model(data, ModelConfig(), sam_rho=0.05, **quiet)
+    sd_plain, sd_sam, sd_again = plain.state_dict(), sam.state_dict(), again.state_dict()
+    assert any(not torch.equal(sd_plain[k], sd_sam[k]) for k in sd_plain)
+    assert all(torch.equal(sd_sam[k], sd_again[k]) for k in sd_sam)  # deterministic
+    with pytest.raises(ValueError, match="sam_rho"):
+        train_model(data, ModelConfig(), sam_rho=0.05, consistency=1.0, **quiet)
