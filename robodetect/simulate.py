@@ -74,6 +74,9 @@ class SimConfig:
     p_agc: float = 0.0
     agc_ratio: tuple[float, float] = (1.5, 4.0)
     agc_window_seconds: tuple[float, float] = (0.03, 0.5)
+    # None: the gate relative to the speech only (line noise in pauses is boosted, session 22's H);
+    # a value: the gate at least this many dB above the leg's noise floor (only speech compressed)
+    agc_noise_gate_db: float | None = None
     # two-party calls (simulate_two_party): the callee answers after a lognormal gap; a share of
     # the turns overlap (barge-in) by up to overlap_max_seconds
     turn_gap_median_seconds: float = 0.5
@@ -254,15 +257,27 @@ def noise_suppress(x: np.ndarray, floor_db: float = -20.0, over: float = 2.0, dd
 
 
 def agc_compress(
-    x: np.ndarray, ratio: float = 3.0, window_seconds: float = 0.3, gate_db: float = -40.0, max_gain_db: float = 20.0
+    x: np.ndarray,
+    ratio: float = 3.0,
+    window_seconds: float = 0.3,
+    gate_db: float = -40.0,
+    max_gain_db: float = 20.0,
+    noise_gate_db: float | None = None,
 ) -> np.ndarray:
-    """A handset-style automatic gain control / compressor (the simulator's ``p_agc`` stage): the level
-    over a sliding ``window_seconds`` is pulled toward the active speech level (the median level of
-    the frames within ``-gate_db`` dB of the loudest) with ``ratio``:1 compression in dB, so loud
-    syllables come down and weak ones, closures and breaths come up; below ``gate_db`` under the
-    active level (line noise in pauses) the boost fades to none over 10 dB (a noise gate, so the
-    row measures compressed speech, not raised pauses); the gain stays within +-``max_gain_db``.
-    Same length as ``x``."""
+    """A handset-style automatic gain control / compressor (the shortcut checks' AGC row; the
+    simulator's ``p_agc`` stage): the level over a sliding ``window_seconds`` is pulled toward the
+    active speech level (the median level of the frames within ``-gate_db`` dB of the loudest) with
+    ``ratio``:1 compression in dB, so loud syllables come down and weak ones, closures and breaths
+    come up; below the gate, ``gate_db`` under the active level, the boost fades to none over 10 dB,
+    and the gain stays within +-``max_gain_db``. Same length as ``x``.
+
+    With ``noise_gate_db`` None (the shortcut row's AGC) the gate sits only relative to the speech:
+    line noise within 40 dB of the speech (any real SNR) is boosted in the pauses, as by an AGC
+    without a noise gate. With ``noise_gate_db`` set, no boost reaches a level within
+    ``noise_gate_db`` of the line's noise floor (the 5th percentile of 20 ms frame levels; full boost
+    10 dB higher), and the active level is the median of the frames above that too (a leg where one
+    party speaks a third of the time keeps its speech level): the pauses keep their SNR and only
+    speech is compressed."""
     x = np.asarray(x, np.float64)
     win = max(1, int(window_seconds * SAMPLE_RATE))
     if len(x) < win:
@@ -276,9 +291,15 @@ def agc_compress(
     power = np.maximum(sums[end] - sums[start], 0.0) / win
     level = 10 * np.log10(power + 1e-12)
     frames = level[: len(level) // win * win].reshape(-1, win).mean(axis=1)
-    active = float(np.median(frames[frames >= frames.max() + gate_db]))
+    floor = -np.inf  # no boost at or below this level
+    if noise_gate_db is not None:
+        short = x[: n // 160 * 160].reshape(-1, 160) if n >= 160 else x[None, :]
+        floor = float(np.percentile(10 * np.log10(np.mean(short**2, axis=1) + 1e-12), 5)) + noise_gate_db
+    speech = frames[frames >= max(frames.max() + gate_db, floor + 10.0)]
+    active = float(np.median(speech if len(speech) else frames[frames >= frames.max() + gate_db]))
     gain_db = np.clip((active - np.maximum(level, active + gate_db)) * (1.0 - 1.0 / ratio), -max_gain_db, max_gain_db)
-    fade = np.clip(1.0 - (active + gate_db - level) / 10.0, 0.0, 1.0)  # 1 above the gate, 0 10 dB below it
+    # the boost fades in over 10 dB: from none at the higher of (the gate - 10 dB, the noise gate) to full
+    fade = np.clip((level - max(active + gate_db - 10.0, floor)) / 10.0, 0.0, 1.0)
     return x * 10 ** (np.where(gain_db > 0, gain_db * fade, gain_db) / 20)
 
 
@@ -441,7 +462,7 @@ def telephone_channel(x: np.ndarray, rng: np.random.Generator, c: SimConfig) -> 
         if sub.random() < c.p_agc:
             ratio = float(sub.uniform(*c.agc_ratio))
             window = float(np.exp(sub.uniform(*np.log(c.agc_window_seconds))))
-            x = agc_compress(x, ratio, window)
+            x = agc_compress(x, ratio, window, noise_gate_db=c.agc_noise_gate_db)
             meta["agc"] = [round(ratio, 2), round(window, 3)]
     gain = float(rng.uniform(*c.gain_db))
     x = x * 10 ** (gain / 20) * (0.1 / speech_rms)  # speech RMS -20 dBFS, then -40..-12 dBFS

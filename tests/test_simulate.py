@@ -264,3 +264,31 @@ def test_agc_compresses_the_speech_level_range_and_gates_the_pauses():
     assert abs(gap_in - 20.0) < 0.5 and abs(gap_out - gap_in / 3.0) < 2.0  # 20 dB -> ~6.7 dB (3:1)
     assert db(y, pause) - db(x, pause) < 1.0  # below the gate: no boost of the pause
     np.testing.assert_array_equal(agc_compress(np.zeros(100)), np.zeros(100))
+
+
+def test_agc_noise_gate_keeps_the_pauses_snr_and_the_speech_level_but_compresses_speech(speech_8k):
+    """Without the noise gate, line noise 35 dB under the speech is boosted in the pauses (the gate is
+    relative to the speech only); with it the pauses keep their level, a leg where speech fills 40 %
+    keeps its speech level, and the speech's frame levels still come closer together."""
+    from robodetect.simulate import _colored_noise, _rms
+
+    speech = speech_8k[:32000].astype(np.float64)
+    speech = speech / _rms(speech) * 0.05
+    n = int(len(speech) / 0.4)
+    noise = _colored_noise(n, "pink", np.random.default_rng(1))
+    leg = np.zeros(n)
+    leg[: len(speech)] = speech
+    leg += noise / _rms(noise) * 0.05 * 10 ** (-35 / 20)
+    pause, talk = slice(len(speech) + 800, n - 800), slice(0, len(speech))
+
+    def change_db(y, sl):
+        return 20 * np.log10(_rms(y[sl]) / _rms(leg[sl]))
+
+    plain = agc_compress(leg, 3.0, 0.03)
+    gated = agc_compress(leg, 3.0, 0.03, noise_gate_db=6.0)
+    assert change_db(plain, pause) > 10.0  # the check can fail: the ungated AGC raises the pauses
+    assert abs(change_db(gated, pause)) < 3.0
+    assert abs(change_db(gated, talk)) < 8.0
+    before, after = _frame_levels(leg[talk]), _frame_levels(gated[talk])
+    loud = before > np.percentile(before, 50)
+    assert np.std(after[loud]) < 0.7 * np.std(before[loud])
