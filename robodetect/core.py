@@ -130,7 +130,8 @@ def analyze_speech(
     """Stage 1 without cutting windows: (analysis with empty ``windows``, the speech-only signal,
     the window spans in it, :func:`robodetect.scoring.window_spans` at ``hop`` samples). Lets the
     batch path keep long calls as one signal. ``segments`` (experiments only): take the speech
-    from these instead of the VAD's (the timing features still see the VAD's frame levels)."""
+    from these instead of the VAD's (the timing features still see the VAD's frame levels and
+    speech mask)."""
     vad = detect_speech(x, vad_config)
     segments = vad.segments if segments is None else segments
     speech = speech_samples(x, segments)

@@ -424,8 +424,9 @@ def simulate_two_party(
 
 
 def telephone_channel(x: np.ndarray, rng: np.random.Generator, c: SimConfig) -> tuple[np.ndarray, dict]:
-    """Dither, background noise (an MP3 round trip, a noise suppressor and an AGC where the config
-    asks), gain, clipping, band-limiting, a codec and packet loss, drawn at random (speech in ``x`` at RMS :data:`SPEECH_RMS`)."""
+    """A resampler and an MP3 round trip (where the config asks), dither, background noise, a noise
+    suppressor and an AGC (where asked), gain, clipping, band-limiting, a codec and packet loss,
+    drawn at random (speech in ``x`` at RMS :data:`SPEECH_RMS`)."""
     x = np.asarray(x, dtype=np.float64)
     meta: dict = {}
     if c.p_resample > 0 and rng.random() < c.p_resample:
@@ -462,8 +463,9 @@ def telephone_channel(x: np.ndarray, rng: np.random.Generator, c: SimConfig) -> 
         if sub.random() < c.p_agc:
             ratio = float(sub.uniform(*c.agc_ratio))
             window = float(np.exp(sub.uniform(*np.log(c.agc_window_seconds))))
-            x = agc_compress(x, ratio, window, noise_gate_db=c.agc_noise_gate_db)
-            meta["agc"] = [round(ratio, 2), round(window, 3)]
+            if len(x) >= int(window * SAMPLE_RATE):  # agc_compress leaves shorter legs as they are
+                x = agc_compress(x, ratio, window, noise_gate_db=c.agc_noise_gate_db)
+                meta["agc"] = [round(ratio, 2), round(window, 3)]
     gain = float(rng.uniform(*c.gain_db))
     x = x * 10 ** (gain / 20) * (0.1 / speech_rms)  # speech RMS -20 dBFS, then -40..-12 dBFS
     meta["gain_db"] = round(gain, 1)

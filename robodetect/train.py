@@ -749,9 +749,7 @@ def train_model(
             opt.zero_grad()
             loss.backward()
             if sam_rho > 0:  # the gradient at the worst nearby weights, then back to the weights
-                with sam_perturb(model, sam_rho):
-                    opt.zero_grad()
-                    head_loss(model, model.embed(mel, pros[b]), y[b]).backward()
+                sam_gradients(model, lambda m=mel, p=pros[b], t=y[b]: head_loss(model, model.embed(m, p), t), sam_rho)
             opt.step()
             sched.step()
             total += float(loss.detach()) * len(b)
@@ -766,17 +764,19 @@ def train_model(
 def sam_perturb(model: torch.nn.Module, rho: float):
     """SAM's ascent step: moves every parameter that has a gradient by ``rho`` times the gradient
     over the gradients' global L2 norm (the first-order worst case within an L2 ball of radius
-    ``rho``), with batch-norm running statistics frozen (the batch was already counted); on exit
-    the parameters are restored exactly (the saved copies, not a subtraction) and the statistics
-    unfrozen."""
+    ``rho``), with batch-norm statistics frozen (running mean, variance and batch count: the batch
+    was already counted); on exit the parameters are restored exactly (the saved copies, not a
+    subtraction) and the statistics unfrozen. No parameter with a gradient: nothing moves."""
     params = [p for p in model.parameters() if p.grad is not None]
     norms = [bn for bn in model.modules() if isinstance(bn, torch.nn.modules.batchnorm._BatchNorm)]
     momenta = [bn.momentum for bn in norms]
+    counts = [bn.num_batches_tracked.clone() if bn.num_batches_tracked is not None else None for bn in norms]
     with torch.no_grad():
         saved = [p.detach().clone() for p in params]
-        scale = rho / (torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])) + 1e-12)
-        for p in params:
-            p.add_(p.grad * scale)
+        if params:
+            scale = rho / (torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])) + 1e-12)
+            for p in params:
+                p.add_(p.grad * scale)
     for bn in norms:
         bn.momentum = 0.0
     try:
@@ -785,8 +785,19 @@ def sam_perturb(model: torch.nn.Module, rho: float):
         with torch.no_grad():
             for p, w in zip(params, saved):
                 p.copy_(w)
-        for bn, m in zip(norms, momenta):
-            bn.momentum = m
+            for bn, m, c in zip(norms, momenta, counts):
+                bn.momentum = m
+                if c is not None:
+                    bn.num_batches_tracked.copy_(c)
+
+
+def sam_gradients(model: torch.nn.Module, loss_fn, rho: float) -> None:
+    """Replace the gradients ``model`` holds (those of the batch's loss at its weights) by SAM's: the
+    gradients of ``loss_fn()`` at the weights moved by :func:`sam_perturb`; the weights are back where
+    they were when this returns, ready for the optimiser's step."""
+    with sam_perturb(model, rho):
+        model.zero_grad()
+        loss_fn().backward()
 
 
 def _source_chance(

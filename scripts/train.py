@@ -384,7 +384,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=",".join(map(str, ModelConfig.channels)),
         help="conv channels per block, comma-separated (the CNN's width and cost)",
     )
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if args.sam < 0:
+        ap.error(f"--sam {args.sam}: a radius, >= 0")
+    if args.sam > 0 and (args.consistency > 0 or args.lang_adversary > 0 or args.source_adversary > 0):
+        ap.error("--sam: only with the plain loss (not with --consistency, --lang-adversary or --source-adversary)")
+    return args
 
 
 def model_config(args, **config) -> ModelConfig:

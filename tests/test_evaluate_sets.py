@@ -86,3 +86,27 @@ def test_eval_sets_defaults_to_the_models_training_seed(corpus):
     np.savez(seed2, vad=np.array(json.dumps(asdict(VadConfig()))))
     path, note = evaluate.eval_sets(model, corpus, None, ("dev",))["dev"]
     assert path == seed2 and "seed 2" in note
+
+
+def test_the_agc_stage_changes_only_the_training_sets_keys(corpus):
+    """--agc-augment is a training-only stage: cal, dev and two-party dev stay the calls other models
+    are measured on; while off (or with its gate unset) no key changes, so old datasets are reused."""
+    agc = ("--agc-augment", "0.3")
+    for name in ("cal", "dev", "dev_2party"):
+        assert _train_path(corpus, name, *agc) == _train_path(corpus, name)
+        assert _train_path(corpus, name, *agc, "--agc-noise-gate", "6") == _train_path(corpus, name)
+    assert _train_path(corpus, "train", *agc) != _train_path(corpus, "train")
+    gated = _train_path(corpus, "train", *agc, "--agc-noise-gate", "6")
+    assert gated not in (_train_path(corpus, "train", *agc), _train_path(corpus, "train"))
+    assert _train_path(corpus, "train", "--agc-augment", "0") == _train_path(corpus, "train")
+    assert _train_path(corpus, "train", "--agc-noise-gate", "6") == _train_path(corpus, "train")
+    model = _model({"agc_augment": 0.3, "agc_noise_gate": 6.0})
+    assert evaluate.planned(model, corpus, seed=0)["dev"] == evaluate.planned(_model({}), corpus, seed=0)["dev"]
+
+
+def test_sam_is_refused_with_the_other_loss_terms_and_below_zero():
+    with pytest.raises(SystemExit):
+        train.parse_args(["--sam", "-0.1"])
+    with pytest.raises(SystemExit):
+        train.parse_args(["--sam", "0.05", "--consistency", "0.5"])
+    assert train.parse_args(["--sam", "0.05"]).sam == 0.05

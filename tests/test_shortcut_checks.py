@@ -117,7 +117,7 @@ def test_reference_segments_scores_a_variant_with_the_unvaried_calls_segments(sp
         ref = shortcut_checks.ReferenceSegments(det)
         ref.reference(x)
         base = det.score(x, 8000).robot_probability
-        assert abs(ref.score(x, 8000).robot_probability - base) < 1e-5  # the unvaried call: as scored
+        assert ref.score(x, 8000).robot_probability == base  # the unvaried call: exactly as scored
         quiet = x * np.float32(10 ** (-30 / 20))  # 30 dB down: the VAD keeps other frames
         moved += abs(det.score(quiet, 8000).robot_probability - base) > 1e-3
         assert abs(ref.score(quiet, 8000).robot_probability - base) < 1e-4  # same segments, same score

@@ -236,6 +236,22 @@ def test_agc_stage_draws_leave_other_draws_alone_and_compress_the_leg(speech_8k)
         assert np.std(lb[loud]) < np.std(la[loud])
 
 
+def test_agc_stage_skipped_legs_are_untouched_and_two_party_legs_draw_it_each(speech_8k):
+    base = SimConfig(codec="none", p_packet_loss=0.0, p_clean=0.0)
+    half = SimConfig(codec="none", p_packet_loss=0.0, p_clean=0.0, p_agc=0.5, agc_noise_gate_db=6.0)
+    took = 0
+    for seed in range(8):
+        a, _ = simulate_call([speech_8k[:16000]], np.random.default_rng(seed), base)
+        b, meta = simulate_call([speech_8k[:16000]], np.random.default_rng(seed), half)
+        took += "agc" in meta
+        assert np.array_equal(a, b) == ("agc" not in meta)
+    assert 0 < took < 8
+    every = SimConfig(codec="none", p_packet_loss=0.0, p_agc=1.0, agc_noise_gate_db=6.0)
+    x, meta = simulate_two_party([speech_8k[:12000]], [speech_8k[12000:20000]], np.random.default_rng(0), every)
+    assert x.shape[0] == 2 and np.all(np.isfinite(x))
+    assert "agc" in meta["caller"] and "agc" in meta["callee"]
+
+
 def test_noise_tracker_finds_the_mean_power_of_stationary_noise():
     from robodetect.simulate import _colored_noise, ns_stft, track_noise
 

@@ -478,6 +478,7 @@ def test_sam_perturb_moves_by_rho_along_the_gradient_and_restores_exactly():
     for p, w in zip(model.parameters(), before):
         assert torch.equal(p.detach(), w)  # bit-exact, not a subtraction's rounding
     assert model[1].momentum == 0.1  # unfrozen again
+    assert int(model[1].num_batches_tracked) == 1  # the pass inside was not counted
     model(x)
     assert not torch.equal(model[1].running_mean, stats)
 
@@ -493,3 +494,33 @@ def test_sam_training_runs_and_takes_other_steps_than_plain_training():
     assert all(torch.equal(sd_sam[k], sd_again[k]) for k in sd_sam)  # deterministic
     with pytest.raises(ValueError, match="sam_rho"):
         train_model(data, ModelConfig(), sam_rho=0.05, consistency=1.0, **quiet)
+
+
+def test_sam_gradients_are_the_losss_gradients_at_the_perturbed_weights():
+    from robodetect.train import sam_gradients, sam_perturb
+
+    torch.manual_seed(1)
+    model = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
+    x, y = torch.randn(32, 5), torch.randn(32, 1)
+
+    def loss_fn():
+        return F.mse_loss(model(x), y)
+
+    loss_fn().backward()
+    g = [p.grad.clone() for p in model.parameters()]
+    w = [p.detach().clone() for p in model.parameters()]
+    norm = torch.linalg.vector_norm(torch.cat([t.flatten() for t in g]))
+    # independently: a copy of the model at w + rho * g / |g|, and its gradients there
+    moved = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
+    with torch.no_grad():
+        for q, wi, gi in zip(moved.parameters(), w, g):
+            q.copy_(wi + 0.1 * gi / norm)
+    F.mse_loss(moved(x), y).backward()
+    sam_gradients(model, loss_fn, 0.1)
+    for p, q, wi, gi in zip(model.parameters(), moved.parameters(), w, g):
+        torch.testing.assert_close(p.grad, q.grad)  # replaced, not added to the first gradient
+        assert not torch.allclose(p.grad, gi)
+        assert torch.equal(p.detach(), wi)  # the optimiser steps from the original weights
+    model.zero_grad()
+    with sam_perturb(model, 0.1):  # no gradients at all: nothing moves, nothing fails
+        assert all(torch.equal(p.detach(), wi) for p, wi in zip(model.parameters(), w))
