@@ -609,6 +609,9 @@ def train_model(
     consistency_p: float = 0.3,
     consistency_target: str = "both",
     sam_rho: float = 0.0,
+    teacher: RobotNet | None = None,
+    distill: float = 0.0,
+    distill_temperature: float = 2.0,
     log=print,
 ) -> RobotNet:
     """Train on window features with class-balanced BCE; fixed epochs (no early stopping on dev).
@@ -649,7 +652,19 @@ def train_model(
     by Shim et al. 2023 and Huang et al. 2025 against unseen attacks): each step takes the gradient
     of the classification loss at the weights moved ``sam_rho`` along the batch's normalised
     gradient (:func:`sam_perturb`), so training seeks a flat minimum; twice the backward passes.
-    Only with the plain loss (no consistency or adversary terms)."""
+    Only with the plain loss (no consistency or adversary terms).
+
+    ``teacher`` with ``distill`` > 0: knowledge distillation (Hinton et al. 2015) from a trained
+    model with the same front end (a wider network, say): each batch's classification loss becomes
+    ``(1 - distill)`` times the loss on the labels plus ``distill`` times the cross-entropy between
+    the student's and the teacher's robot probabilities at temperature ``distill_temperature``
+    (scaled by its square, so the term's gradient keeps its size), the teacher scoring the very
+    windows the student sees (RawBoost, SpecAugment masks and all; in eval mode, no gradient). The
+    labels' term is the plain loss, so a ``linear`` head only; not with SAM."""
+    if distill > 0:
+        distill_problem = distill_unsupported(config, teacher, distill, sam_rho)
+        if distill_problem:
+            raise ValueError(distill_problem)
     if consistency_target not in CONSISTENCY_TARGETS:
         raise ValueError(f"consistency_target: one of {CONSISTENCY_TARGETS}, not {consistency_target!r}")
     if sam_rho > 0 and (consistency > 0 or lang_adversary > 0 or source_adversary > 0):
@@ -701,6 +716,8 @@ def train_model(
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=[g["lr"] for g in groups], total_steps=steps, pct_start=0.15
     )
+    if teacher is not None:
+        teacher.eval()  # batch-norm statistics and dropout of the trained teacher, not the batch's
     for epoch in range(epochs):
         model.train()
         idx = torch.multinomial(weights, n_per_epoch, replacement=True, generator=gen)
@@ -720,7 +737,10 @@ def train_model(
             if eq_augment:
                 mel = random_eq(mel, gen)
             emb = model.embed(mel, pros[b])
-            loss = head_loss(model, emb, y[b])
+            if distill > 0:
+                loss = distill_loss(model.classify(emb), teacher, mel, pros[b], y[b], distill, distill_temperature)
+            else:
+                loss = head_loss(model, emb, y[b])
             if consistency > 0:
                 pick = torch.rand(len(b), generator=gen) < consistency_p
                 if pick.any():
@@ -758,6 +778,43 @@ def train_model(
             note = f", source discriminator {hits / max(1, n_seen):.1%} right (chance {chance:.1%})"
         log(f"    epoch {epoch + 1}/{epochs}: loss {total / n_per_epoch:.4f}{note} ({time.time() - t0:.0f} s)")
     return model.eval()
+
+
+def distill_unsupported(
+    config: ModelConfig, teacher: RobotNet | None, distill: float, sam_rho: float = 0.0
+) -> str | None:
+    """Why ``train_model`` cannot distil from ``teacher`` into a model of ``config`` with weight
+    ``distill``; None when it can. The teacher must see the student's features (same front end)."""
+    if not 0.0 < distill <= 1.0:
+        return f"distill: a weight in (0, 1], not {distill}"
+    if teacher is None:
+        return "distill: needs a teacher model"
+    if config.head != "linear":
+        return "distill: only with a linear head (the labels' term is the plain cross-entropy)"
+    if sam_rho > 0:
+        return "distill: not with SAM (its second pass recomputes the plain loss only)"
+    if teacher.config.frontend != config.frontend or teacher.config.use_prosody != config.use_prosody:
+        return "distill: the teacher's front end differs from the student's (it must score the same features)"
+    return None
+
+
+def distill_loss(
+    raw: torch.Tensor,
+    teacher: RobotNet,
+    mel: torch.Tensor,
+    prosody: torch.Tensor,
+    y: torch.Tensor,
+    weight: float,
+    temperature: float,
+) -> torch.Tensor:
+    """A batch's distillation loss: ``1 - weight`` times the cross-entropy of the student's raw
+    logits ``raw`` against the labels ``y``, plus ``weight`` times the cross-entropy against the
+    teacher's robot probabilities on the same features at ``temperature``, scaled by its square
+    (Hinton et al. 2015: the soft term's gradient keeps its size whatever the temperature)."""
+    with torch.no_grad():
+        soft = torch.sigmoid(teacher.head(mel, prosody) / temperature)
+    kd = F.binary_cross_entropy_with_logits(raw / temperature, soft) * temperature**2
+    return (1.0 - weight) * F.binary_cross_entropy_with_logits(raw, y) + weight * kd
 
 
 @contextmanager

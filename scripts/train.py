@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 from robodetect.config import HEADS, POOLS, TIME_POOLS  # noqa: E402
 from robodetect.features import FINE_F_MAX, HOP_LENGTH, FrontEndConfig  # noqa: E402
 from robodetect.metrics import eer  # noqa: E402
-from robodetect.model import ModelConfig, RobotNet, count_parameters, save_model  # noqa: E402
+from robodetect.model import ModelConfig, ModelError, RobotNet, count_parameters, resolve_model, save_model  # noqa: E402
 from robodetect.rawboost import RawBoostConfig  # noqa: E402
 from robodetect.simulate import SimConfig  # noqa: E402
 from robodetect.train import (  # noqa: E402
@@ -43,6 +43,7 @@ from robodetect.train import (  # noqa: E402
     build_dataset,
     calibrate,
     call_scores,
+    distill_unsupported,
     human_ranges,
     plan_calls,
     read_manifests,
@@ -384,7 +385,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=",".join(map(str, ModelConfig.channels)),
         help="conv channels per block, comma-separated (the CNN's width and cost)",
     )
+    ap.add_argument(
+        "--distill",
+        type=float,
+        default=0.0,
+        help="knowledge distillation: weight (0-1] of the teacher's soft labels against the true ones "
+        "(needs --teacher for the main model, --loo-teachers for leave-outs; 0: off)",
+    )
+    ap.add_argument("--teacher", help="the trained model (stem or .json) the main model distils from")
+    ap.add_argument(
+        "--loo-teachers",
+        metavar="DIR",
+        help="leave-out models (DIR/loo-<group>, from --loo-save) each leave-out distils from: "
+        "a teacher that never heard the held-out group either",
+    )
     args = ap.parse_args(argv)
+    if args.distill and not 0 < args.distill <= 1:
+        ap.error(f"--distill {args.distill}: a weight in (0, 1]")
+    if args.distill and args.sam > 0:
+        ap.error("--distill: not with --sam")
+    if args.distill and not args.no_main and not args.teacher:
+        ap.error("--distill: the main model needs --teacher (or --no-main)")
+    if args.distill and (args.loo or args.loo_humans or args.ablations) and not args.loo_teachers:
+        ap.error("--distill: leave-outs need --loo-teachers (a teacher that heard the held-out group would leak it)")
+    if args.distill and args.ablations:
+        ap.error("--distill: not with --ablations (no teacher per ablation)")
     if args.sam < 0:
         ap.error(f"--sam {args.sam}: a radius, >= 0")
     if args.sam > 0 and (args.consistency > 0 or args.lang_adversary > 0 or args.source_adversary > 0):
@@ -416,6 +441,21 @@ def model_config(args, **config) -> ModelConfig:
     return ModelConfig(**config)
 
 
+def distillation(args, config: ModelConfig, teacher: str | None) -> dict:
+    """``train_model``'s distillation arguments for a model of ``config``: none without --distill;
+    else the ``teacher`` model loaded and checked (a clear exit when it cannot serve)."""
+    if not args.distill:
+        return {}
+    try:
+        model = resolve_model(teacher)
+    except (ModelError, OSError, ValueError, RuntimeError) as e:
+        raise SystemExit(f"train.py: --distill: teacher {teacher}: {e}") from None
+    problem = distill_unsupported(config, model, args.distill, args.sam)
+    if problem:
+        raise SystemExit(f"train.py: teacher {teacher}: {problem}")
+    return {"teacher": model, "distill": args.distill}
+
+
 def source_classes(args) -> tuple[float, ...]:
     """The labels whose groups --source-classes sets the source discriminator on (0 human, 1 robot)."""
     return (0.0,) if args.source_classes == "human" else (0.0, 1.0)
@@ -424,6 +464,8 @@ def source_classes(args) -> tuple[float, ...]:
 def main() -> None:
     args = parse_args()
     t0 = time.time()
+    if args.distill and not args.no_main:  # a teacher that cannot serve fails now, not after the datasets
+        distillation(args, model_config(args), args.teacher)
     Path(args.calls_dir).mkdir(parents=True, exist_ok=True)
     rows = read_manifests(manifests(args))
     if args.eval_sets_only:  # what scripts/evaluate.py reads, cut with --vad
@@ -443,12 +485,14 @@ def main() -> None:
     results_dir = Path(args.results)
     results_dir.mkdir(parents=True, exist_ok=True)
 
-    def fit(data: CallData, version: str, reduced: bool, **config) -> RobotNet:
+    def fit(data: CallData, version: str, reduced: bool, teacher: str | None = None, **config) -> RobotNet:
         """Train one model with the command line's front end and options (``reduced``: the
-        leave-one-out/ablation recipe); ``config`` overrides ModelConfig fields."""
+        leave-one-out/ablation recipe; ``teacher``: the model it distils from, with --distill);
+        ``config`` overrides ModelConfig fields."""
+        cfg = model_config(args, version=version, **config)
         return train_model(
             data,
-            model_config(args, version=version, **config),
+            cfg,
             epochs=(args.loo_epochs or args.epochs) if reduced else args.epochs,
             seed=args.seed,
             max_windows_per_epoch=args.loo_windows if reduced else None,
@@ -463,10 +507,11 @@ def main() -> None:
             consistency_p=args.consistency_p,
             consistency_target=args.consistency_target,
             sam_rho=args.sam,
+            **distillation(args, cfg, teacher),
         )
 
     if not args.no_main:
-        model = fit(train_data, f"{args.version} ({date.today().isoformat()})", reduced=False)
+        model = fit(train_data, f"{args.version} ({date.today().isoformat()})", reduced=False, teacher=args.teacher)
         info = calibrate(model, cal)
         model.config.human_ranges = human_ranges(train_data, model)
         s, y, _ = score_table(call_scores(model, dev)[0], dev)
@@ -497,6 +542,7 @@ def main() -> None:
                 "consistency_p": args.consistency_p,
                 "consistency_target": args.consistency_target,
                 "sam": args.sam,
+                **({"distill": args.distill, "teacher": Path(args.teacher).name} if args.distill else {}),
                 "plan_version": PLAN_VERSION,
                 "train_short_share": args.train_short_share,
                 "train_2party": args.train_2party,
@@ -543,7 +589,8 @@ def main() -> None:
         # what produced the rows (scripts/loo_seeds.py groups runs by recipe and seed)
         table["_run"] = {"argv": sys.argv[1:], "seed": args.seed, "loo_epochs": args.loo_epochs or args.epochs}
         for g in groups:
-            m = fit(train_data.subset(lambda c, g=g: without_group(c, g)), f"loo-{g}", reduced=True)
+            teacher = str(Path(args.loo_teachers) / f"loo-{g}") if args.loo_teachers else None
+            m = fit(train_data.subset(lambda c, g=g: without_group(c, g)), f"loo-{g}", reduced=True, teacher=teacher)
             info = calibrate(m, cal.subset(lambda c, g=g: without_group(c, g)))
             if args.loo_save:
                 save_model(m, results_dir / "loo-models" / f"loo-{g}")

@@ -18,7 +18,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 import evaluate  # noqa: E402
 import train  # noqa: E402
 
-from robodetect.model import ModelConfig  # noqa: E402
+from robodetect.model import ModelConfig, RobotNet, save_model  # noqa: E402
 from robodetect.vad import VadConfig  # noqa: E402
 
 HEADER = "path,label,source,engine,speaker,lang,text,duration_s,orig_sr,split,license,settings\n"
@@ -110,3 +110,33 @@ def test_sam_is_refused_with_the_other_loss_terms_and_below_zero():
     with pytest.raises(SystemExit):
         train.parse_args(["--sam", "0.05", "--consistency", "0.5"])
     assert train.parse_args(["--sam", "0.05"]).sam == 0.05
+
+
+def test_distillation_flags_need_their_teachers():
+    for bad in (
+        ["--distill", "0.5"],  # the main model without --teacher
+        ["--distill", "1.5", "--teacher", "t"],
+        ["--distill", "0.5", "--teacher", "t", "--sam", "0.05"],
+        ["--distill", "0.5", "--no-main", "--loo"],  # leave-outs without their own teachers
+        ["--distill", "0.5", "--teacher", "t", "--loo"],  # the main teacher heard every family
+        ["--distill", "0.5", "--teacher", "t", "--loo-teachers", "d", "--ablations"],
+    ):
+        with pytest.raises(SystemExit):
+            train.parse_args(bad)
+    args = train.parse_args(["--distill", "0.5", "--no-main", "--loo", "--loo-teachers", "d"])
+    assert (args.distill, args.loo_teachers) == (0.5, "d")
+    assert train.parse_args(["--teacher", "t"]).distill == 0.0  # a teacher alone changes nothing
+
+
+def test_a_teacher_that_cannot_serve_stops_the_run_with_its_reason(tmp_path):
+    args = train.parse_args(["--distill", "0.5", "--teacher", str(tmp_path / "missing")])
+    with pytest.raises(SystemExit, match="missing"):
+        train.distillation(args, train.model_config(args), args.teacher)
+    other = train.parse_args(["--stft-hop", "160"])  # a teacher on another front end (default hop 80)
+    save_model(RobotNet(train.model_config(other)), tmp_path / "hop80")
+    with pytest.raises(SystemExit, match="front end"):
+        train.distillation(args, train.model_config(args), str(tmp_path / "hop80"))
+    save_model(RobotNet(train.model_config(args, channels=(8, 8, 8, 8))), tmp_path / "narrow")
+    got = train.distillation(args, train.model_config(args), str(tmp_path / "narrow"))
+    assert got["distill"] == 0.5 and got["teacher"].config.channels == (8, 8, 8, 8)
+    assert train.distillation(train.parse_args([]), train.model_config(args), None) == {}

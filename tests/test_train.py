@@ -524,3 +524,55 @@ def test_sam_gradients_are_the_losss_gradients_at_the_perturbed_weights():
     model.zero_grad()
     with sam_perturb(model, 0.1):  # no gradients at all: nothing moves, nothing fails
         assert all(torch.equal(p.detach(), wi) for p, wi in zip(model.parameters(), w))
+
+
+def test_distill_loss_is_the_labels_loss_blended_with_the_teachers_soft_labels():
+    from robodetect.train import distill_loss
+
+    torch.manual_seed(0)
+    teacher = RobotNetLike(ModelConfig()).eval()
+    mel, pros = torch.randn(6, 64, 99), torch.randn(6, 6)
+    y = torch.tensor([0.0, 1.0, 0.0, 1.0, 1.0, 0.0])
+    with torch.no_grad():
+        t = teacher.head(mel, pros)
+    raw = torch.randn(6, requires_grad=True)
+    labels = F.binary_cross_entropy_with_logits(raw, y)
+    torch.testing.assert_close(distill_loss(raw, teacher, mel, pros, y, 0.0, 2.0), labels)
+    soft = -(torch.sigmoid(t / 3) * F.logsigmoid(raw / 3) + torch.sigmoid(-t / 3) * F.logsigmoid(-raw / 3)).mean() * 9
+    torch.testing.assert_close(distill_loss(raw, teacher, mel, pros, y, 0.25, 3.0), 0.75 * labels + 0.25 * soft)
+    # the soft term alone is minimal where the student says what the teacher says
+    at_teacher = t.clone().requires_grad_(True)
+    distill_loss(at_teacher, teacher, mel, pros, y, 1.0, 2.0).backward()
+    assert at_teacher.grad.abs().max() < 1e-6
+    assert not any(p.grad is not None for p in teacher.parameters())  # the teacher is not trained
+
+
+def test_a_distilled_student_follows_its_teacher_not_the_labels():
+    data = _toy_data()
+    wav = torch.from_numpy(data.windows.astype(np.float32) / 32768)
+    robot = torch.from_numpy(data.window_labels()) > 0.5
+    quiet = dict(batch_size=8, log=lambda *_: None)
+
+    def margin(model):  # robots' mean logit minus humans'
+        with torch.no_grad():
+            out = model(wav)
+        return float(out[robot].mean() - out[~robot].mean())
+
+    teacher = train_model(data, ModelConfig(), epochs=12, **quiet)
+    with torch.no_grad():  # a teacher that has it backwards: its logits negated
+        teacher.head_mlp[-1].weight.neg_()
+        teacher.head_mlp[-1].bias.neg_()
+    assert margin(teacher) < 0
+    student = train_model(data, ModelConfig(), epochs=12, teacher=teacher, distill=1.0, **quiet)
+    plain = train_model(data, ModelConfig(), epochs=12, **quiet)
+    assert margin(plain) > 0 > margin(student)
+    assert not teacher.training
+    for bad, match in (
+        (dict(teacher=None, distill=0.5), "teacher"),
+        (dict(teacher=teacher, distill=0.5, sam_rho=0.05), "SAM"),
+        (dict(teacher=teacher, distill=2.0), r"\(0, 1\]"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            train_model(data, ModelConfig(), epochs=1, **bad, **quiet)
+    with pytest.raises(ValueError, match="linear head"):
+        train_model(data, ModelConfig(head="cosine"), epochs=1, teacher=teacher, distill=0.5, **quiet)
