@@ -77,6 +77,11 @@ class SimConfig:
     # None: the gate relative to the speech only (line noise in pauses is boosted, session 22's H);
     # a value: the gate at least this many dB above the leg's noise floor (only speech compressed)
     agc_noise_gate_db: float | None = None
+    # line noise raised in a share of legs' pauses only (training; session 23's M): an AGC or a
+    # VoIP client's comfort noise lifts the noise between words, not under them (session 22's H
+    # stage did this by accident: -8.9 dB pause SNR, median). Drawn per leg from its own generator
+    p_pause_noise: float = 0.0
+    pause_noise_db: tuple[float, float] = (5.0, 20.0)
     # two-party calls (simulate_two_party): the callee answers after a lognormal gap; a share of
     # the turns overlap (barge-in) by up to overlap_max_seconds
     turn_gap_median_seconds: float = 0.5
@@ -303,6 +308,34 @@ def agc_compress(
     return x * 10 ** (np.where(gain_db > 0, gain_db * fade, gain_db) / 20)
 
 
+def pause_gain(
+    x: np.ndarray, boost_db: float, active_db: float = -35.0, hangover_frames: int = 2, ramp_frames: int = 5
+) -> np.ndarray:
+    """Per-sample gain for the noise added to ``x`` (speech at RMS :data:`SPEECH_RMS` before any
+    noise): 1 where ``x`` speaks, ``boost_db`` dB in its pauses. A 20 ms frame speaks when its level
+    is within ``-active_db`` dB of the speech level (the dither, 50 dB under, never does), or within
+    ``hangover_frames`` of one that does; the gain moves between the two over ``ramp_frames``
+    frames (in dB, linear), as an AGC's or a comfort-noise generator's level would."""
+    x = np.asarray(x, np.float64)
+    n, frame = len(x), SAMPLE_RATE // 50
+    if n == 0:
+        return np.ones(0)
+    nf = -(-n // frame)
+    padded = np.zeros(nf * frame)
+    padded[:n] = x
+    level = 10 * np.log10(np.mean(padded.reshape(nf, frame) ** 2, axis=1) + 1e-20)
+    active = (level > 20 * np.log10(SPEECH_RMS) + active_db).astype(np.float64)
+    k = 2 * hangover_frames + 1
+    active = np.convolve(np.pad(active, hangover_frames), np.ones(k), "valid") > 0
+    gain_db = boost_db * (1.0 - active)
+    half = ramp_frames // 2
+    gain_db = np.convolve(
+        np.pad(gain_db, (half, ramp_frames - 1 - half), mode="edge"), np.ones(ramp_frames) / ramp_frames, "valid"
+    )
+    centres = np.arange(nf) * frame + frame / 2
+    return 10 ** (np.interp(np.arange(n), centres, gain_db) / 20)
+
+
 #: the channel stages :func:`channel_view` draws from (the shortcut checks' noise, MP3 and suppression rows)
 VIEW_STAGES = ("noise", "mp3", "suppress")
 
@@ -451,7 +484,14 @@ def telephone_channel(x: np.ndarray, rng: np.random.Generator, c: SimConfig) -> 
         snr = -float(sub.uniform(*c.clean_floor_db))
         noise = _colored_noise(len(x), kind, sub)
         meta.update(noise="floor", floor=kind, snr_db=round(snr, 1))
-    x = x + noise / _rms(noise) * speech_rms * 10 ** (-snr / 20)
+    noise = noise / _rms(noise) * speech_rms * 10 ** (-snr / 20)
+    if c.p_pause_noise > 0:  # its own generator (seeded by the signal): every other draw is unchanged
+        sub = np.random.default_rng(zlib.crc32(x.tobytes()) ^ 0x504E)
+        if sub.random() < c.p_pause_noise:
+            boost = float(sub.uniform(*c.pause_noise_db))
+            noise = noise * pause_gain(x, boost)
+            meta["pause_noise_db"] = round(boost, 1)
+    x = x + noise
     if c.p_ns > 0:  # its own generator (seeded by the signal): every other draw is unchanged
         sub = np.random.default_rng(zlib.crc32(x.tobytes()) ^ 0x4E53)
         if sub.random() < c.p_ns:

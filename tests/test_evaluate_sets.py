@@ -102,6 +102,11 @@ def test_the_agc_stage_changes_only_the_training_sets_keys(corpus):
     assert _train_path(corpus, "train", "--agc-noise-gate", "6") == _train_path(corpus, "train")
     model = _model({"agc_augment": 0.3, "agc_noise_gate": 6.0})
     assert evaluate.planned(model, corpus, seed=0)["dev"] == evaluate.planned(_model({}), corpus, seed=0)["dev"]
+    pause = ("--pause-noise-augment", "0.3")  # the same contract for the pause-noise stage
+    for name in ("cal", "dev", "dev_2party"):
+        assert _train_path(corpus, name, *pause) == _train_path(corpus, name)
+    assert _train_path(corpus, "train", *pause) not in (_train_path(corpus, "train"), _train_path(corpus, "train", *agc))
+    assert _train_path(corpus, "train", "--pause-noise-augment", "0") == _train_path(corpus, "train")
 
 
 def test_sam_is_refused_with_the_other_loss_terms_and_below_zero():

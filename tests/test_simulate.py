@@ -8,6 +8,7 @@ from robodetect.simulate import (
     apply_codec,
     change_speed,
     g711,
+    pause_gain,
     simulate_call,
     simulate_two_party,
     trim_silence,
@@ -308,3 +309,43 @@ def test_agc_noise_gate_keeps_the_pauses_snr_and_the_speech_level_but_compresses
     before, after = _frame_levels(leg[talk]), _frame_levels(gated[talk])
     loud = before > np.percentile(before, 50)
     assert np.std(after[loud]) < 0.7 * np.std(before[loud])
+
+
+def test_pause_gain_lifts_the_pauses_only_with_ramps():
+    from robodetect.simulate import SPEECH_RMS
+
+    rng = np.random.default_rng(0)
+    pause = rng.standard_normal(8000) * SPEECH_RMS * 10 ** (-50 / 20)  # the dither's level
+    speech = np.sin(2 * np.pi * 200 * np.arange(8000) / 8000) * SPEECH_RMS * np.sqrt(2)
+    x = np.concatenate([pause, speech, pause])
+    g = 20 * np.log10(pause_gain(x, 12.0))
+    assert g.shape == x.shape
+    np.testing.assert_allclose(g[:5000], 12.0, atol=1e-9)  # the pause, away from the word
+    np.testing.assert_allclose(g[9000:15000], 0.0, atol=1e-9)  # under the speech
+    np.testing.assert_allclose(g[-5000:], 12.0, atol=1e-9)
+    edge = g[7000:9000]  # the ramp into the word: monotone, after a 40 ms hangover at the word's end
+    assert np.all(np.diff(edge) <= 1e-9) and edge[0] > 11.9 and edge[-1] < 0.1
+    assert np.all(20 * np.log10(pause_gain(speech, 12.0)) == 0.0)  # all speech: no boost anywhere
+    assert pause_gain(np.zeros(0), 12.0).shape == (0,)
+
+
+def test_pause_noise_stage_raises_the_pauses_noise_and_leaves_other_draws_alone():
+    quiet = dict(codec="none", p_packet_loss=0.0, p_clean=0.0, p_bandlimit=0.0, p_clip=0.0, pause_median_seconds=1.0)
+    t = np.arange(8000) / 8000
+    word = sum(np.sin(2 * np.pi * f * t) / k for k, f in enumerate((150, 300, 450), 1)).astype(np.float32)
+    took = 0
+    for seed in range(6):
+        a, meta_a = simulate_call([word, word], np.random.default_rng(seed), SimConfig(**quiet))
+        b, meta_b = simulate_call([word, word], np.random.default_rng(seed), SimConfig(**quiet, p_pause_noise=0.5))
+        boost = meta_b.pop("pause_noise_db", None)
+        assert meta_a == meta_b and len(a) == len(b)
+        if boost is None:
+            assert np.array_equal(a, b)
+            continue
+        took += 1
+        assert 5.0 <= boost <= 20.0
+        la, lb = _frame_levels(a), _frame_levels(b)
+        rise = lb - la
+        assert abs(np.percentile(rise[la < np.percentile(la, 80) - 6], 90) - boost) < 1.0  # the pauses: noise only
+        assert np.median(np.abs(rise[la > np.percentile(la, 80)])) < 0.5  # the words: unchanged
+    assert 0 < took < 6
