@@ -105,7 +105,10 @@ def test_the_agc_stage_changes_only_the_training_sets_keys(corpus):
     pause = ("--pause-noise-augment", "0.3")  # the same contract for the pause-noise stage
     for name in ("cal", "dev", "dev_2party"):
         assert _train_path(corpus, name, *pause) == _train_path(corpus, name)
-    assert _train_path(corpus, "train", *pause) not in (_train_path(corpus, "train"), _train_path(corpus, "train", *agc))
+    assert _train_path(corpus, "train", *pause) not in (
+        _train_path(corpus, "train"),
+        _train_path(corpus, "train", *agc),
+    )
     assert _train_path(corpus, "train", "--pause-noise-augment", "0") == _train_path(corpus, "train")
 
 
