@@ -21,6 +21,7 @@ import numpy as np
 import soundfile as sf
 import torch
 import torch.nn.functional as F
+from scipy.stats import beta as beta_dist
 
 from . import scoring
 from .audio import SAMPLE_RATE
@@ -539,6 +540,24 @@ def consistency_views(
         return model.features(torch.from_numpy(views))
 
 
+def freq_mixstyle(mel: torch.Tensor, gen: torch.Generator, alpha: float = 0.3, eps: float = 1e-6) -> torch.Tensor:
+    """Freq-MixStyle (Zhou et al. 2021's MixStyle per frequency band, as Schmid et al. use it against
+    unseen recording devices): each window of ``mel`` (B, bands, frames) is normalised per band over
+    its frames and given the convex mix ``lam * own + (1 - lam) * other`` of its own band means and
+    standard deviations and those of a random window of the batch, ``lam ~ Beta(alpha, alpha)`` per
+    window. The statistics carry no gradient; a window mixed with itself comes back unchanged."""
+    n = mel.shape[0]
+    mu = mel.mean(-1, keepdim=True).detach()
+    sig = (mel.var(-1, keepdim=True) + eps).sqrt().detach()
+    # Beta(alpha, alpha) by its inverse CDF, so the draw stays on the training generator
+    lam = beta_dist.ppf(torch.rand(n, generator=gen, dtype=torch.float64).numpy(), alpha, alpha)
+    lam = torch.from_numpy(lam).to(mel.dtype).view(n, 1, 1)
+    perm = torch.randperm(n, generator=gen)
+    mix_mu = lam * mu + (1 - lam) * mu[perm]
+    mix_sig = lam * sig + (1 - lam) * sig[perm]
+    return (mel - mu) / sig * mix_sig + mix_mu
+
+
 def random_eq(mel: torch.Tensor, gen: torch.Generator, max_db: float = 6.0) -> torch.Tensor:
     """A random smooth gain curve across the mel bands per window (channel/microphone colouring),
     so the model cannot rely on one engine's exact spectral envelope. log-mel is natural log."""
@@ -612,6 +631,7 @@ def train_model(
     teacher: RobotNet | None = None,
     distill: float = 0.0,
     distill_temperature: float = 2.0,
+    freq_mixstyle_p: float = 0.0,
     log=print,
 ) -> RobotNet:
     """Train on window features with class-balanced BCE; fixed epochs (no early stopping on dev).
@@ -660,7 +680,11 @@ def train_model(
     the student's and the teacher's robot probabilities at temperature ``distill_temperature``
     (scaled by its square, so the term's gradient keeps its size), the teacher scoring the very
     windows the student sees (RawBoost, SpecAugment masks and all; in eval mode, no gradient). The
-    labels' term is the plain loss, so a ``linear`` head only; not with SAM."""
+    labels' term is the plain loss, so a ``linear`` head only; not with SAM.
+
+    ``freq_mixstyle_p`` > 0: with that probability a batch's spectral input goes through
+    :func:`freq_mixstyle` (each window's per-band statistics mixed with another window's), after
+    RawBoost and SpecAugment; prosody untouched."""
     if distill > 0:
         distill_problem = distill_unsupported(config, teacher, distill, sam_rho)
         if distill_problem:
@@ -736,6 +760,8 @@ def train_model(
             mel = mel.masked_fill(masks, 0.0)
             if eq_augment:
                 mel = random_eq(mel, gen)
+            if freq_mixstyle_p > 0 and float(torch.rand(1, generator=gen)) < freq_mixstyle_p:
+                mel = freq_mixstyle(mel, gen)
             emb = model.embed(mel, pros[b])
             if distill > 0:
                 loss = distill_loss(model.classify(emb), teacher, mel, pros[b], y[b], distill, distill_temperature)

@@ -395,6 +395,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="conv channels per block, comma-separated (the CNN's width and cost)",
     )
     ap.add_argument(
+        "--freq-mixstyle",
+        type=float,
+        default=0.0,
+        help="share of training batches whose windows' per-band spectral statistics are mixed with "
+        "another window's (Freq-MixStyle, Beta(0.3, 0.3); 0: off)",
+    )
+    ap.add_argument(
         "--distill",
         type=float,
         default=0.0,
@@ -419,6 +426,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error("--distill: leave-outs need --loo-teachers (a teacher that heard the held-out group would leak it)")
     if args.distill and args.ablations:
         ap.error("--distill: not with --ablations (no teacher per ablation)")
+    if not 0 <= args.freq_mixstyle <= 1:
+        ap.error(f"--freq-mixstyle {args.freq_mixstyle}: a share in [0, 1]")
     if args.sam < 0:
         ap.error(f"--sam {args.sam}: a radius, >= 0")
     if args.sam > 0 and (args.consistency > 0 or args.lang_adversary > 0 or args.source_adversary > 0):
@@ -516,6 +525,7 @@ def main() -> None:
             consistency_p=args.consistency_p,
             consistency_target=args.consistency_target,
             sam_rho=args.sam,
+            freq_mixstyle_p=args.freq_mixstyle,
             **distillation(args, cfg, teacher),
         )
 
@@ -552,6 +562,7 @@ def main() -> None:
                 "consistency_p": args.consistency_p,
                 "consistency_target": args.consistency_target,
                 "sam": args.sam,
+                "freq_mixstyle": args.freq_mixstyle,
                 **({"distill": args.distill, "teacher": Path(args.teacher).name} if args.distill else {}),
                 "plan_version": PLAN_VERSION,
                 "train_short_share": args.train_short_share,

@@ -148,3 +148,9 @@ def test_a_teacher_that_cannot_serve_stops_the_run_with_its_reason(tmp_path):
     got = train.distillation(args, train.model_config(args), str(tmp_path / "narrow"))
     assert got["distill"] == 0.5 and got["teacher"].config.channels == (8, 8, 8, 8)
     assert train.distillation(train.parse_args([]), train.model_config(args), None) == {}
+
+
+def test_freq_mixstyle_is_a_share():
+    with pytest.raises(SystemExit):
+        train.parse_args(["--freq-mixstyle", "1.5"])
+    assert train.parse_args(["--freq-mixstyle", "0.4"]).freq_mixstyle == 0.4

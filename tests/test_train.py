@@ -576,3 +576,52 @@ def test_a_distilled_student_follows_its_teacher_not_the_labels():
             train_model(data, ModelConfig(), epochs=1, **bad, **quiet)
     with pytest.raises(ValueError, match="linear head"):
         train_model(data, ModelConfig(head="cosine"), epochs=1, teacher=teacher, distill=0.5, **quiet)
+
+
+def test_freq_mixstyle_keeps_each_bands_shape_and_mixes_band_statistics_with_one_other_window():
+    from robodetect.train import freq_mixstyle
+
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(2, 8, 50, generator=g)
+    z = (z - z.mean(-1, keepdim=True)) / z.std(-1, keepdim=True)  # unit shapes per band
+    mu = torch.stack([torch.linspace(0, 1, 8), torch.linspace(5, 2, 8)])[..., None]
+    sig = torch.stack([torch.linspace(1, 2, 8), torch.linspace(3, 0.5, 8)])[..., None]
+    mel = (z * sig + mu).requires_grad_(True)
+    mixed_any = False
+    for seed in range(6):
+        out = freq_mixstyle(mel, torch.Generator().manual_seed(seed)).detach()
+        o_mu, o_sig = out.mean(-1, keepdim=True), out.std(-1, keepdim=True)
+        torch.testing.assert_close((out - o_mu) / o_sig, z, atol=1e-4, rtol=0)  # the dynamics stay
+        for i in range(2):
+            # one weight lam and one partner j for every band, for means and spreads alike
+            fits = []
+            for j in range(2):
+                if j == i:
+                    fits.append(
+                        torch.allclose(o_mu[i], mu[i], atol=1e-4) and torch.allclose(o_sig[i], sig[i], atol=1e-3)
+                    )
+                    continue
+                lam = (o_mu[i] - mu[j]) / (mu[i] - mu[j])
+                ok = torch.allclose(lam, lam[0].expand_as(lam), atol=1e-3) and -1e-4 <= float(lam[0]) <= 1 + 1e-4
+                ok = ok and torch.allclose(o_sig[i], lam * sig[i] + (1 - lam) * sig[j], atol=1e-3)
+                fits.append(ok)
+                mixed_any |= ok and 0.01 < float(lam[0]) < 0.99
+            assert any(fits), (seed, i)
+    assert mixed_any
+    # the statistics carry no gradient: d out / d mel = the mixed spread over the window's own
+    out = freq_mixstyle(mel, torch.Generator().manual_seed(1))
+    out.sum().backward()
+    ratio = out.detach().std(-1, keepdim=True) / mel.detach().std(-1, keepdim=True)
+    torch.testing.assert_close(mel.grad, ratio.expand_as(mel.grad), atol=1e-3, rtol=1e-3)
+    alone = torch.randn(1, 8, 50)
+    torch.testing.assert_close(freq_mixstyle(alone, torch.Generator().manual_seed(0)), alone, atol=1e-5, rtol=1e-5)
+
+
+def test_freq_mixstyle_training_is_seeded_and_changes_the_model():
+    data = _toy_data()
+    quiet = dict(epochs=2, batch_size=8, log=lambda *_: None)
+    plain = train_model(data, ModelConfig(), **quiet).state_dict()
+    a = train_model(data, ModelConfig(), freq_mixstyle_p=1.0, **quiet).state_dict()
+    b = train_model(data, ModelConfig(), freq_mixstyle_p=1.0, **quiet).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], plain[k]) for k in a)
