@@ -79,7 +79,9 @@ class SimConfig:
     agc_noise_gate_db: float | None = None
     # line noise raised in a share of legs' pauses only (training; session 23's M): an AGC or a
     # VoIP client's comfort noise lifts the noise between words, not under them (session 22's H
-    # stage did this by accident: -8.9 dB pause SNR, median). Drawn per leg from its own generator
+    # stage did this by accident: -8.9 dB pause SNR, median). Drawn per leg from its own generator.
+    # "Pauses" are decided on the source before noise, so pauses inside synthetic utterances (digital
+    # silence) are lifted more often than inside human ones, whose own room noise reads as speech
     p_pause_noise: float = 0.0
     pause_noise_db: tuple[float, float] = (5.0, 20.0)
     # two-party calls (simulate_two_party): the callee answers after a lognormal gap; a share of
@@ -485,7 +487,8 @@ def telephone_channel(x: np.ndarray, rng: np.random.Generator, c: SimConfig) -> 
         noise = _colored_noise(len(x), kind, sub)
         meta.update(noise="floor", floor=kind, snr_db=round(snr, 1))
     noise = noise / _rms(noise) * speech_rms * 10 ** (-snr / 20)
-    if c.p_pause_noise > 0:  # its own generator (seeded by the signal): every other draw is unchanged
+    if c.p_pause_noise > 0:  # its own generator (seeded by the signal): ``rng``'s draws are unchanged
+        # (the suppressor's and AGC's generators, seeded by the noisy signal, draw anew where it acts)
         sub = np.random.default_rng(zlib.crc32(x.tobytes()) ^ 0x504E)
         if sub.random() < c.p_pause_noise:
             boost = float(sub.uniform(*c.pause_noise_db))

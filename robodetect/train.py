@@ -819,7 +819,8 @@ def distill_unsupported(
         return "distill: only with a linear head (the labels' term is the plain cross-entropy)"
     if sam_rho > 0:
         return "distill: not with SAM (its second pass recomputes the plain loss only)"
-    if teacher.config.frontend != config.frontend or teacher.config.use_prosody != config.use_prosody:
+    t = teacher.config
+    if (t.filterbank, t.frontend, t.use_prosody) != (config.filterbank, config.frontend, config.use_prosody):
         return "distill: the teacher's front end differs from the student's (it must score the same features)"
     return None
 

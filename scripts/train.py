@@ -464,6 +464,8 @@ def distillation(args, config: ModelConfig, teacher: str | None) -> dict:
     else the ``teacher`` model loaded and checked (a clear exit when it cannot serve)."""
     if not args.distill:
         return {}
+    if teacher is None:  # never the shipped default: it heard every group
+        raise SystemExit("train.py: --distill: no teacher given")
     try:
         model = resolve_model(teacher)
     except (ModelError, OSError, ValueError, RuntimeError) as e:
@@ -472,6 +474,19 @@ def distillation(args, config: ModelConfig, teacher: str | None) -> dict:
     if problem:
         raise SystemExit(f"train.py: teacher {teacher}: {problem}")
     return {"teacher": model, "distill": args.distill}
+
+
+def loo_teacher(args, group: str) -> str | None:
+    """The model the leave-out of ``group`` distils from (--loo-teachers DIR: DIR/loo-<group>), checked
+    now like any teacher and refused unless it is that group's leave-out model (trained without it);
+    None without --distill."""
+    if not args.distill:
+        return None
+    path = str(Path(args.loo_teachers) / f"loo-{group}")
+    version = distillation(args, model_config(args, version=f"loo-{group}"), path)["teacher"].config.version
+    if version != f"loo-{group}":
+        raise SystemExit(f"train.py: teacher {path} is {version!r}, not the leave-out model of {group}")
+    return path
 
 
 def source_classes(args) -> tuple[float, ...]:
@@ -609,8 +624,9 @@ def main() -> None:
         table = json.loads(path.read_text()) if path.exists() else {}
         # what produced the rows (scripts/loo_seeds.py groups runs by recipe and seed)
         table["_run"] = {"argv": sys.argv[1:], "seed": args.seed, "loo_epochs": args.loo_epochs or args.epochs}
+        teachers = {g: loo_teacher(args, g) for g in groups}  # every fold's teacher checked before any trains
         for g in groups:
-            teacher = str(Path(args.loo_teachers) / f"loo-{g}") if args.loo_teachers else None
+            teacher = teachers[g]
             m = fit(train_data.subset(lambda c, g=g: without_group(c, g)), f"loo-{g}", reduced=True, teacher=teacher)
             info = calibrate(m, cal.subset(lambda c, g=g: without_group(c, g)))
             if args.loo_save:

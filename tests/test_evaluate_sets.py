@@ -144,6 +144,12 @@ def test_a_teacher_that_cannot_serve_stops_the_run_with_its_reason(tmp_path):
     save_model(RobotNet(train.model_config(other)), tmp_path / "hop80")
     with pytest.raises(SystemExit, match="front end"):
         train.distillation(args, train.model_config(args), str(tmp_path / "hop80"))
+    mel = train.parse_args(["--filterbank", "mel"])  # the same STFT, other bands
+    save_model(RobotNet(train.model_config(mel)), tmp_path / "mel")
+    with pytest.raises(SystemExit, match="front end"):
+        train.distillation(args, train.model_config(args), str(tmp_path / "mel"))
+    with pytest.raises(SystemExit, match="no teacher"):  # never falls back to the shipped default
+        train.distillation(args, train.model_config(args), None)
     save_model(RobotNet(train.model_config(args, channels=(8, 8, 8, 8))), tmp_path / "narrow")
     got = train.distillation(args, train.model_config(args), str(tmp_path / "narrow"))
     assert got["distill"] == 0.5 and got["teacher"].config.channels == (8, 8, 8, 8)
@@ -154,3 +160,16 @@ def test_freq_mixstyle_is_a_share():
     with pytest.raises(SystemExit):
         train.parse_args(["--freq-mixstyle", "1.5"])
     assert train.parse_args(["--freq-mixstyle", "0.4"]).freq_mixstyle == 0.4
+
+
+def test_every_leave_outs_teacher_must_be_that_groups_leave_out_model(tmp_path):
+    loo = ["--distill", "0.5", "--no-main", "--loo", "--loo-teachers", str(tmp_path)]
+    args = train.parse_args(loo)
+    assert train.loo_teacher(train.parse_args([]), "vits") is None  # no --distill: no teacher
+    with pytest.raises(SystemExit, match="loo-vits"):  # missing
+        train.loo_teacher(args, "vits")
+    save_model(RobotNet(train.model_config(args, version="loo-zs-tts")), tmp_path / "loo-vits")
+    with pytest.raises(SystemExit, match="not the leave-out model of vits"):  # another fold's model
+        train.loo_teacher(args, "vits")
+    save_model(RobotNet(train.model_config(args, version="loo-vits")), tmp_path / "loo-vits")
+    assert train.loo_teacher(args, "vits") == str(tmp_path / "loo-vits")

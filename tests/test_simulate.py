@@ -323,7 +323,7 @@ def test_pause_gain_lifts_the_pauses_only_with_ramps():
     np.testing.assert_allclose(g[:5000], 12.0, atol=1e-9)  # the pause, away from the word
     np.testing.assert_allclose(g[9000:15000], 0.0, atol=1e-9)  # under the speech
     np.testing.assert_allclose(g[-5000:], 12.0, atol=1e-9)
-    edge = g[7000:9000]  # the ramp into the word: monotone, after a 40 ms hangover at the word's end
+    edge = g[7000:9000]  # the ramp into the word: monotone, down to none before the word starts
     assert np.all(np.diff(edge) <= 1e-9) and edge[0] > 11.9 and edge[-1] < 0.1
     assert np.all(20 * np.log10(pause_gain(speech, 12.0)) == 0.0)  # all speech: no boost anywhere
     assert pause_gain(np.zeros(0), 12.0).shape == (0,)
