@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 import train  # noqa: E402
 
-from robodetect.simulate import SPEECH_RMS, pause_gain, trim_silence  # noqa: E402
+from robodetect.simulate import SPEECH_RMS, SimConfig, pause_gain, trim_silence  # noqa: E402
 from robodetect.train import CallData, read_manifests  # noqa: E402
 
 V11 = (
@@ -79,7 +79,7 @@ def within(flags: list[str], per_group: int, seed: int) -> None:
             x, _ = sf.read(paths[i], dtype="float32", always_2d=False)
             u = trim_silence(x).astype(np.float64)
             u = u / (np.sqrt(np.mean(u**2)) + 1e-9) * SPEECH_RMS
-            u = u + rng.standard_normal(len(u)) * SPEECH_RMS * 10 ** (-50 / 20)  # the simulator's dither
+            u = u + rng.standard_normal(len(u)) * SPEECH_RMS * 10 ** (SimConfig.dither_db / 20)  # its dither
             lifted += int(np.sum(pause_gain(u, 20.0) > 10 ** (1 / 20)))  # more than 1 dB
             total += len(u)
         print(f"| {label} | {group} | {len(picks)} | {lifted / max(total, 1):.3f} |")

@@ -422,7 +422,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error("--distill: not with --sam")
     if args.distill and not args.no_main and not args.teacher:
         ap.error("--distill: the main model needs --teacher (or --no-main)")
-    if args.distill and (args.loo or args.loo_humans or args.ablations) and not args.loo_teachers:
+    if args.distill and (args.loo or args.loo_humans) and not args.loo_teachers:
         ap.error("--distill: leave-outs need --loo-teachers (a teacher that heard the held-out group would leak it)")
     if args.distill and args.ablations:
         ap.error("--distill: not with --ablations (no teacher per ablation)")
@@ -476,17 +476,17 @@ def distillation(args, config: ModelConfig, teacher: str | None) -> dict:
     return {"teacher": model, "distill": args.distill}
 
 
-def loo_teacher(args, group: str) -> str | None:
-    """The model the leave-out of ``group`` distils from (--loo-teachers DIR: DIR/loo-<group>), checked
-    now like any teacher and refused unless it is that group's leave-out model (trained without it);
-    None without --distill."""
+def loo_distillation(args, group: str) -> dict:
+    """:func:`distillation` for the leave-out of ``group``: its teacher is --loo-teachers DIR/loo-<group>,
+    refused unless it is that group's leave-out model (trained without it); none without --distill."""
     if not args.distill:
-        return None
+        return {}
     path = str(Path(args.loo_teachers) / f"loo-{group}")
-    version = distillation(args, model_config(args, version=f"loo-{group}"), path)["teacher"].config.version
+    got = distillation(args, model_config(args, version=f"loo-{group}"), path)
+    version = got["teacher"].config.version
     if version != f"loo-{group}":
         raise SystemExit(f"train.py: teacher {path} is {version!r}, not the leave-out model of {group}")
-    return path
+    return got
 
 
 def source_classes(args) -> tuple[float, ...]:
@@ -497,8 +497,8 @@ def source_classes(args) -> tuple[float, ...]:
 def main() -> None:
     args = parse_args()
     t0 = time.time()
-    if args.distill and not args.no_main:  # a teacher that cannot serve fails now, not after the datasets
-        distillation(args, model_config(args), args.teacher)
+    # teachers are loaded and checked once, now: one that cannot serve fails before the datasets are built
+    main_distillation = {} if args.no_main else distillation(args, model_config(args), args.teacher)
     Path(args.calls_dir).mkdir(parents=True, exist_ok=True)
     rows = read_manifests(manifests(args))
     if args.eval_sets_only:  # what scripts/evaluate.py reads, cut with --vad
@@ -518,14 +518,13 @@ def main() -> None:
     results_dir = Path(args.results)
     results_dir.mkdir(parents=True, exist_ok=True)
 
-    def fit(data: CallData, version: str, reduced: bool, teacher: str | None = None, **config) -> RobotNet:
+    def fit(data: CallData, version: str, reduced: bool, distilled: dict | None = None, **config) -> RobotNet:
         """Train one model with the command line's front end and options (``reduced``: the
-        leave-one-out/ablation recipe; ``teacher``: the model it distils from, with --distill);
+        leave-one-out/ablation recipe; ``distilled``: :func:`distillation`'s teacher arguments);
         ``config`` overrides ModelConfig fields."""
-        cfg = model_config(args, version=version, **config)
         return train_model(
             data,
-            cfg,
+            model_config(args, version=version, **config),
             epochs=(args.loo_epochs or args.epochs) if reduced else args.epochs,
             seed=args.seed,
             max_windows_per_epoch=args.loo_windows if reduced else None,
@@ -541,11 +540,13 @@ def main() -> None:
             consistency_target=args.consistency_target,
             sam_rho=args.sam,
             freq_mixstyle_p=args.freq_mixstyle,
-            **distillation(args, cfg, teacher),
+            **(distilled or {}),
         )
 
     if not args.no_main:
-        model = fit(train_data, f"{args.version} ({date.today().isoformat()})", reduced=False, teacher=args.teacher)
+        model = fit(
+            train_data, f"{args.version} ({date.today().isoformat()})", reduced=False, distilled=main_distillation
+        )
         info = calibrate(model, cal)
         model.config.human_ranges = human_ranges(train_data, model)
         s, y, _ = score_table(call_scores(model, dev)[0], dev)
@@ -624,10 +625,11 @@ def main() -> None:
         table = json.loads(path.read_text()) if path.exists() else {}
         # what produced the rows (scripts/loo_seeds.py groups runs by recipe and seed)
         table["_run"] = {"argv": sys.argv[1:], "seed": args.seed, "loo_epochs": args.loo_epochs or args.epochs}
-        teachers = {g: loo_teacher(args, g) for g in groups}  # every fold's teacher checked before any trains
+        teachers = {g: loo_distillation(args, g) for g in groups}  # every fold's teacher checked before any trains
         for g in groups:
-            teacher = teachers[g]
-            m = fit(train_data.subset(lambda c, g=g: without_group(c, g)), f"loo-{g}", reduced=True, teacher=teacher)
+            m = fit(
+                train_data.subset(lambda c, g=g: without_group(c, g)), f"loo-{g}", reduced=True, distilled=teachers[g]
+            )
             info = calibrate(m, cal.subset(lambda c, g=g: without_group(c, g)))
             if args.loo_save:
                 save_model(m, results_dir / "loo-models" / f"loo-{g}")

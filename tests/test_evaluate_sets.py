@@ -165,11 +165,12 @@ def test_freq_mixstyle_is_a_share():
 def test_every_leave_outs_teacher_must_be_that_groups_leave_out_model(tmp_path):
     loo = ["--distill", "0.5", "--no-main", "--loo", "--loo-teachers", str(tmp_path)]
     args = train.parse_args(loo)
-    assert train.loo_teacher(train.parse_args([]), "vits") is None  # no --distill: no teacher
+    assert train.loo_distillation(train.parse_args([]), "vits") == {}  # no --distill: no teacher
     with pytest.raises(SystemExit, match="loo-vits"):  # missing
-        train.loo_teacher(args, "vits")
+        train.loo_distillation(args, "vits")
     save_model(RobotNet(train.model_config(args, version="loo-zs-tts")), tmp_path / "loo-vits")
     with pytest.raises(SystemExit, match="not the leave-out model of vits"):  # another fold's model
-        train.loo_teacher(args, "vits")
+        train.loo_distillation(args, "vits")
     save_model(RobotNet(train.model_config(args, version="loo-vits")), tmp_path / "loo-vits")
-    assert train.loo_teacher(args, "vits") == str(tmp_path / "loo-vits")
+    got = train.loo_distillation(args, "vits")
+    assert got["distill"] == 0.5 and got["teacher"].config.version == "loo-vits"
