@@ -36,6 +36,7 @@ FAMILIES = {
     "zs-tts": "zs-tts",
     "kokoro": "kokoro",
     "hibari": "kokoro",  # distilled from Kokoro
+    "kokoro-blend": "kokoro",  # Kokoro with two of its voices' styles mixed
     "vocoder-hifigan": "neural-vocoder",
     "vocoder-hifigan-tts": "neural-vocoder",  # the same vocoder, fed a TTS-like log-mel
     "vocoder-hifigan-prosody": "neural-vocoder",  # ... after a WORLD pass with a predicted-like f0

@@ -84,6 +84,10 @@ class SimConfig:
     # silence) are lifted more often than inside human ones, whose own room noise reads as speech
     p_pause_noise: float = 0.0
     pause_noise_db: tuple[float, float] = (5.0, 20.0)
+    # where the pauses are (session 24's P): "signal", decided on the source's level (M, above);
+    # "gaps", the gaps the simulator put between its utterances (and the lead and trail; in a
+    # two-party leg, wherever that party is silent): never inside a source utterance, either class
+    pause_noise_from: str = "signal"
     # two-party calls (simulate_two_party): the callee answers after a lognormal gap; a share of
     # the turns overlap (barge-in) by up to overlap_max_seconds
     turn_gap_median_seconds: float = 0.5
@@ -326,7 +330,31 @@ def pause_gain(
     padded = np.zeros(nf * frame)
     padded[:n] = x
     level = 10 * np.log10(np.mean(padded.reshape(nf, frame) ** 2, axis=1) + 1e-20)
-    active = (level > 20 * np.log10(SPEECH_RMS) + active_db).astype(np.float64)
+    return _frame_gain(level > 20 * np.log10(SPEECH_RMS) + active_db, n, boost_db, hangover_frames, ramp_frames)
+
+
+def gap_gain(speech: np.ndarray, boost_db: float, hangover_frames: int = 2, ramp_frames: int = 5) -> np.ndarray:
+    """:func:`pause_gain` with the pauses known instead of measured: ``speech`` is True on every
+    sample of a source utterance as the simulator placed it, and a 20 ms frame speaks when any of
+    its samples does (same hangover and ramps); the gain is 1 on every utterance sample (the ramp's
+    last half frame included), so nothing inside an utterance is lifted, whatever its level."""
+    speech = np.asarray(speech, bool)
+    n, frame = len(speech), SAMPLE_RATE // 50
+    if n == 0:
+        return np.ones(0)
+    nf = -(-n // frame)
+    padded = np.zeros(nf * frame, bool)
+    padded[:n] = speech
+    gain = _frame_gain(padded.reshape(nf, frame).any(axis=1), n, boost_db, hangover_frames, ramp_frames)
+    gain[speech] = 1.0
+    return gain
+
+
+def _frame_gain(active: np.ndarray, n: int, boost_db: float, hangover_frames: int, ramp_frames: int) -> np.ndarray:
+    """Per-sample gain of ``n`` samples from 20 ms frames' speech flags ``active``: 1 near speech,
+    ``boost_db`` dB elsewhere, with a hangover and linear-in-dB ramps."""
+    frame, nf = SAMPLE_RATE // 50, len(active)
+    active = np.asarray(active, np.float64)
     k = 2 * hangover_frames + 1
     active = np.convolve(np.pad(active, hangover_frames), np.ones(k), "valid") > 0
     gain_db = boost_db * (1.0 - active)
@@ -408,12 +436,17 @@ def simulate_call(
     c = config or SimConfig()
     parts = [np.zeros(int(rng.uniform(0, c.lead_max_seconds) * SAMPLE_RATE), np.float32)]
     speed = float(rng.uniform(*c.speed)) if rng.random() < c.p_speed else 1.0
+    spoken = [False]
     for i, u in enumerate(utterances):
         if i:
             parts.append(np.zeros(_pause(rng, c), np.float32))
+            spoken.append(False)
         parts.append(_level(u, rng, c, speed))
+        spoken.append(True)
     parts.append(np.zeros(int(rng.uniform(0, c.trail_max_seconds) * SAMPLE_RATE), np.float32))
-    x, meta = telephone_channel(np.concatenate(parts), rng, c)
+    spoken.append(False)
+    speech = np.concatenate([np.full(len(p), s) for p, s in zip(parts, spoken, strict=True)])
+    x, meta = telephone_channel(np.concatenate(parts), rng, c, speech)
     if speed != 1.0:
         meta["speed"] = round(speed, 3)
     return x, meta
@@ -447,21 +480,30 @@ def simulate_two_party(
         t += _pause(rng, c)
     n = t + int(rng.uniform(0, c.trail_max_seconds) * SAMPLE_RATE)
     legs = np.zeros((2, n), np.float64)
+    speech = np.zeros((2, n), bool)
     for party, start, u in turns:
         legs[party, start : start + len(u)] += u
+        speech[party, start : start + len(u)] = True
     out, metas = [], []
-    for leg in legs:
-        y, m = telephone_channel(leg, rng, c)
+    for leg, spoken in zip(legs, speech, strict=True):
+        y, m = telephone_channel(leg, rng, c, spoken)
         out.append(y)
         metas.append(m)
     speech = [round(sum(len(u) for p, _, u in turns if p == k) / SAMPLE_RATE, 2) for k in (0, 1)]
     return np.stack(out), {"caller": metas[0], "callee": metas[1], "speech_seconds": speech}
 
 
-def telephone_channel(x: np.ndarray, rng: np.random.Generator, c: SimConfig) -> tuple[np.ndarray, dict]:
+def telephone_channel(
+    x: np.ndarray, rng: np.random.Generator, c: SimConfig, speech: np.ndarray | None = None
+) -> tuple[np.ndarray, dict]:
     """A resampler and an MP3 round trip (where the config asks), dither, background noise, a noise
     suppressor and an AGC (where asked), gain, clipping, band-limiting, a codec and packet loss,
-    drawn at random (speech in ``x`` at RMS :data:`SPEECH_RMS`)."""
+    drawn at random (speech in ``x`` at RMS :data:`SPEECH_RMS`; ``speech``: True on the samples of
+    the source utterances, which ``pause_noise_from="gaps"`` needs)."""
+    if c.p_pause_noise > 0 and c.pause_noise_from == "gaps" and (speech is None or len(speech) != len(x)):
+        raise ValueError("pause_noise_from='gaps' needs the simulator's per-sample speech mask")
+    if c.pause_noise_from not in ("signal", "gaps"):
+        raise ValueError(f"pause_noise_from: 'signal' or 'gaps', not {c.pause_noise_from!r}")
     x = np.asarray(x, dtype=np.float64)
     meta: dict = {}
     if c.p_resample > 0 and rng.random() < c.p_resample:
@@ -492,7 +534,7 @@ def telephone_channel(x: np.ndarray, rng: np.random.Generator, c: SimConfig) -> 
         sub = np.random.default_rng(zlib.crc32(x.tobytes()) ^ 0x504E)
         if sub.random() < c.p_pause_noise:
             boost = float(sub.uniform(*c.pause_noise_db))
-            noise = noise * pause_gain(x, boost)
+            noise = noise * (gap_gain(speech, boost) if c.pause_noise_from == "gaps" else pause_gain(x, boost))
             meta["pause_noise_db"] = round(boost, 1)
     x = x + noise
     if c.p_ns > 0:  # its own generator (seeded by the signal): every other draw is unchanged

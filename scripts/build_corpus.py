@@ -76,6 +76,7 @@ DEFAULT_MINUTES = {
     "flite": 30.0,
     "hibari": 30.0,
     "kokoro": 4.5,
+    "kokoro-blend": 12.0,
     "vocoder-world": 10.0,
     "vocoder-griffinlim": 8.0,
     "vocoder-lpc": 8.0,
@@ -90,7 +91,8 @@ ENGINES = ("espeak-ng", "flite", "festival", "piper", "hibari", "kokoro", *(f"vo
 # trains on it with scripts/train.py --extra-corpus
 # (session 21: the same with a predicted-like f0 contour, vocoder-hifigan-prosody, or with each
 # frame's level kept, vocoder-hifigan-tts-level)
-EXTRA_ENGINES = ("vocoder-hifigan-tts", "vocoder-hifigan-prosody", "vocoder-hifigan-tts-level")
+# (session 24: Kokoro voices blended from two training-split voices' style vectors, kokoro-blend)
+EXTRA_ENGINES = ("vocoder-hifigan-tts", "vocoder-hifigan-prosody", "vocoder-hifigan-tts-level", "kokoro-blend")
 LICENSES = {
     "espeak-ng": "GPL-3.0-or-later (eSpeak NG)",
     "flite": "BSD-like (CMU Flite licence)",
@@ -134,6 +136,8 @@ HUMAN_TEXT_FRACTION = 0.5
 ESPEAK_OTHER_FRACTION = 0.15
 FESTIVAL_OTHER_FRACTION = 0.3  # festival clips read by its Finnish, Czech, Catalan and Russian voices  # espeak-ng reading one of multilingual_texts' other languages
 KOKORO_ZH_FRACTION = 0.35  # kokoro reads espeak's Mandarin IPA
+KOKORO_BLEND_ZH_FRACTION = 0.5  # kokoro-blend: Mandarin neural robots are what the corpus lacks most
+KOKORO_BLENDS = 24  # new voices, each two training-split Kokoro voices' styles mixed
 VOCODER_ZH_FRACTION = 0.5  # copy-synthesis: half Mandarin (the only fluent Mandarin robots we can make)
 VOCODER_MAX_SECONDS = 12.0  # longer human files are cut before vocoding
 # native-rate probe: defaults for every engine's settings
@@ -322,8 +326,9 @@ SYNTH = {
     "piper": synth_piper,
     "hibari": _extra("hibari"),
     "kokoro": _extra("kokoro"),
+    "kokoro-blend": _extra("kokoro"),  # the voice names a blend (tts_extra_engines.kokoro_blends)
     **{f"vocoder-{k}": synth_vocoder for k in VOCODER_KINDS},
-    **{e: synth_vocoder for e in EXTRA_ENGINES},
+    **{e: synth_vocoder for e in EXTRA_ENGINES if e.startswith("vocoder")},
 }
 
 
@@ -553,7 +558,25 @@ class Voices:
         return voice_identity({"label": "robot", "engine": engine, "speaker": speaker, "source": f"tts-{engine}"})
 
     def split_of(self, engine: str, voice: str) -> str:
+        if engine == "kokoro-blend":  # blends are made of training voices only (checked), so train
+            import tts_extra_engines
+
+            parts = tts_extra_engines.kokoro_blend_parts(voice)
+            if any(self.split_of("kokoro", name) != "train" for name, _ in parts):
+                raise ValueError(f"kokoro-blend {voice}: blends a voice outside the training split")
+            return "train"
         return self.splits[self.identity(engine, voice)]
+
+    def add_kokoro_blends(self, seed: int) -> None:
+        """``extra['kokoro-blend']``: :data:`KOKORO_BLENDS` blends of the training-split Kokoro voices
+        (after :meth:`assign`: blends are not split, they are train)."""
+        import tts_extra_engines
+
+        train = [v for v in self.extra.get("kokoro", []) if self.split_of("kokoro", v) == "train"]
+        if len(train) >= 2:
+            self.extra["kokoro-blend"] = tts_extra_engines.kokoro_blends(
+                train, KOKORO_BLENDS, random.Random(f"{seed}:kokoro-blend-voices")
+            )
 
     def assign(self) -> None:
         """Split every synthetic voice identity (per pool, :func:`assign_identity_splits`)."""
@@ -627,12 +650,13 @@ def draw_voice_settings(engine: str, rng: random.Random, voices: Voices) -> tupl
         if zh:
             settings["phonemizer"] = PIPER_ZH_PHONEMIZER
         return PIPER_VOICE, "zh" if zh else "en", settings
-    if engine in ("hibari", "kokoro"):
+    if engine in ("hibari", "kokoro", "kokoro-blend"):
         import tts_extra_engines
 
         voice = rng.choice(voices.extra[engine])
-        settings = getattr(tts_extra_engines, f"draw_{engine}_settings")(rng)
-        lang = "en" if engine == "hibari" or rng.random() >= KOKORO_ZH_FRACTION else "zh"
+        settings = getattr(tts_extra_engines, f"draw_{engine.split('-')[0]}_settings")(rng)
+        zh_share = {"kokoro": KOKORO_ZH_FRACTION, "kokoro-blend": KOKORO_BLEND_ZH_FRACTION}
+        lang = "zh" if engine in zh_share and rng.random() < zh_share[engine] else "en"  # hibari: no draw
         return voice, lang, {**settings, "lang": lang}
     raise ValueError(engine)
 
@@ -799,10 +823,10 @@ def license_for(key: str, job: Job) -> str:
         import vocoders
 
         return f"{vocoders.LICENSES[job.settings['vocoder']]}; source audio: see ../shared/corpora licence"
-    if key in ("hibari", "kokoro"):
+    if key in ("hibari", "kokoro", "kokoro-blend"):
         import tts_extra_engines
 
-        return tts_extra_engines.LICENSES[key]
+        return tts_extra_engines.LICENSES[key.split("-")[0]]
     return LICENSES[key]
 
 
@@ -873,10 +897,13 @@ def main(argv: list[str] | None = None) -> int:
         espeak_variants=variants,
         flite=flite_voices() if "flite" in args.engines else [],
         festival=festival_voices() if "festival" in args.engines else [],
-        extra={e: extra_voices(e) for e in ("hibari", "kokoro") if e in args.engines},
+        # kokoro-blend needs the Kokoro pool's splits, which hibari's voice is part of
+        extra={e: extra_voices(e) for e in ("hibari", "kokoro") if {e, "kokoro-blend"} & set(args.engines)},
         human_utts=load_vocoder_sources(args.shared),
     )
     voices.assign()
+    if "kokoro-blend" in args.engines:
+        voices.add_kokoro_blends(args.seed)
     log.info("espeak-ng languages: %s + %s", langs, ESPEAK_ZH_VOICE)
     log.info("espeak-ng variants (%d): %s", len(variants), " ".join(variants))
     log.info("flite voices: %s", voices.flite)
@@ -893,7 +920,7 @@ def main(argv: list[str] | None = None) -> int:
     ctx = mp.get_context("fork")
     with ctx.Pool(args.workers) as pool:
         for engine in args.engines:
-            if engine in ("hibari", "kokoro") and not voices.extra.get(engine):
+            if engine in ("hibari", "kokoro", "kokoro-blend") and not voices.extra.get(engine):
                 log.warning("%s: no working voice; skipped", engine)
                 continue
             target_s = minutes[engine] * 60

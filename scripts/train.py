@@ -108,13 +108,15 @@ def dataset_path(args, rows: list[dict], name: str) -> tuple[Path, SimConfig, in
         p_agc=args.agc_augment if split == "train" else 0.0,
         agc_noise_gate_db=args.agc_noise_gate,
         p_pause_noise=args.pause_noise_augment if split == "train" else 0.0,
+        pause_noise_from=args.pause_noise_from,
     )
     # settings added after a dataset was built stay out of its key while off (no needless rebuild)
     off = {"p_mp3"} if sim.p_mp3 == 0.0 else set()
     off |= {"p_ns", "ns_floor_db", "ns_over"} if sim.p_ns == 0.0 else set()
     off |= {"p_agc", "agc_ratio", "agc_window_seconds", "agc_noise_gate_db"} if sim.p_agc == 0.0 else set()
     off |= {"agc_noise_gate_db"} if sim.agc_noise_gate_db is None else set()
-    off |= {"p_pause_noise", "pause_noise_db"} if sim.p_pause_noise == 0.0 else set()
+    off |= {"p_pause_noise", "pause_noise_db", "pause_noise_from"} if sim.p_pause_noise == 0.0 else set()
+    off |= {"pause_noise_from"} if sim.pause_noise_from == "signal" else set()
     settings = {k: v for k, v in sim.__dict__.items() if k not in off}
     short = args.train_short_share if split == "train" else SHORT_CALL_SHARE
     if short != SHORT_CALL_SHARE:
@@ -323,6 +325,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.0,
         help="share of training call legs whose line noise is raised 5-20 dB in the pauses only "
         "(both classes; training only, as --agc-augment)",
+    )
+    ap.add_argument(
+        "--pause-noise-from",
+        choices=("signal", "gaps"),
+        default="signal",
+        help="--pause-noise-augment's pauses: decided on the source's level (signal; session 23's M), or the "
+        "gaps the simulator put between its utterances (gaps; never inside a source utterance)",
     )
     ap.add_argument(
         "--vad",
@@ -565,6 +574,7 @@ def main() -> None:
                 "agc_augment": args.agc_augment,
                 "agc_noise_gate": args.agc_noise_gate,
                 "pause_noise_augment": args.pause_noise_augment,
+                "pause_noise_from": args.pause_noise_from,
                 "speed_perturb": args.speed_perturb,
                 "shift_copies": args.shift_copies,
                 "head": args.head,

@@ -268,6 +268,35 @@ def kokoro_voices() -> list[str]:
     return [v for v in VOICES if v in KOKORO_VOICES]
 
 
+def kokoro_blends(voices: list[str], n: int, rng: random.Random) -> list[str]:
+    """``n`` new voices, each a convex blend of two of ``voices``' style vectors (Kokoro's usual way
+    to make a voice), named ``"<a>*<w>+<b>"`` (``w`` the weight of ``a``, 0.25-0.75)."""
+    pairs = [(a, b) for i, a in enumerate(sorted(voices)) for b in sorted(voices)[i + 1 :]]
+    if not pairs:
+        raise ValueError("kokoro blends need at least two voices")
+    return [f"{a}*{rng.uniform(0.25, 0.75):.2f}+{b}" for a, b in (pairs[i % len(pairs)] for i in range(n))]
+
+
+def kokoro_blend_parts(voice: str) -> list[tuple[str, float]]:
+    """``"<a>*<w>+<b>"`` -> ``[(a, w), (b, 1 - w)]``; a plain voice name -> ``[(voice, 1.0)]``."""
+    m = re.fullmatch(r"([\w-]+)\*([0-9.]+)\+([\w-]+)", voice)
+    if not m:
+        return [(voice, 1.0)]
+    w = float(m.group(2))
+    if not 0.0 < w < 1.0:
+        raise ValueError(f"kokoro: blend weight out of (0, 1) in {voice!r}")
+    return [(m.group(1), w), (m.group(3), 1.0 - w)]
+
+
+def _kokoro_style(voice: str) -> np.ndarray:
+    styles = _kokoro()["styles"]
+    parts = kokoro_blend_parts(voice)
+    for name, _ in parts:
+        if name not in styles:
+            raise ValueError(f"kokoro: unknown voice {name!r}")
+    return sum(w * styles[name] for name, w in parts).astype(np.float32)
+
+
 def draw_kokoro_settings(rng: random.Random) -> dict[str, Any]:
     """Speaking rate (the model has no other prosody control; its output is deterministic)."""
     return {"speed": round(rng.uniform(*SPEED_RANGE), 2)}
@@ -289,11 +318,10 @@ def _token_chunks(phonemes: str) -> list[str]:
 
 
 def synth_kokoro(text: str, voice: str, settings: dict[str, Any], tmp: Path) -> tuple[np.ndarray, int]:
-    """Synthesise ``text`` (English, or Mandarin when ``settings['lang'] == 'zh'``) with a Kokoro voice."""
+    """Synthesise ``text`` (English, or Mandarin when ``settings['lang'] == 'zh'``) with a Kokoro voice
+    or a blend of two (:func:`kokoro_blends`)."""
     k = _kokoro()
-    if voice not in k["styles"]:
-        raise ValueError(f"kokoro: unknown voice {voice!r}")
-    style = k["styles"][voice]
+    style = _kokoro_style(voice)
     phonemes = kokoro_phonemes(text, settings.get("lang", "en"))
     speed = np.asarray([float(settings.get("speed", 1.0))], dtype=np.float32)
     parts = []

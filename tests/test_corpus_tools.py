@@ -111,3 +111,42 @@ def test_tts_like_mel_keep_level_restores_every_frames_level_and_keeps_the_smoot
     shape = lambda m: m - m.mean(axis=0)  # noqa: E731
     np.testing.assert_allclose(shape(kept), shape(plain), atol=1e-4)  # the over-smoothed shape unchanged
     np.testing.assert_array_equal(vocoders.tts_like_mel(mel, **kw, keep_level=False), plain)
+
+
+def test_kokoro_blends_mix_two_given_voices_and_parse_back():
+    import tts_extra_engines as t
+
+    voices = ["jf_alpha", "jm_kumo", "jf_nezumi"]
+    blends = t.kokoro_blends(voices, 7, random.Random(0))
+    assert len(blends) == 7 and len(set(blends)) == 7
+    for b in blends:
+        (a, wa), (c, wc) = t.kokoro_blend_parts(b)
+        assert {a, c} <= set(voices) and a != c
+        assert 0.25 <= wa <= 0.75 and abs(wa + wc - 1.0) < 1e-12
+    assert {frozenset(p for p, _ in t.kokoro_blend_parts(b)) for b in blends[:3]} == {
+        frozenset(p) for p in (("jf_alpha", "jm_kumo"), ("jf_alpha", "jf_nezumi"), ("jf_nezumi", "jm_kumo"))
+    }  # every pair before any repeats
+    assert t.kokoro_blend_parts("jf_alpha") == [("jf_alpha", 1.0)]
+    with pytest.raises(ValueError, match="weight"):
+        t.kokoro_blend_parts("jf_alpha*1.50+jm_kumo")
+    with pytest.raises(ValueError, match="two voices"):
+        t.kokoro_blends(["jf_alpha"], 3, random.Random(0))
+
+
+def test_kokoro_blends_are_train_and_made_of_training_voices_only():
+    pytest.importorskip("soundfile")
+    import build_corpus
+
+    voices = build_corpus.Voices([], [], [], [], extra={"kokoro": ["jf_alpha", "jf_tebukuro", "jm_kumo", "jf_nezumi"]})
+    voices.splits = {"kokoro:jf_alpha": "train", "kokoro:jf_tebukuro": "dev", "kokoro:jm_kumo": "train"}
+    voices.splits["kokoro:jf_nezumi"] = "cal"
+    voices.add_kokoro_blends(0)
+    blends = voices.extra["kokoro-blend"]
+    assert len(blends) == build_corpus.KOKORO_BLENDS
+    assert all(b.startswith("jf_alpha*") and b.endswith("+jm_kumo") for b in blends)  # the one training pair
+    assert voices.split_of("kokoro-blend", blends[0]) == "train"
+    with pytest.raises(ValueError, match="outside the training split"):
+        voices.split_of("kokoro-blend", "jf_alpha*0.50+jf_tebukuro")
+    from robodetect.protocol import family_of
+
+    assert family_of({"label": "robot", "engine": "kokoro-blend"}) == "kokoro"  # held out with Kokoro

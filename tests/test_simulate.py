@@ -8,9 +8,11 @@ from robodetect.simulate import (
     apply_codec,
     change_speed,
     g711,
+    gap_gain,
     pause_gain,
     simulate_call,
     simulate_two_party,
+    telephone_channel,
     trim_silence,
 )
 
@@ -349,3 +351,62 @@ def test_pause_noise_stage_raises_the_pauses_noise_and_leaves_other_draws_alone(
         assert abs(np.percentile(rise[la < np.percentile(la, 80) - 6], 90) - boost) < 1.0  # the pauses: noise only
         assert np.median(np.abs(rise[la > np.percentile(la, 80)])) < 0.5  # the words: unchanged
     assert 0 < took < 6
+
+
+def _leg_with_inner_silence():
+    """A 2 s pause, a 1 s "word" with 500 ms of digital silence in its middle (as synthesis leaves),
+    a 2 s pause; and the simulator's speech mask of it."""
+    from robodetect.simulate import SPEECH_RMS
+
+    t = np.arange(8000) / 8000
+    word = np.sin(2 * np.pi * 200 * t) * SPEECH_RMS * np.sqrt(2)
+    word[2000:6000] = 0.0
+    x = np.concatenate([np.zeros(16000), word, np.zeros(16000)])
+    speech = np.zeros(len(x), bool)
+    speech[16000:24000] = True
+    return x, speech
+
+
+def test_gap_gain_follows_the_mask_not_the_level():
+    x, speech = _leg_with_inner_silence()
+    g = 20 * np.log10(gap_gain(speech, 12.0))
+    np.testing.assert_allclose(g[:14000], 12.0, atol=1e-9)  # the simulator's gaps, away from the word
+    np.testing.assert_allclose(g[-14000:], 12.0, atol=1e-9)
+    np.testing.assert_allclose(g[16000:24000], 0.0, atol=1e-9)  # the whole word, its inner silence too
+    assert np.all(20 * np.log10(pause_gain(x, 12.0))[16000 + 3000 : 16000 + 5000] > 11.9)  # the level rule lifts it
+    assert gap_gain(np.zeros(0, bool), 12.0).shape == (0,)
+
+
+@pytest.mark.parametrize("source", ["gaps", "signal"])
+def test_pause_noise_from_gaps_never_lifts_inside_an_utterance(source):
+    x, speech = _leg_with_inner_silence()
+    quiet = dict(codec="none", p_packet_loss=0.0, p_clean=0.0, p_bandlimit=0.0, p_clip=0.0, dither_db=-150.0)
+    a, meta_a = telephone_channel(x, np.random.default_rng(4), SimConfig(**quiet), speech)
+    cfg = SimConfig(**quiet, p_pause_noise=1.0, pause_noise_from=source)
+    b, meta_b = telephone_channel(x, np.random.default_rng(4), cfg, speech)
+    boost = meta_b.pop("pause_noise_db")
+    assert meta_a == meta_b
+    inner = slice(16000 + 3000, 16000 + 5000)
+    gaps = np.r_[0:14000, len(x) - 14000 : len(x)]
+    rise = 20 * np.log10(np.std(b[gaps]) / np.std(a[gaps]))
+    assert abs(rise - boost) < 0.5  # the gaps' noise raised by the drawn boost (both rules)
+    if source == "gaps":
+        np.testing.assert_array_equal(a[16000:24000], b[16000:24000])  # nothing inside the word moves
+    else:  # the level rule lifts the word's digital silence: the asymmetry "gaps" removes
+        assert 20 * np.log10(np.std(b[inner]) / np.std(a[inner])) > boost - 0.5
+
+
+def test_pause_noise_from_gaps_needs_the_mask_and_both_call_kinds_give_it():
+    x, speech = _leg_with_inner_silence()
+    cfg = SimConfig(p_pause_noise=1.0, pause_noise_from="gaps")
+    with pytest.raises(ValueError, match="mask"):
+        telephone_channel(x, np.random.default_rng(0), cfg)
+    with pytest.raises(ValueError, match="mask"):
+        telephone_channel(x, np.random.default_rng(0), cfg, speech[:-1])
+    with pytest.raises(ValueError, match="pause_noise_from"):
+        telephone_channel(x, np.random.default_rng(0), SimConfig(pause_noise_from="words"), speech)
+    word = x[16000:24000].astype(np.float32)
+    _, meta = simulate_call([word, word], np.random.default_rng(1), cfg)
+    assert 5.0 <= meta["pause_noise_db"] <= 20.0
+    y, meta2 = simulate_two_party([word, word], [word], np.random.default_rng(1), cfg)
+    assert y.shape[0] == 2 and "pause_noise_db" in meta2["caller"] and "pause_noise_db" in meta2["callee"]
