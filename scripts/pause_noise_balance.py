@@ -11,6 +11,10 @@ Two measurements (model card, session 23, "M"):
 
     python scripts/pause_noise_balance.py --paired            # needs both training sets built
     python scripts/pause_noise_balance.py --within --per-group 15
+    python scripts/pause_noise_balance.py --paired --from gaps  # session 24's P (train.py --pause-noise-from gaps)
+
+``--within`` measures the level rule only: with ``--pause-noise-from gaps`` nothing inside a source
+utterance is lifted, by construction (``robodetect.simulate.gap_gain``; tests/test_simulate.py).
 """
 
 from __future__ import annotations
@@ -38,12 +42,10 @@ V11 = (
 ).split()
 
 
-def paired(flags: list[str], share: float) -> None:
+def paired(flags: list[str], share: float, source: str = "signal") -> None:
     rows = read_manifests(train.manifests(train.parse_args(flags)))
-    paths = [
-        train.dataset_path(train.parse_args(f), rows, "train")[0]
-        for f in (flags, [*flags, "--pause-noise-augment", str(share)])
-    ]
+    staged_flags = [*flags, "--pause-noise-augment", str(share), "--pause-noise-from", source]
+    paths = [train.dataset_path(train.parse_args(f), rows, "train")[0] for f in (flags, staged_flags)]
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise SystemExit(f"pause_noise_balance.py: build them first (scripts/train.py): {', '.join(map(str, missing))}")
@@ -90,13 +92,14 @@ def main() -> None:
     ap.add_argument("--paired", action="store_true")
     ap.add_argument("--within", action="store_true")
     ap.add_argument("--share", type=float, default=0.3, help="the --pause-noise-augment of the staged set")
+    ap.add_argument("--from", dest="source", choices=("signal", "gaps"), default="signal", help="--paired's stage")
     ap.add_argument("--per-group", type=int, default=15)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     if not (args.paired or args.within):
         ap.error("--paired and/or --within")
     if args.paired:
-        paired(V11, args.share)
+        paired(V11, args.share, args.source)
     if args.within:
         within(V11, args.per_group, args.seed)
 

@@ -16,6 +16,8 @@ offline and ``draw_<engine>_settings(rng)`` draws the prosody settings of one cl
   ``cmn`` voice reads its own pinyin as English words, hence ``cmn-latn-pinyin``.)  The Japanese
   voices barely follow the Mandarin tone arrows (F0 contours of "ma" x4 with reversed tones differ
   by ~20 Hz), so their Mandarin is fluent-sounding but accented, near-toneless robot speech.
+  A voice may also be a blend of two (``"jf_alpha*0.40+jm_kumo"``: 0.4 of one style vector, 0.6 of
+  the other; :func:`kokoro_blends`), the corpus builder's ``kokoro-blend`` engine (session 24).
 
 Both models load from the installed packages only (no network), one single-threaded ONNX
 session per process, cached in a module global.  Output is the raw model output (no trimming,
