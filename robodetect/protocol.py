@@ -17,6 +17,7 @@ by **human speaker**. Generalisation to engines never heard is measured by leavi
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -100,6 +101,18 @@ def voice_identity(row: dict) -> str:
     if engine == "hibari":  # "heart-gb" is the same model read with British pronunciation rules
         return f"kokoro:af_{voice.split('-', 1)[0]}"
     return f"{engine}:{voice}"
+
+
+def blend_parents(row: dict) -> list[str]:
+    """The voice identities a ``kokoro-blend`` voice mixes (``kokoro-blend:<a>*<w>+<b>`` ->
+    ``["kokoro:<a>", "kokoro:<b>"]``); none for any other row. A blend may only mix training voices,
+    which :func:`robodetect.train.read_manifests` checks against the corpora it reads together."""
+    if engine_of(row) != "kokoro-blend":
+        return []
+    m = re.fullmatch(r"(?:kokoro-blend:)?([\w-]+)\*[0-9.]+\+([\w-]+)", row["speaker"])
+    if not m:
+        raise ValueError(f"kokoro-blend voice {row['speaker']!r} is not a blend of two voices")
+    return [f"kokoro:{m.group(1)}", f"kokoro:{m.group(2)}"]
 
 
 def identity_pool(identity: str) -> str:

@@ -86,7 +86,8 @@ class SimConfig:
     pause_noise_db: tuple[float, float] = (5.0, 20.0)
     # where the pauses are (session 24's P): "signal", decided on the source's level (M, above);
     # "gaps", the gaps the simulator put between its utterances (and the lead and trail; in a
-    # two-party leg, wherever that party is silent): never inside a source utterance, either class
+    # two-party leg, wherever that party is silent): the line noise is never raised inside a source
+    # utterance, either class (a suppressor or AGC stage after it still acts on the whole leg)
     pause_noise_from: str = "signal"
     # two-party calls (simulate_two_party): the callee answers after a lognormal gap; a share of
     # the turns overlap (barge-in) by up to overlap_max_seconds

@@ -30,7 +30,7 @@ from .detector import analyze_speech
 from .features import HOP_SAMPLES, WINDOW_SAMPLES
 from .metrics import MAX_FALSE_ALARM, eer, robot_threshold, threshold_for_false_alarm
 from .model import ModelConfig, RobotNet
-from .protocol import apply_splits, family_of, voice_identity
+from .protocol import apply_splits, blend_parents, family_of, voice_identity
 from .rawboost import RawBoostConfig, rawboost
 from .simulate import SimConfig, channel_view, simulate_call, simulate_two_party, trim_silence
 from .vad import VadConfig
@@ -77,6 +77,10 @@ def read_manifests(paths: list[Path]) -> list[dict]:
     for r in rows:
         if splits.setdefault(r["identity"], r["split"]) != r["split"]:
             raise ValueError(f"voice identity {r['identity']} is in splits {splits[r['identity']]} and {r['split']}")
+    for r in rows:  # a blended voice (kokoro-blend) is train, so its parents must be too
+        for parent in blend_parents(r):
+            if splits.get(parent, "train") != "train":
+                raise ValueError(f"{r['path']}: its voice blends {parent}, a voice of the {splits[parent]} split")
     return rows
 
 

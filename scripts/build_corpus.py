@@ -137,7 +137,7 @@ ESPEAK_OTHER_FRACTION = 0.15
 FESTIVAL_OTHER_FRACTION = 0.3  # festival clips read by its Finnish, Czech, Catalan and Russian voices  # espeak-ng reading one of multilingual_texts' other languages
 KOKORO_ZH_FRACTION = 0.35  # kokoro reads espeak's Mandarin IPA
 KOKORO_BLEND_ZH_FRACTION = 0.5  # kokoro-blend: Mandarin neural robots are what the corpus lacks most
-KOKORO_BLENDS = 24  # new voices, each two training-split Kokoro voices' styles mixed
+KOKORO_BLENDS = 24  # new voices, each two training-split Kokoro voices' styles mixed (4 voices: 6 pairs x 4 weights)
 VOCODER_ZH_FRACTION = 0.5  # copy-synthesis: half Mandarin (the only fluent Mandarin robots we can make)
 VOCODER_MAX_SECONDS = 12.0  # longer human files are cut before vocoding
 # native-rate probe: defaults for every engine's settings
@@ -562,8 +562,8 @@ class Voices:
             import tts_extra_engines
 
             parts = tts_extra_engines.kokoro_blend_parts(voice)
-            if any(self.split_of("kokoro", name) != "train" for name, _ in parts):
-                raise ValueError(f"kokoro-blend {voice}: blends a voice outside the training split")
+            if len(parts) != 2 or any(self.splits.get(self.identity("kokoro", p)) != "train" for p, _ in parts):
+                raise ValueError(f"kokoro-blend {voice}: not a blend of two training-split voices")
             return "train"
         return self.splits[self.identity(engine, voice)]
 

@@ -331,7 +331,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=("signal", "gaps"),
         default="signal",
         help="--pause-noise-augment's pauses: decided on the source's level (signal; session 23's M), or the "
-        "gaps the simulator put between its utterances (gaps; never inside a source utterance)",
+        "gaps the simulator put between its utterances (gaps; the noise never raised inside a source utterance)",
     )
     ap.add_argument(
         "--vad",

@@ -145,8 +145,23 @@ def test_kokoro_blends_are_train_and_made_of_training_voices_only():
     assert len(blends) == build_corpus.KOKORO_BLENDS
     assert all(b.startswith("jf_alpha*") and b.endswith("+jm_kumo") for b in blends)  # the one training pair
     assert voices.split_of("kokoro-blend", blends[0]) == "train"
-    with pytest.raises(ValueError, match="outside the training split"):
-        voices.split_of("kokoro-blend", "jf_alpha*0.50+jf_tebukuro")
+    for bad in ("jf_alpha*0.50+jf_tebukuro", "jf_alpha*0.50+jf_unknown", "jf_alpha"):
+        with pytest.raises(ValueError, match="two training-split voices"):
+            voices.split_of("kokoro-blend", bad)
     from robodetect.protocol import family_of
 
     assert family_of({"label": "robot", "engine": "kokoro-blend"}) == "kokoro"  # held out with Kokoro
+
+
+def test_kokoro_style_of_a_blend_is_the_weighted_mix(monkeypatch):
+    import tts_extra_engines as t
+
+    rng = np.random.default_rng(0)
+    styles = {v: rng.normal(size=(4, 8)).astype(np.float32) for v in ("jf_alpha", "jm_kumo")}
+    monkeypatch.setattr(t, "_KOKORO", {"styles": styles})
+    np.testing.assert_array_equal(t._kokoro_style("jf_alpha"), styles["jf_alpha"])  # a plain voice as before
+    np.testing.assert_allclose(
+        t._kokoro_style("jf_alpha*0.30+jm_kumo"), 0.3 * styles["jf_alpha"] + 0.7 * styles["jm_kumo"], rtol=1e-6
+    )
+    with pytest.raises(ValueError, match="unknown voice"):
+        t._kokoro_style("jf_alpha*0.30+jf_nobody")

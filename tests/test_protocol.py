@@ -2,6 +2,7 @@
 families, and bootstrap intervals."""
 
 import numpy as np
+import pytest
 
 from robodetect.metrics import eer
 from robodetect.protocol import (
@@ -138,3 +139,35 @@ def test_planner_uses_robots_of_other_languages():
     plain = plan_calls(rows, "train", 100, 0, short_share=0.0)
     assert min(p.speech_seconds for p in plain) >= 2.0
     assert [(p.paths, p.seed) for p in plain] == [(p.paths, p.seed) for p in plans]
+
+
+def test_a_blend_of_a_dev_voice_is_refused_when_the_corpora_are_read_together(tmp_path):
+    import csv
+
+    from robodetect.protocol import blend_parents
+    from robodetect.train import read_manifests
+
+    assert blend_parents(row("robot", "kokoro-blend", "kokoro-blend:jf_alpha*0.40+jm_kumo")) == [
+        "kokoro:jf_alpha",
+        "kokoro:jm_kumo",
+    ]
+    assert blend_parents(row("robot", "kokoro", "kokoro:jf_alpha")) == []
+    with pytest.raises(ValueError, match="not a blend"):
+        blend_parents(row("robot", "kokoro-blend", "kokoro-blend:jf_alpha"))
+
+    def manifest(name, rows):
+        path = tmp_path / name
+        with open(path, "w", newline="") as fh:
+            w = csv.DictWriter(fh, ["path", "label", "source", "engine", "speaker", "lang", "split", "settings"])
+            w.writeheader()
+            for engine, speaker, split in rows:
+                w.writerow(dict(path="x.flac", label="robot", source=f"tts-{engine}", engine=engine,
+                                speaker=speaker, lang="en", split=split, settings="{}"))  # fmt: skip
+        return path
+
+    base = manifest("base.csv", [("kokoro", "kokoro:jf_alpha", "train"), ("kokoro", "kokoro:jf_tebukuro", "dev")])
+    good = manifest("good.csv", [("kokoro-blend", "kokoro-blend:jf_alpha*0.40+jm_kumo", "train")])
+    bad = manifest("bad.csv", [("kokoro-blend", "kokoro-blend:jf_alpha*0.40+jf_tebukuro", "train")])
+    assert len(read_manifests([base, good])) == 3
+    with pytest.raises(ValueError, match="kokoro:jf_tebukuro, a voice of the dev split"):
+        read_manifests([base, bad])

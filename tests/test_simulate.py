@@ -410,3 +410,28 @@ def test_pause_noise_from_gaps_needs_the_mask_and_both_call_kinds_give_it():
     assert 5.0 <= meta["pause_noise_db"] <= 20.0
     y, meta2 = simulate_two_party([word, word], [word], np.random.default_rng(1), cfg)
     assert y.shape[0] == 2 and "pause_noise_db" in meta2["caller"] and "pause_noise_db" in meta2["callee"]
+
+
+def test_the_speech_mask_marks_exactly_the_placed_utterances(monkeypatch):
+    import robodetect.simulate as sim
+
+    seen = []
+    real = sim.telephone_channel
+
+    def spy(x, rng, c, speech=None):
+        seen.append((np.asarray(x).copy(), None if speech is None else speech.copy()))
+        return real(x, rng, c, speech)
+
+    monkeypatch.setattr(sim, "telephone_channel", spy)
+    rng = np.random.default_rng(0)
+    utts = [(0.5 + 0.1 * rng.random(n)).astype(np.float32) for n in (3000, 5000, 4000)]  # never zero
+    cfg = SimConfig(p_pause_noise=1.0, pause_noise_from="gaps", p_speed=1.0, p_overlap=1.0)
+    for seed in range(4):
+        seen.clear()
+        simulate_call(utts, np.random.default_rng(seed), cfg)
+        simulate_two_party(utts, utts[:2], np.random.default_rng(seed), cfg)
+        assert len(seen) == 3  # one leg, then caller and callee
+        for x, speech in seen:
+            assert speech is not None and speech.dtype == bool
+            np.testing.assert_array_equal(speech, x != 0)
+            assert 0 < speech.mean() < 1
