@@ -103,16 +103,28 @@ def voice_identity(row: dict) -> str:
     return f"{engine}:{voice}"
 
 
+def blend_parts(voice: str) -> list[tuple[str, float]]:
+    """A blended voice's name (``kokoro-blend``'s ``"<a>*<w>+<b>"``) -> ``[(a, w), (b, 1 - w)]``; a
+    plain voice name -> ``[(voice, 1.0)]``."""
+    m = re.fullmatch(r"([\w-]+)\*([0-9.]+)\+([\w-]+)", voice)
+    if not m:
+        return [(voice, 1.0)]
+    w = float(m.group(2))
+    if not 0.0 < w < 1.0:
+        raise ValueError(f"kokoro: blend weight out of (0, 1) in {voice!r}")
+    return [(m.group(1), w), (m.group(3), 1.0 - w)]
+
+
 def blend_parents(row: dict) -> list[str]:
     """The voice identities a ``kokoro-blend`` voice mixes (``kokoro-blend:<a>*<w>+<b>`` ->
     ``["kokoro:<a>", "kokoro:<b>"]``); none for any other row. A blend may only mix training voices,
     which :func:`robodetect.train.read_manifests` checks against the corpora it reads together."""
     if engine_of(row) != "kokoro-blend":
         return []
-    m = re.fullmatch(r"(?:kokoro-blend:)?([\w-]+)\*[0-9.]+\+([\w-]+)", row["speaker"])
-    if not m:
+    parts = blend_parts(row["speaker"].removeprefix("kokoro-blend:"))
+    if len(parts) != 2:
         raise ValueError(f"kokoro-blend voice {row['speaker']!r} is not a blend of two voices")
-    return [f"kokoro:{m.group(1)}", f"kokoro:{m.group(2)}"]
+    return [f"kokoro:{name}" for name, _ in parts]
 
 
 def identity_pool(identity: str) -> str:

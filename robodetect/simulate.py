@@ -324,14 +324,10 @@ def pause_gain(
     ``hangover_frames`` of one that does; the gain moves between the two over ``ramp_frames``
     frames (in dB, linear), as an AGC's or a comfort-noise generator's level would."""
     x = np.asarray(x, np.float64)
-    n, frame = len(x), SAMPLE_RATE // 50
-    if n == 0:
+    if len(x) == 0:
         return np.ones(0)
-    nf = -(-n // frame)
-    padded = np.zeros(nf * frame)
-    padded[:n] = x
-    level = 10 * np.log10(np.mean(padded.reshape(nf, frame) ** 2, axis=1) + 1e-20)
-    return _frame_gain(level > 20 * np.log10(SPEECH_RMS) + active_db, n, boost_db, hangover_frames, ramp_frames)
+    level = 10 * np.log10(np.mean(_frames(x) ** 2, axis=1) + 1e-20)
+    return _frame_gain(level > 20 * np.log10(SPEECH_RMS) + active_db, len(x), boost_db, hangover_frames, ramp_frames)
 
 
 def gap_gain(speech: np.ndarray, boost_db: float, hangover_frames: int = 2, ramp_frames: int = 5) -> np.ndarray:
@@ -340,15 +336,19 @@ def gap_gain(speech: np.ndarray, boost_db: float, hangover_frames: int = 2, ramp
     its samples does (same hangover and ramps); the gain is 1 on every utterance sample (the ramp's
     last half frame included), so nothing inside an utterance is lifted, whatever its level."""
     speech = np.asarray(speech, bool)
-    n, frame = len(speech), SAMPLE_RATE // 50
-    if n == 0:
+    if len(speech) == 0:
         return np.ones(0)
-    nf = -(-n // frame)
-    padded = np.zeros(nf * frame, bool)
-    padded[:n] = speech
-    gain = _frame_gain(padded.reshape(nf, frame).any(axis=1), n, boost_db, hangover_frames, ramp_frames)
+    gain = _frame_gain(_frames(speech).any(axis=1), len(speech), boost_db, hangover_frames, ramp_frames)
     gain[speech] = 1.0
     return gain
+
+
+def _frames(x: np.ndarray) -> np.ndarray:
+    """``x`` as 20 ms frames, (frames, samples), the last one zero-padded."""
+    frame = SAMPLE_RATE // 50
+    padded = np.zeros(-(-len(x) // frame) * frame, x.dtype)
+    padded[: len(x)] = x
+    return padded.reshape(-1, frame)
 
 
 def _frame_gain(active: np.ndarray, n: int, boost_db: float, hangover_frames: int, ramp_frames: int) -> np.ndarray:
@@ -437,16 +437,13 @@ def simulate_call(
     c = config or SimConfig()
     parts = [np.zeros(int(rng.uniform(0, c.lead_max_seconds) * SAMPLE_RATE), np.float32)]
     speed = float(rng.uniform(*c.speed)) if rng.random() < c.p_speed else 1.0
-    spoken = [False]
     for i, u in enumerate(utterances):
         if i:
             parts.append(np.zeros(_pause(rng, c), np.float32))
-            spoken.append(False)
         parts.append(_level(u, rng, c, speed))
-        spoken.append(True)
     parts.append(np.zeros(int(rng.uniform(0, c.trail_max_seconds) * SAMPLE_RATE), np.float32))
-    spoken.append(False)
-    speech = np.concatenate([np.full(len(p), s) for p, s in zip(parts, spoken, strict=True)])
+    # parts alternate silence (lead, pauses, trail: even places) and utterances (odd places)
+    speech = np.concatenate([np.full(len(p), i % 2 == 1) for i, p in enumerate(parts)])
     x, meta = telephone_channel(np.concatenate(parts), rng, c, speech)
     if speed != 1.0:
         meta["speed"] = round(speed, 3)
@@ -481,13 +478,13 @@ def simulate_two_party(
         t += _pause(rng, c)
     n = t + int(rng.uniform(0, c.trail_max_seconds) * SAMPLE_RATE)
     legs = np.zeros((2, n), np.float64)
-    speech = np.zeros((2, n), bool)
+    spoken = np.zeros((2, n), bool)  # each party's utterance samples (its leg's speech mask)
     for party, start, u in turns:
         legs[party, start : start + len(u)] += u
-        speech[party, start : start + len(u)] = True
+        spoken[party, start : start + len(u)] = True
     out, metas = [], []
-    for leg, spoken in zip(legs, speech, strict=True):
-        y, m = telephone_channel(leg, rng, c, spoken)
+    for leg, mask in zip(legs, spoken, strict=True):
+        y, m = telephone_channel(leg, rng, c, mask)
         out.append(y)
         metas.append(m)
     speech = [round(sum(len(u) for p, _, u in turns if p == k) / SAMPLE_RATE, 2) for k in (0, 1)]

@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from robodetect.protocol import blend_parts
+
 LICENSES = {
     "hibari": (
         "Apache-2.0 (hibari-tts 0.2.1, model distilled from Kokoro-82M af_heart, Apache-2.0; "
@@ -279,15 +281,7 @@ def kokoro_blends(voices: list[str], n: int, rng: random.Random) -> list[str]:
     return [f"{a}*{rng.uniform(0.25, 0.75):.2f}+{b}" for a, b in (pairs[i % len(pairs)] for i in range(n))]
 
 
-def kokoro_blend_parts(voice: str) -> list[tuple[str, float]]:
-    """``"<a>*<w>+<b>"`` -> ``[(a, w), (b, 1 - w)]``; a plain voice name -> ``[(voice, 1.0)]``."""
-    m = re.fullmatch(r"([\w-]+)\*([0-9.]+)\+([\w-]+)", voice)
-    if not m:
-        return [(voice, 1.0)]
-    w = float(m.group(2))
-    if not 0.0 < w < 1.0:
-        raise ValueError(f"kokoro: blend weight out of (0, 1) in {voice!r}")
-    return [(m.group(1), w), (m.group(3), 1.0 - w)]
+kokoro_blend_parts = blend_parts  # the protocol's parser: the split checks read the same names
 
 
 def _kokoro_style(voice: str) -> np.ndarray:
