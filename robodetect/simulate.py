@@ -94,6 +94,20 @@ class SimConfig:
     turn_gap_median_seconds: float = 0.5
     p_overlap: float = 0.15
     overlap_max_seconds: float = 0.4
+    # short source clips joined into phrases (session 25's Q): a one-party call assembled from
+    # clips shorter than this many seconds each (FSDD's spoken digits, 0.44 s on average) puts a
+    # short gap (lognormal, join_gap_median_seconds) instead of a pause between two of them while
+    # the phrase stays within a length drawn from phrase_seconds, as a person reads a number;
+    # otherwise half of such a call is pause and the pause structure marks the source. 0: off.
+    # Its draws come from its own generator, so the call's other draws are unchanged
+    join_below_seconds: float = 0.0
+    join_gap_median_seconds: float = 0.12
+    phrase_seconds: tuple[float, float] = (1.5, 6.0)
+    # a share of one-party calls (both classes) whose every utterance is cut into pieces of about
+    # piece_seconds at its quietest 10 ms (split_pieces), a pause drawn between them (session 25's
+    # Q): speech broken into digit-length bursts, said by a robot or a person alike. Own generator
+    p_pieces: float = 0.0
+    piece_seconds: float = 0.5
 
 
 def trim_silence(x: np.ndarray, top_db: float = 40.0) -> np.ndarray:
@@ -345,7 +359,11 @@ def gap_gain(speech: np.ndarray, boost_db: float, hangover_frames: int = 2, ramp
 
 def _frames(x: np.ndarray) -> np.ndarray:
     """``x`` as 20 ms frames, (frames, samples), the last one zero-padded."""
-    frame = SAMPLE_RATE // 50
+    return _frames_of(x, SAMPLE_RATE // 50)
+
+
+def _frames_of(x: np.ndarray, frame: int) -> np.ndarray:
+    """``x`` as frames of ``frame`` samples, (frames, samples), the last one zero-padded."""
     padded = np.zeros(-(-len(x) // frame) * frame, x.dtype)
     padded[: len(x)] = x
     return padded.reshape(-1, frame)
@@ -427,6 +445,67 @@ def _pause(rng: np.random.Generator, c: SimConfig) -> int:
     return int(float(np.clip(rng.lognormal(np.log(c.pause_median_seconds), c.pause_sigma), 0.1, 3.0)) * SAMPLE_RATE)
 
 
+def split_pieces(x: np.ndarray, piece_seconds: float = 0.5, search_seconds: float = 0.15) -> list[np.ndarray]:
+    """``x`` cut into pieces of about ``piece_seconds``, each cut at the quietest 10 ms frame within
+    ``search_seconds`` of its nominal place (between words or syllables where there is one); a last
+    piece shorter than half of ``piece_seconds`` stays with the one before."""
+    step, n, search = SAMPLE_RATE // 100, int(piece_seconds * SAMPLE_RATE), int(search_seconds * SAMPLE_RATE)
+    energy = np.mean(_frames_of(np.asarray(x, np.float64), step) ** 2, axis=1)
+    cuts = [0]
+    while cuts[-1] + n + n // 2 <= len(x):
+        last = cuts[-1]
+        lo, hi = max((last + n - search) // step, last // step + 1), min((last + n + search) // step, len(energy))
+        cuts.append((lo + int(np.argmin(energy[lo:hi]))) * step if hi > lo else last + n)
+    cuts.append(len(x))
+    return [x[a:b] for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
+
+
+class _Assembly:
+    """The draws of session 25's utterance-level stages (joined short clips, pieces), from their
+    own generators seeded by the call's first utterance: the call's other draws are unchanged."""
+
+    def __init__(self, utterances: list[np.ndarray], c: SimConfig) -> None:
+        seed = zlib.crc32(np.asarray(utterances[0], np.float32).tobytes()) if utterances else 0
+        self.c = c
+        self.join = np.random.default_rng(seed ^ 0x4A4E) if c.join_below_seconds > 0 else None
+        sub = np.random.default_rng(seed ^ 0x5043)
+        self.pieces = c.p_pieces > 0 and sub.random() < c.p_pieces
+        self.sub, self.phrase, self.target, self.prev_short = sub, 0.0, 0.0, False
+
+    def gap(self, u: np.ndarray, pause: int) -> int:
+        """The silence before source utterance ``u`` (``pause``: the simulator's usual draw)."""
+        if self.join is None:
+            return pause
+        seconds = len(u) / SAMPLE_RATE
+        short = seconds < self.c.join_below_seconds
+        joined = short and self.prev_short and self.phrase + seconds <= self.target
+        self.prev_short = short
+        if not joined:
+            self.phrase, self.target = seconds, float(self.join.uniform(*self.c.phrase_seconds))
+            return pause
+        self.phrase += seconds
+        gap = self.join.lognormal(np.log(self.c.join_gap_median_seconds), 0.5)
+        return int(float(np.clip(gap, 0.03, 0.4)) * SAMPLE_RATE)
+
+    def start(self, u: np.ndarray) -> None:
+        """The first utterance of the call begins a phrase."""
+        if self.join is not None:
+            self.phrase, self.target = len(u) / SAMPLE_RATE, float(self.join.uniform(*self.c.phrase_seconds))
+            self.prev_short = len(u) / SAMPLE_RATE < self.c.join_below_seconds
+
+    def cut(self, u: np.ndarray) -> list[np.ndarray]:
+        """A levelled utterance as the parts it enters the call as: itself, or its pieces with
+        pauses (zeros) between them."""
+        if not self.pieces:
+            return [u]
+        out: list[np.ndarray] = []
+        for k, piece in enumerate(split_pieces(u, self.c.piece_seconds)):
+            if k:
+                out.append(np.zeros(_pause(self.sub, self.c), np.float32))
+            out.append(piece)
+        return out
+
+
 def simulate_call(
     utterances: list[np.ndarray], rng: np.random.Generator, config: SimConfig | None = None
 ) -> tuple[np.ndarray, dict]:
@@ -437,16 +516,21 @@ def simulate_call(
     c = config or SimConfig()
     parts = [np.zeros(int(rng.uniform(0, c.lead_max_seconds) * SAMPLE_RATE), np.float32)]
     speed = float(rng.uniform(*c.speed)) if rng.random() < c.p_speed else 1.0
+    assembly = _Assembly(utterances, c)
     for i, u in enumerate(utterances):
         if i:
-            parts.append(np.zeros(_pause(rng, c), np.float32))
-        parts.append(_level(u, rng, c, speed))
+            parts.append(np.zeros(assembly.gap(u, _pause(rng, c)), np.float32))
+        else:
+            assembly.start(u)
+        parts.extend(assembly.cut(_level(u, rng, c, speed)))
     parts.append(np.zeros(int(rng.uniform(0, c.trail_max_seconds) * SAMPLE_RATE), np.float32))
     # parts alternate silence (lead, pauses, trail: even places) and utterances (odd places)
     speech = np.concatenate([np.full(len(p), i % 2 == 1) for i, p in enumerate(parts)])
     x, meta = telephone_channel(np.concatenate(parts), rng, c, speech)
     if speed != 1.0:
         meta["speed"] = round(speed, 3)
+    if assembly.pieces:
+        meta["pieces"] = True
     return x, meta
 
 

@@ -20,7 +20,11 @@ then scores each call and variants of it through the public API:
   * handset noise suppression (a Wiener suppressor with a -40 dB floor, as phones and VoIP clients
     run on the uplink: it gates the floor between and inside words and leaves "musical noise"),
   * automatic gain control / a compressor (3:1 over 300 ms toward the active speech level), as
-    handsets and lines run: a human's level range compressed as a TTS engine's often is.
+    handsets and lines run: a human's level range compressed as a TTS engine's often is,
+  * the pauses between utterances three times as long (the same utterances, the same draws),
+  * the call cut at its quietest 10 ms near every 0.5 s into digit-length pieces, a pause (the
+    simulator's draw, dither only) put between them, the speech and its levels kept: the shape of a
+    call of spoken digits (FSDD, 0.44 s clips: half of such a call is pause), spoken by anyone.
 Prints, per variation, the mean signed and absolute change of the calibrated call logit (|dp|
 saturates near 0 and 1; the logit does not), that change over the spread (std) of the calls' own
 calibrated logits (a model with compressed, less confident scores passes the absolute figure more
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -53,10 +58,12 @@ from robodetect.scoring import logit, sigmoid  # noqa: E402
 from robodetect.simulate import (  # noqa: E402
     SimConfig,
     _colored_noise,
+    _pause,
     agc_compress,
     mp3_round_trip,
     noise_suppress,
     simulate_call,
+    split_pieces,
 )
 from robodetect.train import plan_calls, read_manifests  # noqa: E402
 from robodetect.vad import FRAME_SAMPLES, detect_speech  # noqa: E402
@@ -98,12 +105,30 @@ def variants(x: np.ndarray, rng: np.random.Generator) -> dict[str, tuple[np.ndar
     }
 
 
+PIECE_SECONDS = 0.5  # the "pieces" row: about one FSDD digit (0.44 s on average)
+
+
+def insert_pauses(x: np.ndarray, rng: np.random.Generator, floor: float, config: SimConfig) -> np.ndarray:
+    """``x`` with a pause (the simulator's pause draw, white noise at ``floor`` RMS, as the clean
+    channel's dither) put in at every cut of :func:`split_pieces`: the same speech at the same
+    level, only broken into digit-length pieces."""
+    out = []
+    for k, piece in enumerate(split_pieces(x, PIECE_SECONDS)):
+        if k:
+            out.append((rng.standard_normal(_pause(rng, config)) * floor).astype(np.float32))
+        out.append(piece)
+    return np.concatenate(out)
+
+
 def measure(det, calls: list[tuple], thr: float, bases: list[float] | None = None) -> dict[str, list[tuple]]:
-    """Score each (8 kHz call, seed[, label]) and its variants with ``det``; per variation a list of
-    (dlogit, dp, verdict flipped, base within 0.1 of the threshold, label or None). ``bases``, if
-    given, receives each call's unvaried calibrated logit (for :func:`relative`)."""
+    """Score each (8 kHz call, seed[, label[, extra variants]]) and its variants with ``det``; per
+    variation a list of (dlogit, dp, verdict flipped, base within 0.1 of the threshold, label or
+    None). Extra variants ({name: (signal, rate)}) are those only the call's builder can make (its
+    utterances re-assembled). ``bases``, if given, receives each call's unvaried calibrated logit
+    (for :func:`relative`)."""
     out: dict[str, list[tuple]] = {}
-    for call, seed, *label in calls:
+    for call, seed, *rest in calls:
+        label, extra = rest[:1], (rest[1] if len(rest) > 1 else {})
         rng = np.random.default_rng(seed)
         if hasattr(det, "reference"):
             det.reference(call)
@@ -113,7 +138,7 @@ def measure(det, calls: list[tuple], thr: float, bases: list[float] | None = Non
         if bases is not None:
             bases.append(float(logit(base)))
         near = abs(base - thr) <= 0.1
-        for name, (y, sr) in variants(call, rng).items():
+        for name, (y, sr) in {**variants(call, rng), **extra}.items():
             p = det.score(y, sr).robot_probability
             p = 0.5 if p is None else p
             flip = (p >= thr) != (base >= thr)
@@ -201,6 +226,7 @@ def main() -> None:
         lead_max_seconds=0.0,
         trail_max_seconds=0.0,
     )
+    long_pauses = replace(clean, pause_median_seconds=3 * clean.pause_median_seconds)
     thr = det.decision.threshold
     calls = []
     for plan in plans:
@@ -213,12 +239,21 @@ def main() -> None:
             if left <= 0.25:
                 break
         call = simulate_call(utts, rng, clean)[0]
+        floor = 0.1 * 10 ** ((clean.gain_db[0] + clean.dither_db) / 20)  # the clean channel's dither
+        assembled = {  # the same utterances re-assembled, from the call's own seed
+            "pauses between utterances x3": simulate_call(utts, np.random.default_rng(plan.seed), long_pauses)[0],
+            f"speech cut into {PIECE_SECONDS:g} s pieces, pauses between": insert_pauses(
+                call, np.random.default_rng(plan.seed), floor, clean
+            ),
+        }
         # half a second of the channel's own dither before the speech, as every real recording has
         # some lead: a call that starts with speech at sample 0 loses its first ~0.2 s to the VAD's
         # trailing noise-floor gate starting up (robodetect.vad), which is not what the
         # "+2 s silence" row is meant to measure (any lead, zeros or dither, changes that alike)
         lead = rng.standard_normal(LEAD_SAMPLES) * 0.1 * 10 ** ((clean.gain_db[0] + clean.dither_db) / 20)
-        calls.append((np.concatenate([lead.astype(np.float32), call]), plan.seed, plan.label))
+        lead = lead.astype(np.float32)
+        extra = {name: (np.concatenate([lead, y]), 8000) for name, y in assembled.items()}
+        calls.append((np.concatenate([lead, call]), plan.seed, plan.label, extra))
     bases: list[float] = []
     scorer = PhaseAveraged(det, args.phases) if args.phases > 1 else det
     if args.reference_segments:

@@ -109,6 +109,8 @@ def dataset_path(args, rows: list[dict], name: str) -> tuple[Path, SimConfig, in
         agc_noise_gate_db=args.agc_noise_gate,
         p_pause_noise=args.pause_noise_augment if split == "train" else 0.0,
         pause_noise_from=args.pause_noise_from,
+        join_below_seconds=args.join_short if split == "train" else 0.0,
+        p_pieces=args.piece_augment if split == "train" else 0.0,
     )
     # settings added after a dataset was built stay out of its key while off (no needless rebuild)
     off = {"p_mp3"} if sim.p_mp3 == 0.0 else set()
@@ -117,6 +119,8 @@ def dataset_path(args, rows: list[dict], name: str) -> tuple[Path, SimConfig, in
     off |= {"agc_noise_gate_db"} if sim.agc_noise_gate_db is None else set()
     off |= {"p_pause_noise", "pause_noise_db", "pause_noise_from"} if sim.p_pause_noise == 0.0 else set()
     off |= {"pause_noise_from"} if sim.pause_noise_from == "signal" else set()
+    off |= {"join_below_seconds", "join_gap_median_seconds", "phrase_seconds"} if sim.join_below_seconds == 0 else set()
+    off |= {"p_pieces", "piece_seconds"} if sim.p_pieces == 0.0 else set()
     settings = {k: v for k, v in sim.__dict__.items() if k not in off}
     short = args.train_short_share if split == "train" else SHORT_CALL_SHARE
     if short != SHORT_CALL_SHARE:
@@ -332,6 +336,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="signal",
         help="--pause-noise-augment's pauses: decided on the source's level (signal; session 23's M), or the "
         "gaps the simulator put between its utterances (gaps; the noise never raised inside a source utterance)",
+    )
+    ap.add_argument(
+        "--join-short",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="training calls: source clips shorter than this joined into phrases with short gaps (spoken "
+        "digits read as a number, not one digit per pause; session 25's Q; 0: off)",
+    )
+    ap.add_argument(
+        "--piece-augment",
+        type=float,
+        default=0.0,
+        help="share of one-party training calls whose utterances are cut into ~0.5 s pieces with pauses "
+        "between (both classes; training only; the shortcut checks' pieces row measures it)",
     )
     ap.add_argument(
         "--vad",
@@ -575,6 +594,8 @@ def main() -> None:
                 "agc_noise_gate": args.agc_noise_gate,
                 "pause_noise_augment": args.pause_noise_augment,
                 "pause_noise_from": args.pause_noise_from,
+                "join_short": args.join_short,
+                "piece_augment": args.piece_augment,
                 "speed_perturb": args.speed_perturb,
                 "shift_copies": args.shift_copies,
                 "head": args.head,
