@@ -99,13 +99,15 @@ class SimConfig:
     # short gap (lognormal, join_gap_median_seconds) instead of a pause between two of them while
     # the phrase stays within a length drawn from phrase_seconds, as a person reads a number;
     # otherwise half of such a call is pause and the pause structure marks the source. 0: off.
-    # Its draws come from its own generator, so the call's other draws are unchanged
+    # Its draws come from its own generator: the utterances, their levels and the other pauses are
+    # the call's without it (the channel, whose draws depend on the call's length, draws anew)
     join_below_seconds: float = 0.0
     join_gap_median_seconds: float = 0.12
     phrase_seconds: tuple[float, float] = (1.5, 6.0)
     # a share of one-party calls (both classes) whose every utterance is cut into pieces of about
     # piece_seconds at its quietest 10 ms (split_pieces), a pause drawn between them (session 25's
-    # Q): speech broken into digit-length bursts, said by a robot or a person alike. Own generator
+    # Q): speech broken into digit-length bursts, said by a robot or a person alike. Own generator,
+    # as join_below_seconds
     p_pieces: float = 0.0
     piece_seconds: float = 0.5
 
@@ -462,7 +464,8 @@ def split_pieces(x: np.ndarray, piece_seconds: float = 0.5, search_seconds: floa
 
 class _Assembly:
     """The draws of session 25's utterance-level stages (joined short clips, pieces), from their
-    own generators seeded by the call's first utterance: the call's other draws are unchanged."""
+    own generators seeded by the call's first utterance: the utterances' levels and the usual
+    pauses are drawn as without them (the channel after them sees another length, so draws anew)."""
 
     def __init__(self, utterances: list[np.ndarray], c: SimConfig) -> None:
         seed = zlib.crc32(np.asarray(utterances[0], np.float32).tobytes()) if utterances else 0

@@ -124,3 +124,31 @@ def test_reference_segments_scores_a_variant_with_the_unvaried_calls_segments(sp
         longer = np.concatenate([np.zeros(800, np.float32), x])  # another length: scored as usual
         assert ref.score(longer, 8000).robot_probability == det.score(longer, 8000).robot_probability
     assert moved >= 1  # the check above could fail: the VAD itself does move with the level
+
+
+class PauseShareDetector:
+    """A 'model' that scores the share of quiet 30 ms frames (FSDD's digit calls are half pause)."""
+
+    def score(self, x: np.ndarray, sr: int) -> SimpleNamespace:
+        frames = x[: len(x) // 240 * 240].reshape(-1, 240).astype(np.float64)
+        level = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-20)
+        z = 8.0 * np.mean(level < level.max() - 30.0) - 2.0
+        return SimpleNamespace(robot_probability=float(1 / (1 + np.exp(z))))
+
+
+def test_pieces_row_catches_a_pause_share_cue(speech_8k):
+    from robodetect.simulate import SimConfig
+
+    floor = 1e-5
+    with_pieces = []
+    for x, seed in calls(speech_8k):
+        y = shortcut_checks.insert_pauses(x, np.random.default_rng(seed), floor, SimConfig())
+        # the speech is all there, in order, at its level: only pauses were put between pieces
+        assert len(y) > len(x) and np.isin(x, y).all()
+        with_pieces.append((x, seed, "robot", {"pieces": (y, 8000)}))
+    table = shortcut_checks.measure(PauseShareDetector(), with_pieces, thr=0.5)
+    assert mean_abs_dlogit(table, "pieces") > 0.5
+    assert mean_abs_dlogit(table, "+12 dB gain") < 0.1
+    # a detector that does not read pauses passes the row
+    table = shortcut_checks.measure(BandEdgeDetector("band-edge"), with_pieces, thr=0.5)
+    assert mean_abs_dlogit(table, "pieces") < 0.1

@@ -12,6 +12,7 @@ from robodetect.simulate import (
     pause_gain,
     simulate_call,
     simulate_two_party,
+    split_pieces,
     telephone_channel,
     trim_silence,
 )
@@ -435,3 +436,91 @@ def test_the_speech_mask_marks_exactly_the_placed_utterances(monkeypatch):
             assert speech is not None and speech.dtype == bool
             np.testing.assert_array_equal(speech, x != 0)
             assert 0 < speech.mean() < 1
+
+
+def _assembled(monkeypatch, utts, cfg, seed=0):
+    """The signal and speech mask simulate_call hands to the channel, and the call's meta."""
+    import robodetect.simulate as sim
+
+    seen = []
+    real = sim.telephone_channel
+
+    def spy(x, rng, c, speech=None):
+        seen.append((np.asarray(x).copy(), speech.copy()))
+        return real(x, rng, c, speech)
+
+    monkeypatch.setattr(sim, "telephone_channel", spy)
+    _, meta = simulate_call(utts, np.random.default_rng(seed), cfg)
+    monkeypatch.setattr(sim, "telephone_channel", real)
+    return seen[0][0], seen[0][1], meta
+
+
+def _runs(mask):
+    """(start, length) of each run of True in ``mask``."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return [(int(a), int(b - a)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def test_short_clips_are_joined_into_phrases_keeping_their_speech(monkeypatch):
+    rng = np.random.default_rng(3)
+    digits = [(0.5 + 0.1 * rng.random(3200)).astype(np.float32) for _ in range(24)]  # 0.4 s, never zero
+    plain = SimConfig(p_speed=0.0)
+    joined = SimConfig(p_speed=0.0, join_below_seconds=1.0)
+    for seed in range(3):
+        x0, m0, meta0 = _assembled(monkeypatch, digits, plain, seed)
+        x1, m1, meta1 = _assembled(monkeypatch, digits, joined, seed)
+        # the same utterances at the same levels, in the same order (the channel's draws, which
+        # depend on the call's length, are new)
+        np.testing.assert_array_equal(x0[m0], x1[m1])
+        r0, r1 = _runs(m0), _runs(m1)
+        assert [n for _, n in r0] == [n for _, n in r1] == [3200] * 24
+        gaps0 = [b[0] - (a[0] + a[1]) for a, b in zip(r0, r0[1:])]
+        gaps1 = [b[0] - (a[0] + a[1]) for a, b in zip(r1, r1[1:])]
+        short = [g1 for g0, g1 in zip(gaps0, gaps1) if g1 != g0]
+        assert len(short) >= 12 and all(240 <= g <= 3200 for g in short)  # 0.03-0.4 s
+        assert sum(gaps1) < 0.6 * sum(gaps0)
+        # a phrase (clips joined by short gaps) never holds more than 6 s of speech
+        phrase = 1
+        for g0, g1 in zip(gaps0, gaps1):
+            phrase = phrase + 1 if g1 != g0 else 1
+            assert phrase * 0.4 <= 6.0
+    # clips of a second or more are never joined: the call is the plain one, bit for bit
+    long = [(0.5 + 0.1 * rng.random(12000)).astype(np.float32) for _ in range(4)]
+    a, _ = simulate_call(long, np.random.default_rng(0), plain)
+    b, _ = simulate_call(long, np.random.default_rng(0), joined)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_split_pieces_cuts_at_the_quiet_frames_and_loses_nothing():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(8000 * 3).astype(np.float32)
+    quiet = [4400, 8600, 12800]  # a 20 ms dip near every 0.5 s mark
+    for q in quiet:
+        x[q : q + 160] *= 0.01
+    pieces = split_pieces(x, 0.5)
+    np.testing.assert_array_equal(np.concatenate(pieces), x)
+    cuts = np.cumsum([len(p) for p in pieces])[:-1]
+    for q in quiet:
+        assert any(q <= c <= q + 160 for c in cuts)
+    assert all(0.35 * 8000 <= len(p) <= 0.65 * 8000 for p in pieces[:-1])
+    assert 0.25 * 8000 <= len(pieces[-1]) <= 0.75 * 8000 + 0.15 * 8000
+    assert len(split_pieces(x[:5000], 0.5)) == 1  # under 1.5 pieces: left whole
+
+
+def test_pieces_stage_breaks_utterances_keeping_their_speech(monkeypatch):
+    rng = np.random.default_rng(1)
+    utts = [(0.5 + 0.1 * rng.random(16000)).astype(np.float32) for _ in range(3)]  # 2 s each
+    plain = SimConfig()
+    pieces = SimConfig(p_pieces=1.0)
+    x0, m0, meta0 = _assembled(monkeypatch, utts, plain)
+    x1, m1, meta1 = _assembled(monkeypatch, utts, pieces)
+    np.testing.assert_array_equal(x0[m0], x1[m1])  # the levelled speech, in order, nothing lost
+    assert meta1["pieces"] is True and "pieces" not in meta0
+    assert len(_runs(m0)) == 3 and len(_runs(m1)) >= 9
+    assert all(n <= 0.8 * 8000 for _, n in _runs(m1))
+    # p_pieces = 0.5: some calls cut, some not, decided per call from its own generator
+    cut = [
+        "pieces" in simulate_call([u * (1 + k) for u in utts], np.random.default_rng(k), SimConfig(p_pieces=0.5))[1]
+        for k in range(16)
+    ]
+    assert 0 < sum(cut) < 16
