@@ -26,7 +26,10 @@ then scores each call and variants of it through the public API:
     simulator's draw, dither only) put between them, the speech and its levels kept: the shape of a
     call of spoken digits (FSDD, 0.44 s clips: half of such a call is pause), spoken by anyone.
 Prints, per variation, the mean signed and absolute change of the calibrated call logit (|dp|
-saturates near 0 and 1; the logit does not), that change over the spread (std) of the calls' own
+saturates near 0 and 1; the logit does not), the change fitted as a shift plus a slope on the call's
+own logit (dlogit = shift + slope * (logit - threshold logit): a cue moves every call one way, the
+shift, while a variation that hides evidence pulls confident calls toward the threshold, a negative
+slope), that change over the spread (std) of the calls' own
 calibrated logits (a model with compressed, less confident scores passes the absolute figure more
 easily for the same reliance on a cue), the mean |dp|, the share of verdicts flipped
 overall and among calls within 0.1 of the threshold. Exits 1 when a mean |dlogit| exceeds
@@ -123,7 +126,7 @@ def insert_pauses(x: np.ndarray, rng: np.random.Generator, floor: float, config:
 def measure(det, calls: list[tuple], thr: float, bases: list[float] | None = None) -> dict[str, list[tuple]]:
     """Score each (8 kHz call, seed[, label[, extra variants]]) and its variants with ``det``; per
     variation a list of (dlogit, dp, verdict flipped, base within 0.1 of the threshold, label or
-    None). Extra variants ({name: (signal, rate)}) are those only the call's builder can make (its
+    None, the unvaried calibrated logit). Extra variants ({name: (signal, rate)}) are those only the call's builder can make (its
     utterances re-assembled). ``bases``, if given, receives each call's unvaried calibrated logit
     (for :func:`relative`)."""
     out: dict[str, list[tuple]] = {}
@@ -142,8 +145,20 @@ def measure(det, calls: list[tuple], thr: float, bases: list[float] | None = Non
             p = det.score(y, sr).robot_probability
             p = 0.5 if p is None else p
             flip = (p >= thr) != (base >= thr)
-            out.setdefault(name, []).append((logit(p) - logit(base), p - base, flip, near, (label or [None])[0]))
+            row = (logit(p) - logit(base), p - base, flip, near, (label or [None])[0], float(logit(base)))
+            out.setdefault(name, []).append(row)
     return out
+
+
+def shift_and_slope(dlogit: np.ndarray, base: np.ndarray, thr: float) -> tuple[float, float]:
+    """Least-squares ``dlogit = shift + slope * (base - logit(thr))``: the move of a call at the
+    threshold (a cue: every call moved one way) and how much of its own logit a call loses (masked
+    evidence: confident calls pulled toward the threshold, slope < 0). (nan, nan) under 2 calls."""
+    dlogit, x = np.asarray(dlogit, np.float64), np.asarray(base, np.float64) - float(logit(thr))
+    if len(x) < 2 or np.ptp(x) == 0:
+        return float("nan"), float("nan")
+    (shift, slope), *_ = np.linalg.lstsq(np.c_[np.ones_like(x), x], dlogit, rcond=None)
+    return float(shift), float(slope)
 
 
 def relative(mean_abs_dlogit: float, bases: list[float]) -> float:
@@ -269,20 +284,21 @@ def main() -> None:
         f"spread (std) of their calibrated logits {np.std(bases):.3f}\n"
     )
     print(
-        "| variation | calls | mean dlogit | humans / robots | mean abs dlogit | / spread | mean abs dp | verdicts flipped | "
-        "flipped within 0.1 of threshold |"
+        "| variation | calls | mean dlogit | humans / robots | mean abs dlogit | / spread | shift at threshold / slope | "
+        "mean abs dp | verdicts flipped | flipped within 0.1 of threshold |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     failed = []
     for name, vals in rows_out.items():
-        dl, dp, flip, near, label = (np.array(v) for v in zip(*vals))
+        dl, dp, flip, near, label, base = (np.array(v) for v in zip(*vals))
+        shift, slope = shift_and_slope(dl, base, thr)
         near_flip = f"{100 * flip[near].mean():.1f} % of {int(near.sum())}" if near.any() else "-"
         # a channel property that moves both classes the same way masks evidence (noise hides
         # artefacts: robots drift toward human); one that separates them is a cue the model reads
         by = " / ".join(f"{dl[label == k].mean():+.3f}" if np.any(label == k) else "-" for k in ("human", "robot"))
         print(
             f"| {name} | {len(dl)} | {dl.mean():+.3f} | {by} | {np.abs(dl).mean():.3f} | "
-            f"{relative(np.abs(dl).mean(), bases):.3f} | {np.abs(dp).mean():.4f} | "
+            f"{relative(np.abs(dl).mean(), bases):.3f} | {shift:+.3f} / {slope:+.3f} | {np.abs(dp).mean():.4f} | "
             f"{100 * flip.mean():.1f} % | {near_flip} |"
         )
         if np.abs(dl).mean() > args.max_dlogit:

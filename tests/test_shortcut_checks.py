@@ -152,3 +152,17 @@ def test_pieces_row_catches_a_pause_share_cue(speech_8k):
     # a detector that does not read pauses passes the row
     table = shortcut_checks.measure(BandEdgeDetector("band-edge"), with_pieces, thr=0.5)
     assert mean_abs_dlogit(table, "pieces") < 0.1
+
+
+def test_shift_and_slope_tell_a_cue_from_masked_evidence():
+    rng = np.random.default_rng(0)
+    thr = 0.9
+    base = rng.normal(0, 6, 200) + float(np.log(thr / (1 - thr)))
+    centred = base - np.log(thr / (1 - thr))
+    cue = -0.8 + 0.05 * rng.standard_normal(200)  # every call pushed toward human by 0.8
+    masked = -0.3 * centred + 0.05 * rng.standard_normal(200)  # confident calls pulled to the threshold
+    shift, slope = shortcut_checks.shift_and_slope(cue, base, thr)
+    assert abs(shift + 0.8) < 0.05 and abs(slope) < 0.02
+    shift, slope = shortcut_checks.shift_and_slope(masked, base, thr)
+    assert abs(shift) < 0.05 and abs(slope + 0.3) < 0.02
+    assert np.isnan(shortcut_checks.shift_and_slope(cue[:1], base[:1], thr)[0])
