@@ -100,14 +100,17 @@ class SimConfig:
     # the phrase stays within a length drawn from phrase_seconds, as a person reads a number;
     # otherwise half of such a call is pause and the pause structure marks the source. 0: off.
     # Its draws come from its own generator: the utterances, their levels and the other pauses are
-    # the call's without it (the channel, whose draws depend on the call's length, draws anew)
+    # the call's without it (the channel, whose draws depend on the call's length, draws anew). The
+    # generator is seeded by the call's first utterance, so calls that open with the same source clip
+    # draw the same phrase lengths. A clip's length is taken before any speed change, and a phrase's
+    # length counts its clips, not the gaps between them
     join_below_seconds: float = 0.0
     join_gap_median_seconds: float = 0.12
     phrase_seconds: tuple[float, float] = (1.5, 6.0)
     # a share of one-party calls (both classes) whose every utterance is cut into pieces of about
     # piece_seconds at its quietest 10 ms (split_pieces), a pause drawn between them (session 25's
     # Q): speech broken into digit-length bursts, said by a robot or a person alike. Own generator,
-    # as join_below_seconds
+    # seeded as join_below_seconds' (calls that open with the same clip are cut or not alike)
     p_pieces: float = 0.0
     piece_seconds: float = 0.5
 
@@ -449,9 +452,13 @@ def _pause(rng: np.random.Generator, c: SimConfig) -> int:
 
 def split_pieces(x: np.ndarray, piece_seconds: float = 0.5, search_seconds: float = 0.15) -> list[np.ndarray]:
     """``x`` cut into pieces of about ``piece_seconds``, each cut at the quietest 10 ms frame within
-    ``search_seconds`` of its nominal place (between words or syllables where there is one); a last
-    piece shorter than half of ``piece_seconds`` stays with the one before."""
-    step, n, search = SAMPLE_RATE // 100, int(piece_seconds * SAMPLE_RATE), int(search_seconds * SAMPLE_RATE)
+    ``search_seconds`` of its nominal place (between words or syllables where there is one). Cutting
+    stops when less than one and a half pieces are left, so the last piece is from ``piece_seconds / 2
+    - search_seconds`` to ``1.5 * piece_seconds`` long; ``x`` under 1.5 pieces (or empty) is one piece."""
+    step, search = SAMPLE_RATE // 100, int(search_seconds * SAMPLE_RATE)
+    if piece_seconds * SAMPLE_RATE < step:
+        raise ValueError(f"piece_seconds must be at least {step / SAMPLE_RATE} s, not {piece_seconds}")
+    n = int(piece_seconds * SAMPLE_RATE)
     energy = np.mean(_frames_of(np.asarray(x, np.float64), step) ** 2, axis=1)
     cuts = [0]
     while cuts[-1] + n + n // 2 <= len(x):
@@ -459,7 +466,7 @@ def split_pieces(x: np.ndarray, piece_seconds: float = 0.5, search_seconds: floa
         lo, hi = max((last + n - search) // step, last // step + 1), min((last + n + search) // step, len(energy))
         cuts.append((lo + int(np.argmin(energy[lo:hi]))) * step if hi > lo else last + n)
     cuts.append(len(x))
-    return [x[a:b] for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
+    return [x[a:b] for a, b in zip(cuts, cuts[1:], strict=False) if b > a] or [x]
 
 
 class _Assembly:

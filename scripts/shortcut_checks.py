@@ -21,7 +21,8 @@ then scores each call and variants of it through the public API:
     run on the uplink: it gates the floor between and inside words and leaves "musical noise"),
   * automatic gain control / a compressor (3:1 over 300 ms toward the active speech level), as
     handsets and lines run: a human's level range compressed as a TTS engine's often is,
-  * the pauses between utterances three times as long (the same utterances, the same draws),
+  * the pauses between utterances three times as long (the same utterances, the same draws; a pause
+    stays within the simulator's 3 s cap, which about 9 % of them reach),
   * the call cut at its quietest 10 ms near every 0.5 s into digit-length pieces, a pause (the
     simulator's draw, dither only) put between them, the speech and its levels kept: the shape of a
     call of spoken digits (FSDD, 0.44 s clips: half of such a call is pause), spoken by anyone.

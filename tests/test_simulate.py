@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -503,8 +505,11 @@ def test_split_pieces_cuts_at_the_quiet_frames_and_loses_nothing():
     for q in quiet:
         assert any(q <= c <= q + 160 for c in cuts)
     assert all(0.35 * 8000 <= len(p) <= 0.65 * 8000 for p in pieces[:-1])
-    assert 0.25 * 8000 <= len(pieces[-1]) <= 0.75 * 8000 + 0.15 * 8000
+    assert (0.25 - 0.15) * 8000 <= len(pieces[-1]) < 0.75 * 8000
     assert len(split_pieces(x[:5000], 0.5)) == 1  # under 1.5 pieces: left whole
+    assert [len(p) for p in split_pieces(x[:0], 0.5)] == [0]
+    with pytest.raises(ValueError):
+        split_pieces(x, 0.0)  # would never advance
 
 
 def test_pieces_stage_breaks_utterances_keeping_their_speech(monkeypatch):
@@ -524,3 +529,8 @@ def test_pieces_stage_breaks_utterances_keeping_their_speech(monkeypatch):
         for k in range(16)
     ]
     assert 0 < sum(cut) < 16
+    # an empty utterance among them leaves the speech mask right (levelling it warns of an empty mean)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        x2, m2, _ = _assembled(monkeypatch, [utts[0], utts[0][:0], utts[1]], pieces)
+    np.testing.assert_array_equal(m2, x2 != 0)
