@@ -1,0 +1,34 @@
+"""scripts/rows_over_models.py: shortcut rows summarised over several models of each recipe."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+import rows_over_models  # noqa: E402
+
+
+def _output(mp3: float, shift: float) -> str:
+    return (
+        "model x; 80 dev calls\n\n| variation | calls | mean dlogit | humans / robots | mean abs dlogit | / spread | "
+        "shift at threshold / slope | mean abs dp | verdicts flipped | flipped within 0.1 of threshold |\n"
+        "|---|---|---|---|---|---|---|---|---|---|\n"
+        f"| MP3 round trip (16 kHz, ~30 kbit/s) | 79 | -0.5 | -0.1 / -0.9 | {mp3} | 0.09 | {shift:+.3f} / -0.020 | "
+        "0.03 | 3.8 % | 8.6 % of 35 |\n"
+    )
+
+
+def test_paired_difference_and_spread(tmp_path, capsys):
+    for family, a, b in (("f1", 0.5, 0.6), ("f2", 0.9, 1.1), ("f3", 0.7, 0.8)):
+        (tmp_path / f"base-{family}.md").write_text(_output(a, -0.5))
+        (tmp_path / f"new-{family}.md").write_text(_output(b, -0.1))
+    assert rows_over_models.main([str(tmp_path), "--recipes", "base", "new"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("| MP3"))
+    cells = [c.strip() for c in line.split("|")]
+    assert cells[2].startswith("0.700 ± 0.200 [0.50-0.90] (-0.50), n=3")
+    assert cells[3].startswith("0.833 ± 0.252 [0.60-1.10] (-0.10), n=3")
+    assert cells[4] == "+0.133 ± 0.058, n=3"  # paired by family: +0.1, +0.2, +0.1
+
+
+def test_a_missing_folder_is_one_line(tmp_path, capsys):
+    assert rows_over_models.main([str(tmp_path / "nope"), "--recipes", "a"]) == 1
+    assert "not a folder" in capsys.readouterr().err
