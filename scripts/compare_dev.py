@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from evaluate import Scored, eval_sets  # noqa: E402
 
+from robodetect.config import ModelError  # noqa: E402
 from robodetect.detector import load  # noqa: E402
 from robodetect.metrics import eer  # noqa: E402
 from robodetect.protocol import bootstrap_ci  # noqa: E402
@@ -51,7 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calls-dir", default=str(REPO / "data" / "calls"))
     ap.add_argument("--seed", type=int, default=None, help="the dev plan's seed (default: A's training seed)")
     args = ap.parse_args(argv)
-    a, b = (load(m).model for m in args.models)
+    try:
+        a, b = (load(m).model for m in args.models)
+    except (ModelError, OSError, ValueError) as exc:
+        print(f"compare_dev: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
     if asdict(a.config.vad) != asdict(b.config.vad):
         print("compare_dev: the two models cut windows with different VADs: no common dev calls", file=sys.stderr)
         return 1

@@ -39,3 +39,9 @@ def test_a_better_model_has_a_difference_below_zero_and_a_tie_holds_zero():
 def test_refuses_without_dev_calls(tmp_path, capsys):
     assert compare_dev.main(["--models", "robodetect-v11", "robodetect-v11", "--calls-dir", str(tmp_path)]) == 1
     assert "no dev calls" in capsys.readouterr().err
+
+
+def test_an_unknown_model_is_one_line(capsys):
+    assert compare_dev.main(["--models", "no-such-model", "robodetect-v11"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("compare_dev: ") and "no-such-model" in err and len(err.splitlines()) == 1
