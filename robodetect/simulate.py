@@ -483,7 +483,8 @@ class _Assembly:
         self.sub, self.phrase, self.target, self.prev_short = sub, 0.0, 0.0, False
 
     def gap(self, u: np.ndarray, pause: int) -> int:
-        """The silence before source utterance ``u`` (``pause``: the simulator's usual draw)."""
+        """The silence before source utterance ``u`` (``pause``: the simulator's usual draw; for the
+        call's first utterance, which only begins a phrase, anything)."""
         if self.join is None:
             return pause
         seconds = len(u) / SAMPLE_RATE
@@ -497,23 +498,24 @@ class _Assembly:
         gap = self.join.lognormal(np.log(self.c.join_gap_median_seconds), 0.5)
         return int(float(np.clip(gap, 0.03, 0.4)) * SAMPLE_RATE)
 
-    def start(self, u: np.ndarray) -> None:
-        """The first utterance of the call begins a phrase."""
-        if self.join is not None:
-            self.phrase, self.target = len(u) / SAMPLE_RATE, float(self.join.uniform(*self.c.phrase_seconds))
-            self.prev_short = len(u) / SAMPLE_RATE < self.c.join_below_seconds
-
     def cut(self, u: np.ndarray) -> list[np.ndarray]:
         """A levelled utterance as the parts it enters the call as: itself, or its pieces with
         pauses (zeros) between them."""
         if not self.pieces:
             return [u]
-        out: list[np.ndarray] = []
-        for k, piece in enumerate(split_pieces(u, self.c.piece_seconds)):
-            if k:
-                out.append(np.zeros(_pause(self.sub, self.c), np.float32))
-            out.append(piece)
-        return out
+        return with_pauses(
+            split_pieces(u, self.c.piece_seconds), lambda: np.zeros(_pause(self.sub, self.c), np.float32)
+        )
+
+
+def with_pauses(pieces: list[np.ndarray], pause) -> list[np.ndarray]:
+    """``pieces`` with ``pause()`` (a new silence each time, drawn in order) between each two."""
+    out: list[np.ndarray] = []
+    for k, piece in enumerate(pieces):
+        if k:
+            out.append(pause())
+        out.append(piece)
+    return out
 
 
 def simulate_call(
@@ -528,10 +530,9 @@ def simulate_call(
     speed = float(rng.uniform(*c.speed)) if rng.random() < c.p_speed else 1.0
     assembly = _Assembly(utterances, c)
     for i, u in enumerate(utterances):
+        gap = assembly.gap(u, _pause(rng, c) if i else 0)
         if i:
-            parts.append(np.zeros(assembly.gap(u, _pause(rng, c)), np.float32))
-        else:
-            assembly.start(u)
+            parts.append(np.zeros(gap, np.float32))
         parts.extend(assembly.cut(_level(u, rng, c, speed)))
     parts.append(np.zeros(int(rng.uniform(0, c.trail_max_seconds) * SAMPLE_RATE), np.float32))
     # parts alternate silence (lead, pauses, trail: even places) and utterances (odd places)

@@ -68,6 +68,7 @@ from robodetect.simulate import (  # noqa: E402
     noise_suppress,
     simulate_call,
     split_pieces,
+    with_pauses,
 )
 from robodetect.train import plan_calls, read_manifests  # noqa: E402
 from robodetect.vad import FRAME_SAMPLES, detect_speech  # noqa: E402
@@ -116,12 +117,11 @@ def insert_pauses(x: np.ndarray, rng: np.random.Generator, floor: float, config:
     """``x`` with a pause (the simulator's pause draw, white noise at ``floor`` RMS, as the clean
     channel's dither) put in at every cut of :func:`split_pieces`: the same speech at the same
     level, only broken into digit-length pieces."""
-    out = []
-    for k, piece in enumerate(split_pieces(x, PIECE_SECONDS)):
-        if k:
-            out.append((rng.standard_normal(_pause(rng, config)) * floor).astype(np.float32))
-        out.append(piece)
-    return np.concatenate(out)
+
+    def pause() -> np.ndarray:
+        return (rng.standard_normal(_pause(rng, config)) * floor).astype(np.float32)
+
+    return np.concatenate(with_pauses(split_pieces(x, PIECE_SECONDS), pause))
 
 
 def measure(det, calls: list[tuple], thr: float, bases: list[float] | None = None) -> dict[str, list[tuple]]:

@@ -119,10 +119,9 @@ def dataset_path(args, rows: list[dict], name: str) -> tuple[Path, SimConfig, in
     off |= {"agc_noise_gate_db"} if sim.agc_noise_gate_db is None else set()
     off |= {"p_pause_noise", "pause_noise_db", "pause_noise_from"} if sim.p_pause_noise == 0.0 else set()
     off |= {"pause_noise_from"} if sim.pause_noise_from == "signal" else set()
-    off |= {"join_below_seconds", "join_gap_median_seconds", "phrase_seconds"} if sim.join_below_seconds == 0 else set()
-    off |= {"p_pieces", "piece_seconds"} if sim.p_pieces == 0.0 else set()
-    if mode == "two-party":  # simulate_two_party assembles its turns without these stages
-        off |= {"join_below_seconds", "join_gap_median_seconds", "phrase_seconds", "p_pieces", "piece_seconds"}
+    join, pieces = {"join_below_seconds", "join_gap_median_seconds", "phrase_seconds"}, {"p_pieces", "piece_seconds"}
+    off |= join if sim.join_below_seconds == 0 or mode == "two-party" else set()  # simulate_two_party has neither
+    off |= pieces if sim.p_pieces == 0.0 or mode == "two-party" else set()
     settings = {k: v for k, v in sim.__dict__.items() if k not in off}
     short = args.train_short_share if split == "train" else SHORT_CALL_SHARE
     if short != SHORT_CALL_SHARE:
