@@ -3,13 +3,16 @@
     for f in festvox vits espeak-ng zs-tts kokoro neural-vocoder dsp-vocoder; do
         python scripts/shortcut_checks.py --model DIR/loo-models/loo-$f --calls 40 > OUT/NAME-$f.md
     done
-    python scripts/rows_over_models.py OUT --recipes control R Q
+    python scripts/rows_over_models.py OUT [OUT2 ...] --recipes control R Q
 
 Reads the saved outputs of scripts/shortcut_checks.py (OUT/<recipe>-<family>.md, one per leave-out
-model), and prints per row and recipe the mean ± sd [min-max] of the mean |dlogit| over the models
+model; a recipe's files may lie in any of the folders), and prints for every row and recipe the mean ± sd [min-max] of the mean |dlogit| over the models
 with the mean shift at the threshold, and each recipe's difference from the first one paired by
 family (the same held-out family: the same training data but for the recipe). One full model per
 recipe cannot tell a recipe's effect on a row from run-to-run spread; seven models per recipe can.
+The last lines give the ship rule's C (session 26) per recipe against the first: a row fails where the
+paired mean difference is above --margin (0.10) and its lower bound (mean - t(0.975, n-1) sd/sqrt(n))
+above 0.
 """
 
 from __future__ import annotations
@@ -20,45 +23,65 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
-ROWS = {
+#: the short names of the rows, matched by prefix; any other row keeps the name shortcut_checks.py gives it
+SHORT = {
     "MP3 round trip": "MP3 round trip",
     "handset noise suppression": "handset noise suppression",
-    "speech cut into pieces": "speech cut into",
+    "speech cut into": "speech cut into pieces",
     "noisy pauses": "noisy pauses",
-    "AGC / compressor": "AGC /",
+    "AGC /": "AGC / compressor",
     "VAD frame phase": "VAD frame phase",
 }
 
 
+def row_name(variation: str) -> str:
+    return next((name for prefix, name in SHORT.items() if variation.startswith(prefix)), variation)
+
+
 def read_rows(path: Path) -> dict[str, tuple[float, float]]:
-    """{row: (mean |dlogit|, shift at threshold)} from one shortcut_checks.py output."""
+    """{row: (mean |dlogit|, shift at threshold)} for every row of one shortcut_checks.py output."""
     out = {}
     for line in path.read_text(errors="replace").splitlines():
         cells = [c.strip() for c in line.split("|")]
-        if len(cells) < 9:
+        if len(cells) < 9 or cells[1] in ("variation", "") or cells[1].startswith("-"):
             continue
-        for name, prefix in ROWS.items():
-            if cells[1].startswith(prefix):
-                try:
-                    out[name] = (float(cells[5]), float(cells[7].split("/")[0]))
-                except ValueError:
-                    pass
+        try:
+            out[row_name(cells[1])] = (float(cells[5]), float(cells[7].split("/")[0]))
+        except ValueError:
+            pass
     return out
 
 
-def summarise(folder: Path, recipes: list[str]) -> list[str]:
-    """The Markdown table (lines) for ``recipes``' outputs in ``folder``."""
+def worse(d: np.ndarray, margin: float) -> tuple[float, bool]:
+    """The paired differences' one-sided lower bound (mean - t(0.975, n-1) sd/sqrt(n)) and whether the
+    row is worse: mean above ``margin`` and that bound above 0 (the ship rule's C, session 26)."""
+    if len(d) < 2:
+        return float("nan"), False
+    low = float(d.mean() - stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
+    return low, bool(d.mean() > margin and low > 0)
+
+
+def summarise(folders: list[Path], recipes: list[str], margin: float = 0.10) -> list[str]:
+    """The Markdown table (lines) for ``recipes``' outputs in ``folders`` (a recipe's files may be in
+    any of them; the first found per family counts), and the verdict of rule C per recipe."""
     values: dict[tuple[str, str], dict[str, tuple[float, float]]] = defaultdict(dict)
+    order: list[str] = []
     for recipe in recipes:
-        for path in sorted(folder.glob(f"{recipe}-*.md")):
-            family = path.stem[len(recipe) + 1 :]
-            for row, v in read_rows(path).items():
-                values[(recipe, row)][family] = v
+        for folder in folders:
+            for path in sorted(folder.glob(f"{recipe}-*.md")):
+                family = path.stem[len(recipe) + 1 :]
+                if any(family in values[(recipe, r)] for r in order):
+                    continue
+                for row, v in read_rows(path).items():
+                    values[(recipe, row)][family] = v
+                    order += [] if row in order else [row]
     head = ["row: mean abs dlogit over the models, mean ± sd [min-max] (mean shift at threshold)", *recipes]
-    head += [f"{r} − {recipes[0]}, paired by family" for r in recipes[1:]]
+    head += [f"{r} − {recipes[0]}, paired by family [lower bound]" for r in recipes[1:]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for row in ROWS:
+    failed: dict[str, list[str]] = defaultdict(list)
+    for row in order:
         cells = []
         for recipe in recipes:
             v = values[(recipe, row)]
@@ -73,20 +96,35 @@ def summarise(folder: Path, recipes: list[str]) -> list[str]:
         for recipe in recipes[1:]:
             v = values[(recipe, row)]
             d = np.array([v[f][0] - base[f][0] for f in v if f in base])
-            cells.append(f"{d.mean():+.3f} ± {d.std(ddof=1):.3f}, n={len(d)}" if len(d) > 1 else "-")
+            low, bad = worse(d, margin)
+            if bad:
+                failed[recipe].append(row)
+            cells.append(
+                f"{d.mean():+.3f} ± {d.std(ddof=1):.3f} [{low:+.3f}]{' **worse**' if bad else ''}, n={len(d)}"
+                if len(d) > 1
+                else "-"
+            )
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for recipe in recipes[1:]:
+        lines.append(
+            f"rule C, {recipe} vs {recipes[0]} (no row worse by > {margin} with its paired lower bound > 0): "
+            + (f"fails on {', '.join(failed[recipe])}" if failed[recipe] else "holds")
+        )
     return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("folder", type=Path, help="the folder of <recipe>-<family>.md outputs")
+    ap.add_argument("folders", type=Path, nargs="+", help="folders of <recipe>-<family>.md outputs")
     ap.add_argument("--recipes", nargs="+", required=True, help="recipe names; the first is the reference")
+    ap.add_argument("--margin", type=float, default=0.10, help="rule C: a row worse by more than this")
     args = ap.parse_args(argv)
-    if not args.folder.is_dir():
-        print(f"rows_over_models: {args.folder}: not a folder", file=sys.stderr)
-        return 1
-    print("\n".join(summarise(args.folder, args.recipes)))
+    for folder in args.folders:
+        if not folder.is_dir():
+            print(f"rows_over_models: {folder}: not a folder", file=sys.stderr)
+            return 1
+    print("\n".join(summarise(args.folders, args.recipes, args.margin)))
     return 0
 
 

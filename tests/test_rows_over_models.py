@@ -22,11 +22,28 @@ def test_paired_difference_and_spread(tmp_path, capsys):
         (tmp_path / f"base-{family}.md").write_text(_output(a, -0.5))
         (tmp_path / f"new-{family}.md").write_text(_output(b, -0.1))
     assert rows_over_models.main([str(tmp_path), "--recipes", "base", "new"]) == 0
-    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("| MP3"))
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("| MP3"))
     cells = [c.strip() for c in line.split("|")]
     assert cells[2].startswith("0.700 ± 0.200 [0.50-0.90] (-0.50), n=3")
     assert cells[3].startswith("0.833 ± 0.252 [0.60-1.10] (-0.10), n=3")
-    assert cells[4] == "+0.133 ± 0.058, n=3"  # paired by family: +0.1, +0.2, +0.1
+    assert cells[4] == "+0.133 ± 0.058 [-0.010], n=3"  # paired by family: +0.1, +0.2, +0.1; t(2) = 4.30
+    assert "rule C, new vs base (no row worse by > 0.1 with its paired lower bound > 0): holds" in out
+
+
+def test_rule_c_fails_a_row_worse_in_every_family_across_folders(tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    for family, x, y in (("f1", 0.5, 0.8), ("f2", 0.9, 1.2), ("f3", 0.7, 1.05), ("f4", 0.6, 0.85)):
+        (a / f"base-{family}.md").write_text(_output(x, -0.5))
+        (b / f"new-{family}.md").write_text(_output(y, -0.1))
+    assert rows_over_models.main([str(a), str(b), "--recipes", "base", "new"]) == 0
+    out = capsys.readouterr().out
+    assert "**worse**, n=4" in out
+    assert "rule C, new vs base (no row worse by > 0.1 with its paired lower bound > 0): fails on MP3 round trip" in out
+    # the same differences judged against a wider margin hold
+    assert rows_over_models.main([str(a), str(b), "--recipes", "base", "new", "--margin", "0.4"]) == 0
+    assert "holds" in capsys.readouterr().out
 
 
 def test_a_missing_folder_is_one_line(tmp_path, capsys):
