@@ -120,14 +120,15 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         """The JSON form. Front-end settings added after models were shipped are left out while
-        off (``fine_bands`` 0, ``group_delay`` false), so an older model's JSON and digest stay
+        off (``fine_bands`` 0, ``group_delay`` and ``band_norm`` false), so an older model's JSON and digest stay
         what they were."""
         data = asdict(self)
         if not self.frontend.fine_bands:
             for key in ("fine_bands", "fine_f_max"):
                 data["frontend"].pop(key)
-        if not self.frontend.group_delay:
-            data["frontend"].pop("group_delay")
+        for key in ("group_delay", "band_norm"):
+            if not getattr(self.frontend, key):
+                data["frontend"].pop(key)
         return data
 
     def to_json(self, path: str | os.PathLike) -> None:

@@ -114,6 +114,11 @@ class FrontEndConfig:
     # phase: True stacks n_bands rows of band group delay (the power-weighted time centroid of
     # each band within the 32 ms frame: phase dispersion, which magnitude bands cannot see) below
     group_delay: bool = False
+    # True: each band's mean over the window's frames is subtracted from its log energies (the N_FFT
+    # and fine bands; cepstral mean normalisation per band), so a stationary colouring of the line,
+    # a microphone's, a codec's or an engine's post-filter, cancels; False (every model before
+    # session 26): one mean over the whole window (only the gain cancels)
+    band_norm: bool = False
 
     #: settings this code rebuilds from a model's JSON (the others are fixed)
     REBUILT = (
@@ -127,6 +132,7 @@ class FrontEndConfig:
         "fine_bands",
         "fine_f_max",
         "group_delay",
+        "band_norm",
     )
 
     @property
@@ -166,8 +172,9 @@ class FrontEndConfig:
             bad.append(f"frontend.fine_bands={self.fine_bands} (a whole number >= 0)")
         elif self.fine_bands and not (self.f_min < self.fine_f_max <= self.sample_rate / 2):
             bad.append(f"frontend.fine_f_max={self.fine_f_max} (need f_min < fine_f_max <= sr/2)")
-        if not isinstance(self.group_delay, bool):
-            bad.append(f"frontend.group_delay={self.group_delay} (true or false)")
+        for name in ("group_delay", "band_norm"):
+            if not isinstance(getattr(self, name), bool):
+                bad.append(f"frontend.{name}={getattr(self, name)} (true or false)")
         return bad
 
 

@@ -70,6 +70,7 @@ class FrontEnd(nn.Module):
             self.register_buffer("fine_basis", torch.from_numpy(fine), persistent=False)
             self.register_buffer("fine_window", torch.hann_window(FINE_N_FFT), persistent=False)
         self.group_delay = bool(config.group_delay)
+        self.band_norm = bool(config.band_norm)
         if self.group_delay:  # the Hann window times time from the frame's centre, in frames
             ramp = (torch.arange(N_FFT, dtype=torch.float32) - N_FFT / 2) / N_FFT
             self.register_buffer("ramp_window", ramp * torch.hann_window(N_FFT), persistent=False)
@@ -139,14 +140,16 @@ class FrontEnd(nn.Module):
 
     def _stacked(self, logmel: torch.Tensor, power: torch.Tensor, wav: torch.Tensor) -> torch.Tensor:
         """The N_FFT bands, with the group-delay rows and the fine bands (each part normalised on
-        its own) stacked below when on."""
-        parts = [logmel]
+        its own) stacked below when on; with ``band_norm`` every log-energy band less its mean over
+        the window's frames (the prosody, computed before, keeps the per-window normalisation)."""
+        parts = [logmel - logmel.mean(dim=2, keepdim=True) if self.band_norm else logmel]
         if self.group_delay:
             mel = torch.matmul(self.mel_basis, power)
             floor = self.log_eps * mel.mean(dim=(1, 2), keepdim=True) + 1e-20
             parts.append(GROUP_DELAY_SCALE * torch.matmul(self.mel_basis, self.cross_power(wav)) / (mel + floor))
         if self.fine_bands:
-            parts.append(self.logmel_of(self.fine_power(wav), self.fine_basis))
+            fine = self.logmel_of(self.fine_power(wav), self.fine_basis)
+            parts.append(fine - fine.mean(dim=2, keepdim=True) if self.band_norm else fine)
         return parts[0] if len(parts) == 1 else torch.cat(parts, 1)
 
     def logmel_of(self, power: torch.Tensor, basis: torch.Tensor | None = None) -> torch.Tensor:

@@ -412,6 +412,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="stack each band's group delay (phase dispersion) below its log energy",
     )
+    ap.add_argument(
+        "--band-norm",
+        action="store_true",
+        help="subtract each band's mean over the window's frames (a stationary colouring of the line cancels)",
+    )
     ap.add_argument("--results", default=str(REPO / "data" / "results"))
     ap.add_argument(
         "--loo-save",
@@ -477,6 +482,7 @@ def model_config(args, **config) -> ModelConfig:
             fine_bands=args.fine_bands,
             fine_f_max=args.fine_f_max,
             group_delay=args.group_delay,
+            band_norm=args.band_norm,
         ),
         "vad": vad_of(args),
         "channels": tuple(int(c) for c in args.channels.split(",")),

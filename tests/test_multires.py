@@ -135,3 +135,56 @@ def test_exported_group_delay_equals_torch_stft_and_gain_cancels():
     assert torch.allclose(louder, ref, atol=1e-3)
     assert "group_delay" not in ModelConfig().to_dict()["frontend"]
     assert ModelConfig(frontend=GD).to_dict()["frontend"]["group_delay"] is True
+
+
+BN = FrontEndConfig(f_max=3800.0, hop_length=160, fine_bands=64, band_norm=True)
+
+
+def _coloured(wav: torch.Tensor) -> torch.Tensor:
+    """``wav`` through a stationary line colouring: a first-order tilt (+-6 dB across the band) and
+    a resonance near 1 kHz, as a microphone or a codec's post-filter might leave."""
+    from scipy.signal import lfilter
+
+    x = lfilter([1.0, -0.6], [1.0], wav.numpy(), axis=-1)
+    r, w = 0.9, 2 * np.pi * 1000 / SR
+    x = lfilter([1.0], [1.0, -2 * r * np.cos(w), r * r], x, axis=-1)
+    return torch.tensor(x, dtype=torch.float32)
+
+
+def test_band_norm_cancels_a_stationary_colouring_and_keeps_the_prosody():
+    torch.manual_seed(4)
+    wav = torch.randn(2, 16000) * 0.05 + _harmonics(130.0) * torch.linspace(0.2, 1.0, 16000)
+    plain, pros = FrontEnd("linear", FINE)(wav)
+    plain_c, _ = FrontEnd("linear", FINE)(_coloured(wav))
+    normed, pros_bn = FrontEnd("linear", BN)(wav)
+    normed_c, _ = FrontEnd("linear", BN)(_coloured(wav))
+    # the window-mean front end sees the colouring in every frame; the per-band one nearly nothing
+    # (what remains is the frames' edges and the filter's smearing of the bands)
+    moved_plain = (plain_c - plain)[:, :, 2:-2].abs().mean()
+    moved_bn = (normed_c - normed)[:, :, 2:-2].abs().mean()
+    assert moved_plain > 0.5 and moved_bn < 0.25 * moved_plain
+    # every band of every part has zero mean over the frames; the prosody is the window-mean one's
+    assert torch.allclose(normed.mean(dim=2), torch.zeros(2, 128), atol=1e-4)
+    assert torch.allclose(pros_bn, pros, atol=1e-5)
+    # the frames' changes within a band are what the window-mean front end has
+    assert torch.allclose(normed.diff(dim=2), plain.diff(dim=2), atol=1e-4)
+
+
+def test_band_norm_exports_round_trips_and_is_left_out_of_older_json(tmp_path):
+    torch.manual_seed(5)
+    wav = torch.randn(3, 16000) * 0.1 + _harmonics(95.0)
+    ref, ref_pros = FrontEnd("linear", BN)(wav)
+    got, got_pros = DftFrontEnd("linear", BN)(wav)
+    assert torch.allclose(got, ref, atol=1e-3) and torch.allclose(got_pros, ref_pros, atol=1e-3, rtol=1e-3)
+    assert "band_norm" not in ModelConfig().to_dict()["frontend"]
+    model = RobotNet(ModelConfig(filterbank="linear", pool="avg", time_pool="mean", frontend=BN)).eval()
+    save_model(model, tmp_path / "m")
+    assert json.loads((tmp_path / "m.json").read_text())["frontend"]["band_norm"] is True
+    back = load_model(tmp_path / "m")
+    assert back.config.frontend.band_norm is True and model_digest(back) == model_digest(model)
+    with torch.inference_mode():
+        assert torch.allclose(back(wav), model(wav), atol=1e-5)
+
+
+def test_a_json_with_a_non_boolean_band_norm_is_refused():
+    assert "frontend.band_norm=yes (true or false)" in FrontEndConfig(band_norm="yes").unsupported()
