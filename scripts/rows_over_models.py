@@ -48,9 +48,11 @@ def read_rows(path: Path) -> dict[str, tuple[float, float]]:
         if len(cells) < 9 or cells[1] in ("variation", "") or cells[1].startswith("-"):
             continue
         try:
-            out[row_name(cells[1])] = (float(cells[5]), float(cells[7].split("/")[0]))
+            v = (float(cells[5]), float(cells[7].split("/")[0]))
         except ValueError:
-            pass
+            continue
+        if np.isfinite(v).all():
+            out[row_name(cells[1])] = v
     return out
 
 
@@ -63,24 +65,46 @@ def worse(d: np.ndarray, margin: float) -> tuple[float, bool]:
     return low, bool(d.mean() > margin and low > 0)
 
 
-def summarise(folders: list[Path], recipes: list[str], margin: float = 0.10) -> list[str]:
+def outputs(folders: list[Path], recipe: str, recipes: list[str]) -> dict[str, Path]:
+    """{family: file} of ``recipe``'s outputs in ``folders``, the first folder's where two hold one
+    family (said on stderr); a file of another given recipe whose name extends this one (``R-s1-vits``
+    for recipes R and R-s1) is that recipe's."""
+    longer = [r for r in recipes if r != recipe and r.startswith(recipe + "-")]
+    found: dict[str, Path] = {}
+    for folder in folders:
+        for path in sorted(folder.glob(f"{recipe}-*.md")):
+            if not path.is_file() or any(path.stem.startswith(r + "-") for r in longer):
+                continue
+            family = path.stem[len(recipe) + 1 :]
+            if family in found:
+                print(f"rows_over_models: {path}: {recipe}-{family} already read from {found[family]}", file=sys.stderr)
+                continue
+            found[family] = path
+    return found
+
+
+def summarise(folders: list[Path], recipes: list[str], margin: float = 0.10, min_n: int = 7) -> list[str]:
     """The Markdown table (lines) for ``recipes``' outputs in ``folders`` (a recipe's files may be in
-    any of them; the first found per family counts), and the verdict of rule C per recipe."""
+    any of them; the first found per family counts), and the verdict of rule C per recipe: a recipe
+    that cannot be paired with the first on ``min_n`` families for every row of the first is not
+    judged. Raises ValueError naming a recipe without outputs, OSError for an unreadable one."""
     values: dict[tuple[str, str], dict[str, tuple[float, float]]] = defaultdict(dict)
     order: list[str] = []
     for recipe in recipes:
-        for folder in folders:
-            for path in sorted(folder.glob(f"{recipe}-*.md")):
-                family = path.stem[len(recipe) + 1 :]
-                if any(family in values[(recipe, r)] for r in order):
-                    continue
-                for row, v in read_rows(path).items():
-                    values[(recipe, row)][family] = v
-                    order += [] if row in order else [row]
+        found = outputs(folders, recipe, recipes)
+        if not found:
+            raise ValueError(
+                f"no outputs of recipe {recipe!r} ({recipe}-<family>.md) in {', '.join(map(str, folders))}"
+            )
+        for family, path in found.items():
+            for row, v in read_rows(path).items():
+                values[(recipe, row)][family] = v
+                order += [] if row in order else [row]
     head = ["row: mean abs dlogit over the models, mean ± sd [min-max] (mean shift at threshold)", *recipes]
     head += [f"{r} − {recipes[0]}, paired by family [lower bound]" for r in recipes[1:]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     failed: dict[str, list[str]] = defaultdict(list)
+    unpaired: dict[str, list[str]] = defaultdict(list)
     for row in order:
         cells = []
         for recipe in recipes:
@@ -99,6 +123,8 @@ def summarise(folders: list[Path], recipes: list[str], margin: float = 0.10) -> 
             low, bad = worse(d, margin)
             if bad:
                 failed[recipe].append(row)
+            if base and len(d) < min_n:
+                unpaired[recipe].append(f"{row} (n={len(d)})")
             cells.append(
                 f"{d.mean():+.3f} ± {d.std(ddof=1):.3f} [{low:+.3f}]{' **worse**' if bad else ''}, n={len(d)}"
                 if len(d) > 1
@@ -107,9 +133,15 @@ def summarise(folders: list[Path], recipes: list[str], margin: float = 0.10) -> 
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
     lines.append("")
     for recipe in recipes[1:]:
+        verdict = (
+            f"fails on {', '.join(failed[recipe])}"
+            if failed[recipe]
+            else f"cannot judge: fewer than {min_n} families paired on {', '.join(unpaired[recipe])}"
+            if unpaired[recipe]
+            else "holds"
+        )
         lines.append(
-            f"rule C, {recipe} vs {recipes[0]} (no row worse by > {margin} with its paired lower bound > 0): "
-            + (f"fails on {', '.join(failed[recipe])}" if failed[recipe] else "holds")
+            f"rule C, {recipe} vs {recipes[0]} (no row worse by > {margin} with its paired lower bound > 0): {verdict}"
         )
     return lines
 
@@ -119,12 +151,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("folders", type=Path, nargs="+", help="folders of <recipe>-<family>.md outputs")
     ap.add_argument("--recipes", nargs="+", required=True, help="recipe names; the first is the reference")
     ap.add_argument("--margin", type=float, default=0.10, help="rule C: a row worse by more than this")
+    ap.add_argument("--min-n", type=int, default=7, help="rule C: families paired on every row, at least")
     args = ap.parse_args(argv)
+    if not (np.isfinite(args.margin) and args.margin >= 0) or args.min_n < 2:
+        print("rows_over_models: --margin must be >= 0 and --min-n >= 2", file=sys.stderr)
+        return 1
     for folder in args.folders:
         if not folder.is_dir():
             print(f"rows_over_models: {folder}: not a folder", file=sys.stderr)
             return 1
-    print("\n".join(summarise(args.folders, args.recipes, args.margin)))
+    try:
+        lines = summarise(args.folders, args.recipes, args.margin, args.min_n)
+    except (ValueError, OSError) as exc:
+        print(f"rows_over_models: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
     return 0
 
 

@@ -462,6 +462,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error("--distill: not with --ablations (no teacher per ablation)")
     if not 0 <= args.freq_mixstyle <= 1:
         ap.error(f"--freq-mixstyle {args.freq_mixstyle}: a share in [0, 1]")
+    if args.band_norm and (args.eq_augment or args.freq_mixstyle):
+        # both add a per-band offset constant over the frames after the front end: the very colouring
+        # --band-norm removes, so the model would train on features it never sees when scoring
+        ap.error("--band-norm: not with --eq-augment or --freq-mixstyle (they re-add the band means it removes)")
     if args.sam < 0:
         ap.error(f"--sam {args.sam}: a radius, >= 0")
     if args.sam > 0 and (args.consistency > 0 or args.lang_adversary > 0 or args.source_adversary > 0):

@@ -174,3 +174,10 @@ def test_every_leave_outs_teacher_must_be_that_groups_leave_out_model(tmp_path):
     save_model(RobotNet(train.model_config(args, version="loo-vits")), tmp_path / "loo-vits")
     got = train.loo_distillation(args, "vits")
     assert got["distill"] == 0.5 and got["teacher"].config.version == "loo-vits"
+
+
+def test_band_norm_is_refused_with_augmentations_that_re_add_band_means():
+    for extra in (["--eq-augment"], ["--freq-mixstyle", "0.3"]):
+        with pytest.raises(SystemExit):
+            train.parse_args(["--band-norm", *extra])
+    assert train.parse_args(["--band-norm"]).band_norm is True

@@ -21,7 +21,7 @@ def test_paired_difference_and_spread(tmp_path, capsys):
     for family, a, b in (("f1", 0.5, 0.6), ("f2", 0.9, 1.1), ("f3", 0.7, 0.8)):
         (tmp_path / f"base-{family}.md").write_text(_output(a, -0.5))
         (tmp_path / f"new-{family}.md").write_text(_output(b, -0.1))
-    assert rows_over_models.main([str(tmp_path), "--recipes", "base", "new"]) == 0
+    assert rows_over_models.main([str(tmp_path), "--recipes", "base", "new", "--min-n", "3"]) == 0
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if x.startswith("| MP3"))
     cells = [c.strip() for c in line.split("|")]
@@ -42,8 +42,32 @@ def test_rule_c_fails_a_row_worse_in_every_family_across_folders(tmp_path, capsy
     assert "**worse**, n=4" in out
     assert "rule C, new vs base (no row worse by > 0.1 with its paired lower bound > 0): fails on MP3 round trip" in out
     # the same differences judged against a wider margin hold
-    assert rows_over_models.main([str(a), str(b), "--recipes", "base", "new", "--margin", "0.4"]) == 0
+    assert rows_over_models.main([str(a), str(b), "--recipes", "base", "new", "--margin", "0.4", "--min-n", "4"]) == 0
     assert "holds" in capsys.readouterr().out
+    # with the default seven families, four pairs cannot clear a recipe
+    assert rows_over_models.main([str(a), str(b), "--recipes", "base", "new", "--margin", "0.4"]) == 0
+    assert "cannot judge: fewer than 7 families paired on MP3 round trip (n=4)" in capsys.readouterr().out
+
+
+def test_a_recipe_without_outputs_or_a_bad_margin_is_one_line(tmp_path, capsys):
+    (tmp_path / "base-f1.md").write_text(_output(0.5, -0.5))
+    (tmp_path / "base-f2.md").write_text(_output(0.6, -0.5))
+    assert rows_over_models.main([str(tmp_path), "--recipes", "base", "nope"]) == 1
+    assert "no outputs of recipe 'nope'" in capsys.readouterr().err
+    assert rows_over_models.main([str(tmp_path), "--recipes", "base", "--margin", "nan"]) == 1
+    assert "--margin must be >= 0" in capsys.readouterr().err
+
+
+def test_recipes_sharing_a_prefix_keep_their_own_files_and_nan_rows_are_left_out(tmp_path, capsys):
+    for family, x in (("f1", 0.5), ("f2", 0.7)):
+        (tmp_path / f"R-{family}.md").write_text(_output(x, -0.5))
+        (tmp_path / f"R-s1-{family}.md").write_text(_output(x + 0.1, -0.5))
+    (tmp_path / "R-s1-f3.md").write_text(_output(float("nan"), -0.5))
+    assert rows_over_models.main([str(tmp_path), "--recipes", "R", "R-s1", "--min-n", "2"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("| MP3"))
+    cells = [c.strip() for c in line.split("|")]
+    assert cells[2].endswith("n=2") and cells[3].endswith("n=2")  # not R's 2 + R-s1's 3 files
+    assert cells[4].startswith("+0.100 ± 0.000")
 
 
 def test_a_missing_folder_is_one_line(tmp_path, capsys):
