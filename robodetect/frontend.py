@@ -142,15 +142,19 @@ class FrontEnd(nn.Module):
         """The N_FFT bands, with the group-delay rows and the fine bands (each part normalised on
         its own) stacked below when on; with ``band_norm`` every log-energy band less its mean over
         the window's frames (the prosody, computed before, keeps the per-window normalisation)."""
-        parts = [logmel - logmel.mean(dim=2, keepdim=True) if self.band_norm else logmel]
+        parts = [self._band_normed(logmel)]
         if self.group_delay:
             mel = torch.matmul(self.mel_basis, power)
             floor = self.log_eps * mel.mean(dim=(1, 2), keepdim=True) + 1e-20
             parts.append(GROUP_DELAY_SCALE * torch.matmul(self.mel_basis, self.cross_power(wav)) / (mel + floor))
         if self.fine_bands:
-            fine = self.logmel_of(self.fine_power(wav), self.fine_basis)
-            parts.append(fine - fine.mean(dim=2, keepdim=True) if self.band_norm else fine)
+            parts.append(self._band_normed(self.logmel_of(self.fine_power(wav), self.fine_basis)))
         return parts[0] if len(parts) == 1 else torch.cat(parts, 1)
+
+    def _band_normed(self, logmel: torch.Tensor) -> torch.Tensor:
+        """Log energies (B, bands, frames) less each band's mean over the frames with ``band_norm``;
+        as they are without it."""
+        return logmel - logmel.mean(dim=2, keepdim=True) if self.band_norm else logmel
 
     def logmel_of(self, power: torch.Tensor, basis: torch.Tensor | None = None) -> torch.Tensor:
         """Power spectrogram -> log filterbank energies (``basis``: the N_FFT bands by default),
