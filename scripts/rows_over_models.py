@@ -1,12 +1,13 @@
 """Shortcut rows over many models of one recipe: how far a row moves between training runs.
 
     for f in festvox vits espeak-ng zs-tts kokoro neural-vocoder dsp-vocoder; do
-        python scripts/shortcut_checks.py --model DIR/loo-models/loo-$f --calls 40 > OUT/NAME-$f.md
+        python scripts/shortcut_checks.py --model DIR/loo-models/loo-$f --calls 40 --json OUT/NAME-$f.json > OUT/NAME-$f.md
     done
     python scripts/rows_over_models.py OUT [OUT2 ...] --recipes control R Q
 
-Reads the saved outputs of scripts/shortcut_checks.py (OUT/<recipe>-<family>.md, one per leave-out
-model; a recipe's files may lie in any of the folders), and prints for every row and recipe the mean ± sd [min-max] of the mean |dlogit| over the models
+Reads the saved outputs of scripts/shortcut_checks.py (OUT/<recipe>-<family>.json from its --json,
+else its printed OUT/<recipe>-<family>.md, one per leave-out model; a recipe's files may lie in any of
+the folders), and prints for every row and recipe the mean ± sd [min-max] of the mean |dlogit| over the models
 with the mean shift at the threshold, and each recipe's difference from the first one paired by
 family (the same held-out family: the same training data but for the recipe). One full model per
 recipe cannot tell a recipe's effect on a row from run-to-run spread; seven models per recipe can.
@@ -18,6 +19,7 @@ above 0.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -41,7 +43,10 @@ def row_name(variation: str) -> str:
 
 
 def read_rows(path: Path) -> dict[str, tuple[float, float]]:
-    """{row: (mean |dlogit|, shift at threshold)} for every row of one shortcut_checks.py output."""
+    """{row: (mean |dlogit|, shift at threshold)} for every row of one shortcut_checks.py output:
+    its --json file, or its printed Markdown table."""
+    if path.suffix == ".json":
+        return _json_rows(path)
     out = {}
     for line in path.read_text(errors="replace").splitlines():
         cells = [c.strip() for c in line.split("|")]
@@ -54,6 +59,21 @@ def read_rows(path: Path) -> dict[str, tuple[float, float]]:
         if np.isfinite(v).all():
             out[row_name(cells[1])] = v
     return out
+
+
+def _json_rows(path: Path) -> dict[str, tuple[float, float]]:
+    try:
+        doc = json.loads(path.read_text(errors="replace"))
+        rows = doc["rows"]
+        out = {}
+        for r in rows:
+            # null is how --json writes NaN (a shift fitted on too few calls): the row is left out
+            v = tuple(float("nan") if r[k] is None else float(r[k]) for k in ("mean_abs_dlogit", "shift"))
+            if np.isfinite(v).all():
+                out[row_name(str(r["variation"]))] = v
+        return out
+    except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
+        raise ValueError(f"{path}: not a shortcut_checks.py --json output ({exc.__class__.__name__}: {exc})") from None
 
 
 def worse(d: np.ndarray, margin: float) -> tuple[float, bool]:
@@ -72,9 +92,12 @@ def outputs(folders: list[Path], recipe: str, recipes: list[str]) -> dict[str, P
     longer = [r for r in recipes if r != recipe and r.startswith(recipe + "-")]
     found: dict[str, Path] = {}
     for folder in folders:
-        for path in sorted(folder.glob(f"{recipe}-*.md")):
+        paths = [*folder.glob(f"{recipe}-*.json"), *folder.glob(f"{recipe}-*.md")]
+        for path in sorted(paths, key=lambda p: (p.stem, p.suffix != ".json")):
             if not path.is_file() or any(path.stem.startswith(r + "-") for r in longer):
                 continue
+            if path.suffix == ".md" and path.with_suffix(".json").is_file():
+                continue  # the same run's --json file was read
             family = path.stem[len(recipe) + 1 :]
             if family in found:
                 print(f"rows_over_models: {path}: {recipe}-{family} already read from {found[family]}", file=sys.stderr)
@@ -148,7 +171,7 @@ def summarise(folders: list[Path], recipes: list[str], margin: float = 0.10, min
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("folders", type=Path, nargs="+", help="folders of <recipe>-<family>.md outputs")
+    ap.add_argument("folders", type=Path, nargs="+", help="folders of <recipe>-<family>.json / .md outputs")
     ap.add_argument("--recipes", nargs="+", required=True, help="recipe names; the first is the reference")
     ap.add_argument("--margin", type=float, default=0.10, help="rule C: a row worse by more than this")
     ap.add_argument("--min-n", type=int, default=7, help="rule C: families paired on every row, at least")

@@ -40,6 +40,8 @@ overall and among calls within 0.1 of the threshold. Exits 1 when a mean |dlogit
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -227,6 +229,12 @@ def main() -> None:
         action="store_true",
         help="experiment: segment every same-length 8 kHz variant with the unvaried call's VAD segments",
     )
+    ap.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="also write the rows as JSON here (what scripts/rows_over_models.py reads before the Markdown)",
+    )
     args = ap.parse_args()
     det = robodetect.load(args.model)
     rows = read_manifests(manifests(args))
@@ -289,25 +297,86 @@ def main() -> None:
         "mean abs dp | verdicts flipped | flipped within 0.1 of threshold |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
-    failed = []
-    for name, vals in rows_out.items():
-        dl, dp, flip, near, label, base = (np.array(v) for v in zip(*vals))
-        shift, slope = shift_and_slope(dl, base, thr)
-        near_flip = f"{100 * flip[near].mean():.1f} % of {int(near.sum())}" if near.any() else "-"
-        # a channel property that moves both classes the same way masks evidence (noise hides
-        # artefacts: robots drift toward human); one that separates them is a cue the model reads
-        by = " / ".join(f"{dl[label == k].mean():+.3f}" if np.any(label == k) else "-" for k in ("human", "robot"))
+    table = summarise_rows(rows_out, bases, thr)
+    for r in table:
+        near_flip = f"{r['near_flipped_percent']:.1f} % of {r['near_calls']}" if r["near_calls"] else "-"
+        by = " / ".join("-" if v is None else f"{v:+.3f}" for v in (r["mean_dlogit_humans"], r["mean_dlogit_robots"]))
         print(
-            f"| {name} | {len(dl)} | {dl.mean():+.3f} | {by} | {np.abs(dl).mean():.3f} | "
-            f"{relative(np.abs(dl).mean(), bases):.3f} | {shift:+.3f} / {slope:+.3f} | {np.abs(dp).mean():.4f} | "
-            f"{100 * flip.mean():.1f} % | {near_flip} |"
+            f"| {r['variation']} | {r['calls']} | {r['mean_dlogit']:+.3f} | {by} | {r['mean_abs_dlogit']:.3f} | "
+            f"{r['relative']:.3f} | {r['shift']:+.3f} / {r['slope']:+.3f} | {r['mean_abs_dp']:.4f} | "
+            f"{r['flipped_percent']:.1f} % | {near_flip} |"
         )
-        if np.abs(dl).mean() > args.max_dlogit:
-            failed.append(name)
+    failed = [r["variation"] for r in table if r["mean_abs_dlogit"] > args.max_dlogit]
+    if args.json is not None:
+        doc = {
+            "model": det.model_version,
+            "calls": len(plans),
+            "threshold": float(thr),
+            "spread": float(np.std(bases)),
+            "max_dlogit": args.max_dlogit,
+            "rows": table,
+            "failed": failed,
+        }
+        try:
+            write_json(args.json, doc)
+        except OSError as exc:
+            print(f"shortcut_checks: {args.json}: cannot write ({exc.strerror or exc})", file=sys.stderr)
+            sys.exit(2)
     if failed:
         print(f"\nFAIL: mean |dlogit| above {args.max_dlogit} for: {', '.join(failed)}")
         sys.exit(1)
     print(f"\nOK: every mean |dlogit| is within {args.max_dlogit}")
+
+
+def summarise_rows(rows_out: dict[str, list[tuple]], bases: list[float], thr: float) -> list[dict]:
+    """One record per row of ``measure``'s output: what the printed table and the --json file hold.
+    A class without calls in a row has ``None`` for its mean dlogit."""
+    table = []
+    for name, vals in rows_out.items():
+        dl, dp, flip, near, label, base = (np.array(v) for v in zip(*vals))
+        shift, slope = shift_and_slope(dl, base, thr)
+        # a channel property that moves both classes the same way masks evidence (noise hides
+        # artefacts: robots drift toward human); one that separates them is a cue the model reads
+        by = {k: float(dl[label == k].mean()) if np.any(label == k) else None for k in ("human", "robot")}
+        table.append(
+            {
+                "variation": name,
+                "calls": int(len(dl)),
+                "mean_dlogit": float(dl.mean()),
+                "mean_dlogit_humans": by["human"],
+                "mean_dlogit_robots": by["robot"],
+                "mean_abs_dlogit": float(np.abs(dl).mean()),
+                "relative": float(relative(np.abs(dl).mean(), bases)),
+                "shift": float(shift),
+                "slope": float(slope),
+                "mean_abs_dp": float(np.abs(dp).mean()),
+                "flipped_percent": float(100 * flip.mean()),
+                "near_calls": int(near.sum()),
+                "near_flipped_percent": float(100 * flip[near].mean()) if near.any() else None,
+            }
+        )
+    return table
+
+
+def write_json(path: Path, doc: dict) -> None:
+    """``doc`` to ``path`` through a temporary file beside it, so a full disk or Ctrl-C leaves no
+    half-written file (NaN, as an undefined slope, is written as null)."""
+
+    def clean(v):
+        if isinstance(v, float) and not np.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [clean(x) for x in v]
+        return v
+
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps(clean(doc), indent=1, allow_nan=False) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

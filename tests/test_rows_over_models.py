@@ -73,3 +73,35 @@ def test_recipes_sharing_a_prefix_keep_their_own_files_and_nan_rows_are_left_out
 def test_a_missing_folder_is_one_line(tmp_path, capsys):
     assert rows_over_models.main([str(tmp_path / "nope"), "--recipes", "a"]) == 1
     assert "not a folder" in capsys.readouterr().err
+
+
+def _json_output(mp3: float, shift: float) -> str:
+    import json
+
+    row = {"variation": "MP3 round trip (16 kHz, ~30 kbit/s)", "mean_abs_dlogit": mp3, "shift": shift}
+    return json.dumps(
+        {"model": "x", "rows": [row, {"variation": "VAD frame phase", "mean_abs_dlogit": 0.1, "shift": None}]}
+    )
+
+
+def test_json_outputs_are_read_before_the_markdown_of_the_same_run(tmp_path, capsys):
+    for family, a, b in (("f1", 0.5, 0.6), ("f2", 0.9, 1.1), ("f3", 0.7, 0.8)):
+        (tmp_path / f"base-{family}.md").write_text(_output(a, -0.5))
+        (tmp_path / f"new-{family}.json").write_text(_json_output(b, -0.1))
+        (tmp_path / f"new-{family}.md").write_text(_output(9.0, -0.1))  # the json of the same run wins
+    assert rows_over_models.main([str(tmp_path), "--recipes", "base", "new", "--min-n", "3"]) == 0
+    captured = capsys.readouterr()
+    assert "already read" not in captured.err
+    line = next(x for x in captured.out.splitlines() if x.startswith("| MP3"))
+    cells = [c.strip() for c in line.split("|")]
+    assert cells[3].startswith("0.833 ± 0.252 [0.60-1.10] (-0.10), n=3")
+    assert cells[4] == "+0.133 ± 0.058 [-0.010], n=3"
+    # a row whose shift is null (NaN in the run) is left out, not read as 0
+    assert not any(x.startswith("| VAD frame phase") and "n=3" in x for x in captured.out.splitlines())
+
+
+def test_a_broken_json_output_is_one_line(tmp_path, capsys):
+    (tmp_path / "base-f1.json").write_text('{"rows": [{"variation": "x"')
+    assert rows_over_models.main([str(tmp_path), "--recipes", "base"]) == 1
+    err = capsys.readouterr().err
+    assert "base-f1.json: not a shortcut_checks.py --json output" in err and len(err.splitlines()) == 1

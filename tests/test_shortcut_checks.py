@@ -170,3 +170,28 @@ def test_shift_and_slope_tell_a_cue_from_masked_evidence():
     shift, slope = shortcut_checks.shift_and_slope(masked, base, thr)
     assert abs(shift) < 0.05 and abs(slope + 0.3) < 0.02
     assert np.isnan(shortcut_checks.shift_and_slope(cue[:1], base[:1], thr)[0])
+
+
+def test_json_rows_are_the_printed_figures_and_written_whole(speech_8k, tmp_path):
+    import json
+
+    bases: list[float] = []
+    table = shortcut_checks.measure(BandEdgeDetector("band-edge"), calls(speech_8k), 0.5, bases)
+    rows = shortcut_checks.summarise_rows(table, bases, 0.5)
+    row = next(r for r in rows if r["variation"] == "resample_poly vs soxr (via 22.05 kHz)")
+    assert row["calls"] == 3 and abs(row["mean_abs_dlogit"] - mean_abs_dlogit(table, row["variation"])) < 1e-9
+    assert row["mean_abs_dlogit"] > 0.1  # the band-edge cue, as the table says
+    assert row["mean_dlogit_robots"] is None  # calls() are all one class: no robot mean, not 0
+    path = tmp_path / "rows.json"
+    shortcut_checks.write_json(path, {"rows": rows, "slope": float("nan")})
+    doc = json.loads(path.read_text())
+    assert doc["slope"] is None and doc["rows"][0]["variation"] == rows[0]["variation"]
+    assert [p.name for p in tmp_path.iterdir()] == ["rows.json"]  # no temporary file left
+    # a folder that cannot be written: OSError out, nothing left behind
+    try:
+        shortcut_checks.write_json(tmp_path / "no" / "rows.json", {"rows": []})
+    except OSError:
+        pass
+    else:
+        raise AssertionError("write_json into a missing folder must raise")
+    assert not (tmp_path / "no").exists()
