@@ -45,3 +45,26 @@ def test_an_unknown_model_is_one_line(capsys):
     assert compare_dev.main(["--models", "no-such-model", "robodetect-v11"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("compare_dev: ") and "no-such-model" in err and len(err.splitlines()) == 1
+
+
+def test_means_over_seeds_pair_every_model_on_the_same_calls():
+    rng, y, cl = _calls(n_clusters=12, per=5)
+    a0, a1 = (rng.standard_normal(len(y)) + 2.0 * y for _ in range(2))
+    b0, b1 = (rng.standard_normal(len(y)) + 0.5 * y for _ in range(2))
+    r = compare_dev.paired_means(np.c_[a0, a1], np.c_[b0, b1], y, cl)
+    one = [compare_dev.eer(s, y)[0] for s in (a0, a1, b0, b1)]
+    assert abs(r["a"][0] - (one[0] + one[1]) / 2) < 1e-12 and abs(r["b"][0] - (one[2] + one[3]) / 2) < 1e-12
+    value, low, high = r["a_minus_b"]
+    assert abs(value - (r["a"][0] - r["b"][0])) < 1e-12 and high < 0  # the better recipe, over both seeds
+    # one model per side is exactly the two-model comparison
+    assert compare_dev.paired_means(np.c_[a0], np.c_[b0], y, cl) == compare_dev.paired_eer(a0, b0, y, cl)
+
+
+def test_sides_are_two_models_or_split_at_vs(capsys):
+    assert compare_dev.split_sides(["a", "b"]) == (["a"], ["b"])
+    assert compare_dev.split_sides(["a0", "a1", "vs", "b0"]) == (["a0", "a1"], ["b0"])
+    for bad in (["a", "b", "c"], ["vs", "b"], ["a", "vs"], ["a", "vs", "b", "vs", "c"], ["a"]):
+        assert compare_dev.split_sides(bad) is None
+    assert compare_dev.main(["--models", "a", "b", "c"]) == 1
+    err = capsys.readouterr().err
+    assert "A1 A2 ... vs B1 B2" in err and len(err.splitlines()) == 1
