@@ -9,9 +9,11 @@ interval of EER(A) - EER(B) comes from one cluster bootstrap (robot voices and h
 resampled with replacement, each replicate scoring both models on the same resampled calls), so
 what the two models share (hard voices, easy speakers) cancels: a difference whose interval holds 0
 is not one the dev split can tell from chance. Prints one Markdown table. With ``vs``, each side is
-one recipe's models (seeds): the difference of the sides' mean EERs, paired the same way, then each
-model's EER on the same calls (one run of a recipe differs from the next by 1-2.5 dev points,
-session 26: a recipe is read from its mean over seeds).
+one recipe's models (seeds): the difference of the sides' mean EERs, paired the same way, each
+model's EER on the same calls, each side's spread over its models and, with as many models on each
+side, the paired difference of each pair by position (seed k against seed k). One run of a recipe
+differs from the next by 1-2.5 dev points (session 26), and the interval resamples calls, not
+training runs: it does not hold that spread, which the per-model rows show.
 """
 
 from __future__ import annotations
@@ -45,9 +47,9 @@ def paired_eer(scores_a: np.ndarray, scores_b: np.ndarray, labels: np.ndarray, c
 def paired_means(scores_a: np.ndarray, scores_b: np.ndarray, labels: np.ndarray, clusters: np.ndarray) -> dict:
     """The mean EER over the models of each side (columns: one per model, rows: the same calls) and
     the difference of those means (A - B), each (value, low, high) over one paired cluster bootstrap:
-    every replicate scores every model on the same resampled calls, so a recipe run at two seeds is
-    compared with another run at two seeds on what the calls share, its seeds' spread inside the
-    interval only as far as it moves the mean."""
+    every replicate scores every model on the same resampled calls, so what the calls share cancels.
+    The models are fixed: the interval holds the dev calls' sampling, not the spread between training
+    runs of a recipe."""
     scores_a, scores_b = np.atleast_2d(scores_a.T).T, np.atleast_2d(scores_b.T).T
     na = scores_a.shape[1]
     both = np.c_[scores_a, scores_b]
@@ -98,7 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"compare_dev: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     if any(asdict(m.config.vad) != asdict(models[0].config.vad) for m in models[1:]):
-        print("compare_dev: the models cut windows with different VADs: no common dev calls", file=sys.stderr)
+        other = next(n for n, m in zip(names, models) if asdict(m.config.vad) != asdict(models[0].config.vad))
+        print(
+            f"compare_dev: {other} cuts windows with another VAD than {names[0]}: no common dev calls", file=sys.stderr
+        )
         return 1
     path, note = eval_sets(models[0], Path(args.calls_dir), args.seed, ("dev",))["dev"]
     if path is None:
@@ -106,12 +111,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     data = CallData.load(path)
     scored = [Scored(m, data) for m in models]
-    ids = [[c["call_id"] for c in s.rows] for s in scored]
-    # a call any model could not score is left out of all
-    keep = sorted(set(ids[0]).intersection(*ids[1:])) if any(i != ids[0] for i in ids) else ids[0]
-    pick = [np.array([i.index(k) for k in keep], int) if i != keep else np.arange(len(i)) for i in ids]
-    cols = np.stack([s.mean[p] for s, p in zip(scored, pick)], axis=1)
+    pick, dropped = align([[c["call_id"] for c in sc.rows] for sc in scored])
+    for name, n in zip(names, dropped):
+        if n:
+            print(f"compare_dev: {name} could not score {n} dev calls: left out for every model", file=sys.stderr)
     y, cl = scored[0].y[pick[0]], scored[0].cluster[pick[0]]
+    if len(np.unique(y)) < 2:
+        print("compare_dev: the models share no dev calls of both labels: nothing to compare", file=sys.stderr)
+        return 1
+    cols = np.stack([sc.mean[k] for sc, k in zip(scored, pick)], axis=1)
     na = len(sides[0])
     r = paired_means(cols[:, :na], cols[:, na:], y, cl)
 
@@ -121,17 +129,45 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"dev calls: {path.name}{note}; {len(y)} calls ({int(y.sum())} robot), {len(np.unique(cl))} voices/speakers\n"
     )
-    a_name, b_name = (" + ".join(side) if len(side) > 1 else side[0] for side in sides)
+    a_name, b_name = (f"mean({', '.join(side)})" if len(side) > 1 else side[0] for side in sides)
     what = "mean " if len(names) > 2 else ""
     print(f"| dev call {what}EER, % [95 % CI] | {a_name} | {b_name} | difference (first - second) |")
     print("|---|---|---|---|")
     print(f"| paired cluster bootstrap | {pct(r['a'])} | {pct(r['b'])} | {pct(r['a_minus_b'], '+')} |")
-    if len(names) > 2:  # each model on its own, on the same calls
+    if len(names) > 2:
+        print(
+            "\nThe interval resamples dev voices and speakers; the models are fixed, so run-to-run (seed) spread"
+            " is not in it: read it with the spread below."
+        )
         print("\n| model | side | dev call EER, % [95 % CI] |\n|---|---|---|")
+        single = []
         for k, name in enumerate(names):
-            one = bootstrap_ci(lambda s, yy: eer(s, yy)[0], cols[:, k], y, cl)
-            print(f"| {name} | {'first' if k < na else 'second'} | {pct(one)} |")
+            single.append(bootstrap_ci(lambda s_, y_: eer(s_, y_)[0], cols[:, k], y, cl))
+            print(f"| {name} | {'first' if k < na else 'second'} | {pct(single[k])} |")
+        for side, ks in (("first", range(na)), ("second", range(na, len(names)))):
+            if len(ks) > 1:
+                v = 100 * np.array([single[k][0] for k in ks])
+                print(f"\nspread over the {side} side's models: sd {v.std(ddof=1):.2f} points (range {np.ptp(v):.2f})")
+        if na == len(names) - na:  # seeds paired by position: A_k - B_k
+            print("\n| pair (by position) | difference, % [95 % CI] |\n|---|---|")
+            for k in range(na):
+                d = bootstrap_ci(
+                    lambda s_, y_: eer(s_[:, 0], y_)[0] - eer(s_[:, 1], y_)[0], cols[:, [k, na + k]], y, cl
+                )
+                print(f"| {names[k]} - {names[na + k]} | {pct(d, '+')} |")
     return 0
+
+
+def align(ids: list[list]) -> tuple[list[np.ndarray], list[int]]:
+    """Index arrays that pick, from each model's rows, the calls every model scored (in the first
+    model's order), and how many calls each model scored beyond those (left out for all)."""
+    common = set(ids[0]).intersection(*ids[1:])
+    keep = [k for k in ids[0] if k in common]
+    pick = []
+    for i in ids:
+        at = {k: n for n, k in enumerate(i)}
+        pick.append(np.array([at[k] for k in keep], int))
+    return pick, [len(i) - len(keep) for i in ids]
 
 
 if __name__ == "__main__":

@@ -62,18 +62,30 @@ def read_rows(path: Path) -> dict[str, tuple[float, float]]:
 
 
 def _json_rows(path: Path) -> dict[str, tuple[float, float]]:
+    def number(x) -> float:
+        if x is None:  # how --json writes NaN (a shift fitted on too few calls): the row is left out
+            return float("nan")
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
+            raise TypeError(f"{x!r} is not a number")
+        return float(x)
+
     try:
-        doc = json.loads(path.read_text(errors="replace"))
-        rows = doc["rows"]
         out = {}
-        for r in rows:
-            # null is how --json writes NaN (a shift fitted on too few calls): the row is left out
-            v = tuple(float("nan") if r[k] is None else float(r[k]) for k in ("mean_abs_dlogit", "shift"))
+        for r in json.loads(path.read_text(errors="replace"))["rows"]:
+            name = r["variation"]
+            if not isinstance(name, str):
+                raise TypeError(f"variation {name!r} is not text")
+            name.encode("utf-8")  # a lone surrogate would fail only when the table is printed
+            v = (number(r["mean_abs_dlogit"]), number(r["shift"]))
             if np.isfinite(v).all():
-                out[row_name(str(r["variation"]))] = v
+                out[row_name(name)] = v
         return out
-    except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
+    except (ValueError, KeyError, TypeError, ArithmeticError, RecursionError) as exc:  # JSONDecodeError: ValueError
         raise ValueError(f"{path}: not a shortcut_checks.py --json output ({exc.__class__.__name__}: {exc})") from None
+
+
+#: a run's --json file is written just before its printed table ends; a .md this much newer is a later run
+SAME_RUN_SECONDS = 60.0
 
 
 def worse(d: np.ndarray, margin: float) -> tuple[float, bool]:
@@ -92,18 +104,30 @@ def outputs(folders: list[Path], recipe: str, recipes: list[str]) -> dict[str, P
     longer = [r for r in recipes if r != recipe and r.startswith(recipe + "-")]
     found: dict[str, Path] = {}
     for folder in folders:
-        paths = [*folder.glob(f"{recipe}-*.json"), *folder.glob(f"{recipe}-*.md")]
-        for path in sorted(paths, key=lambda p: (p.stem, p.suffix != ".json")):
-            if not path.is_file() or any(path.stem.startswith(r + "-") for r in longer):
+        stems = sorted({p.stem for p in (*folder.glob(f"{recipe}-*.json"), *folder.glob(f"{recipe}-*.md"))})
+        for stem in stems:
+            if any(stem.startswith(r + "-") for r in longer):
                 continue
-            if path.suffix == ".md" and path.with_suffix(".json").is_file():
-                continue  # the same run's --json file was read
+            path = pick_output(folder / f"{stem}.json", folder / f"{stem}.md")
+            if path is None:
+                continue
             family = path.stem[len(recipe) + 1 :]
             if family in found:
                 print(f"rows_over_models: {path}: {recipe}-{family} already read from {found[family]}", file=sys.stderr)
                 continue
             found[family] = path
     return found
+
+
+def pick_output(js: Path, md: Path) -> Path | None:
+    """Of one run's two outputs, the --json file, unless the .md was written by a later run (more
+    than SAME_RUN_SECONDS newer: said on stderr); None when neither is a plain file."""
+    if not js.is_file():
+        return md if md.is_file() else None
+    if md.is_file() and md.stat().st_mtime - js.stat().st_mtime > SAME_RUN_SECONDS:
+        print(f"rows_over_models: {md} is newer than {js.name}: reading the .md", file=sys.stderr)
+        return md
+    return js
 
 
 def summarise(folders: list[Path], recipes: list[str], margin: float = 0.10, min_n: int = 7) -> list[str]:
@@ -117,7 +141,7 @@ def summarise(folders: list[Path], recipes: list[str], margin: float = 0.10, min
         found = outputs(folders, recipe, recipes)
         if not found:
             raise ValueError(
-                f"no outputs of recipe {recipe!r} ({recipe}-<family>.md) in {', '.join(map(str, folders))}"
+                f"no outputs of recipe {recipe!r} ({recipe}-<family>.json or .md) in {', '.join(map(str, folders))}"
             )
         for family, path in found.items():
             for row, v in read_rows(path).items():

@@ -43,6 +43,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -236,6 +237,8 @@ def main() -> None:
         help="also write the rows as JSON here (what scripts/rows_over_models.py reads before the Markdown)",
     )
     args = ap.parse_args()
+    if args.json is not None and (args.json.is_dir() or not os.access(args.json.parent, os.W_OK)):
+        raise SystemExit(f"shortcut_checks: {args.json}: cannot write the rows there (a folder, or not writable)")
     det = robodetect.load(args.model)
     rows = read_manifests(manifests(args))
     plans = plan_calls(rows, "dev", args.calls, args.seed)
@@ -307,9 +310,11 @@ def main() -> None:
             f"{r['flipped_percent']:.1f} % | {near_flip} |"
         )
     failed = [r["variation"] for r in table if r["mean_abs_dlogit"] > args.max_dlogit]
+    json_error = None
     if args.json is not None:
         doc = {
             "model": det.model_version,
+            "experiment": experiment.lstrip(", ") or None,
             "calls": len(plans),
             "threshold": float(thr),
             "spread": float(np.std(bases)),
@@ -320,12 +325,15 @@ def main() -> None:
         try:
             write_json(args.json, doc)
         except OSError as exc:
-            print(f"shortcut_checks: {args.json}: cannot write ({exc.strerror or exc})", file=sys.stderr)
-            sys.exit(2)
+            json_error = f"shortcut_checks: {args.json}: cannot write ({exc.strerror or exc})"
     if failed:
         print(f"\nFAIL: mean |dlogit| above {args.max_dlogit} for: {', '.join(failed)}")
-        sys.exit(1)
-    print(f"\nOK: every mean |dlogit| is within {args.max_dlogit}")
+    else:
+        print(f"\nOK: every mean |dlogit| is within {args.max_dlogit}")
+    if json_error:  # the table above is whole; only the JSON copy is missing
+        print(json_error, file=sys.stderr)
+        sys.exit(2)
+    sys.exit(1 if failed else 0)
 
 
 def summarise_rows(rows_out: dict[str, list[tuple]], bases: list[float], thr: float) -> list[dict]:
@@ -371,9 +379,11 @@ def write_json(path: Path, doc: dict) -> None:
             return [clean(x) for x in v]
         return v
 
-    tmp = path.with_name(path.name + ".tmp")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=".rows-", suffix=".tmp")
+    tmp = Path(name)
     try:
-        tmp.write_text(json.dumps(clean(doc), indent=1, allow_nan=False) + "\n")
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(clean(doc), indent=1, allow_nan=False) + "\n")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -56,8 +56,23 @@ def test_means_over_seeds_pair_every_model_on_the_same_calls():
     assert abs(r["a"][0] - (one[0] + one[1]) / 2) < 1e-12 and abs(r["b"][0] - (one[2] + one[3]) / 2) < 1e-12
     value, low, high = r["a_minus_b"]
     assert abs(value - (r["a"][0] - r["b"][0])) < 1e-12 and high < 0  # the better recipe, over both seeds
-    # one model per side is exactly the two-model comparison
-    assert compare_dev.paired_means(np.c_[a0], np.c_[b0], y, cl) == compare_dev.paired_eer(a0, b0, y, cl)
+    # one model per side is the two-model comparison, as the bootstrap of EER(A) - EER(B) gives it
+    direct = compare_dev.bootstrap_ci(
+        lambda s, yy: compare_dev.eer(s[:, 0], yy)[0] - compare_dev.eer(s[:, 1], yy)[0], np.c_[a0, b0], y, cl
+    )
+    assert compare_dev.paired_means(np.c_[a0], np.c_[b0], y, cl)["a_minus_b"] == direct
+    # the same two models on both sides differ by nothing in every replicate
+    assert compare_dev.paired_means(np.c_[a0, a1], np.c_[a0, a1], y, cl)["a_minus_b"] == (0.0, 0.0, 0.0)
+    # swapping a model across sides changes the means: the sides are not pooled
+    assert compare_dev.paired_means(np.c_[a0, b1], np.c_[b0, a1], y, cl)["a_minus_b"][0] != value
+
+
+def test_align_keeps_the_calls_every_model_scored_in_the_first_models_order():
+    pick, dropped = compare_dev.align([[3, 1, 2, 5], [1, 2, 3], [2, 3, 1, 9]])
+    assert [list(p) for p in pick] == [[0, 1, 2], [2, 0, 1], [1, 2, 0]]  # calls 3, 1, 2 in each model's rows
+    assert dropped == [1, 0, 1]
+    pick, dropped = compare_dev.align([[1, 2], [1, 2]])
+    assert [list(p) for p in pick] == [[0, 1], [0, 1]] and dropped == [0, 0]
 
 
 def test_sides_are_two_models_or_split_at_vs(capsys):

@@ -105,3 +105,40 @@ def test_a_broken_json_output_is_one_line(tmp_path, capsys):
     assert rows_over_models.main([str(tmp_path), "--recipes", "base"]) == 1
     err = capsys.readouterr().err
     assert "base-f1.json: not a shortcut_checks.py --json output" in err and len(err.splitlines()) == 1
+
+
+def test_a_later_markdown_run_beats_an_older_json_of_the_same_name(tmp_path, capsys):
+    import os
+
+    for family, a in (("f1", 0.5), ("f2", 0.9)):
+        (tmp_path / f"base-{family}.md").write_text(_output(a, -0.5))
+        js, md = tmp_path / f"new-{family}.json", tmp_path / f"new-{family}.md"
+        js.write_text(_json_output(5.0, -0.1))  # an old run's JSON ...
+        md.write_text(_output(a + 0.2, -0.1))  # ... and a rerun printed without --json, an hour later
+        os.utime(js, (md.stat().st_mtime - 3600, md.stat().st_mtime - 3600))
+    assert rows_over_models.main([str(tmp_path), "--recipes", "base", "new", "--min-n", "2"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.count("is newer than") == 2
+    line = next(x for x in captured.out.splitlines() if x.startswith("| MP3"))
+    assert [c.strip() for c in line.split("|")][4].startswith("+0.200 ± 0.000")
+
+
+def test_json_values_of_the_wrong_kind_are_one_line(tmp_path, capsys):
+    import json
+
+    bad_rows = (
+        {"variation": "MP3", "mean_abs_dlogit": True, "shift": 0.0},  # a boolean is not a number
+        {"variation": "MP3", "mean_abs_dlogit": "0.5", "shift": 0.0},  # nor is text
+        {"variation": None, "mean_abs_dlogit": 0.5, "shift": 0.0},
+        {"variation": "\ud800", "mean_abs_dlogit": 0.5, "shift": 0.0},  # would fail only when printed
+        {"variation": "MP3", "mean_abs_dlogit": 10**400, "shift": 0.0},
+        {"variation": "MP3", "shift": 0.0},
+    )
+    for row in bad_rows:
+        (tmp_path / "base-f1.json").write_text(json.dumps({"rows": [row]}))
+        assert rows_over_models.main([str(tmp_path), "--recipes", "base"]) == 1
+        err = capsys.readouterr().err
+        assert "base-f1.json: not a shortcut_checks.py --json output" in err and len(err.splitlines()) == 1
+    (tmp_path / "base-f1.json").write_text("[" * 100000 + "]" * 100000)
+    assert rows_over_models.main([str(tmp_path), "--recipes", "base"]) == 1
+    assert "not a shortcut_checks.py --json output" in capsys.readouterr().err

@@ -187,11 +187,22 @@ def test_json_rows_are_the_printed_figures_and_written_whole(speech_8k, tmp_path
     doc = json.loads(path.read_text())
     assert doc["slope"] is None and doc["rows"][0]["variation"] == rows[0]["variation"]
     assert [p.name for p in tmp_path.iterdir()] == ["rows.json"]  # no temporary file left
-    # a folder that cannot be written: OSError out, nothing left behind
+    # a target the file cannot replace (a folder of that name): OSError out, no temporary file left
+    (tmp_path / "taken.json").mkdir()
     try:
-        shortcut_checks.write_json(tmp_path / "no" / "rows.json", {"rows": []})
+        shortcut_checks.write_json(tmp_path / "taken.json", {"rows": []})
     except OSError:
         pass
     else:
-        raise AssertionError("write_json into a missing folder must raise")
-    assert not (tmp_path / "no").exists()
+        raise AssertionError("write_json onto a folder must raise")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.json", "taken.json"]
+
+
+def test_an_unwritable_json_path_is_refused_before_any_scoring(tmp_path, monkeypatch):
+    import pytest
+
+    for bad in (tmp_path / "missing" / "rows.json", tmp_path):
+        monkeypatch.setattr(sys, "argv", ["shortcut_checks.py", "--model", "no-such-model", "--json", str(bad)])
+        with pytest.raises(SystemExit) as exc:
+            shortcut_checks.main()  # refused before the (missing) model is loaded
+        assert str(exc.value).startswith(f"shortcut_checks: {bad}: cannot write the rows there")
