@@ -172,7 +172,7 @@ def test_shift_and_slope_tell_a_cue_from_masked_evidence():
     assert np.isnan(shortcut_checks.shift_and_slope(cue[:1], base[:1], thr)[0])
 
 
-def test_json_rows_are_the_printed_figures_and_written_whole(speech_8k, tmp_path):
+def test_json_rows_hold_the_measured_figures_and_are_written_whole(speech_8k, tmp_path):
     import json
 
     bases: list[float] = []
