@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     pick, dropped = align([[c["call_id"] for c in sc.rows] for sc in scored])
     for name, n in zip(names, dropped):
         if n:
-            print(f"compare_dev: {name} could not score {n} dev calls: left out for every model", file=sys.stderr)
+            print(f"compare_dev: {n} dev calls {name} scored, another model could not: left out", file=sys.stderr)
     y, cl = scored[0].y[pick[0]], scored[0].cluster[pick[0]]
     if len(np.unique(y)) < 2:
         print("compare_dev: the models share no dev calls of both labels: nothing to compare", file=sys.stderr)
@@ -127,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         return f"{100 * v[0]:{sign}.2f} [{100 * v[1]:{sign}.2f}, {100 * v[2]:{sign}.2f}]"
 
     print(
-        f"dev calls: {path.name}{note}; {len(y)} calls ({int(y.sum())} robot), {len(np.unique(cl))} voices/speakers\n"
+        f"dev calls: {path.name}{note}, the channel recipe of {names[0]} (the first model's); {len(y)} calls "
+        f"({int(y.sum())} robot), {len(np.unique(cl))} voices/speakers\n"
     )
     a_name, b_name = (f"mean({', '.join(side)})" if len(side) > 1 else side[0] for side in sides)
     what = "mean " if len(names) > 2 else ""
