@@ -99,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelError, OSError, ValueError) as exc:
         print(f"compare_dev: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
-    if any(asdict(m.config.vad) != asdict(models[0].config.vad) for m in models[1:]):
-        other = next(n for n, m in zip(names, models) if asdict(m.config.vad) != asdict(models[0].config.vad))
+    other = next((n for n, m in zip(names, models) if asdict(m.config.vad) != asdict(models[0].config.vad)), None)
+    if other is not None:
         print(
             f"compare_dev: {other} cuts windows with another VAD than {names[0]}: no common dev calls", file=sys.stderr
         )

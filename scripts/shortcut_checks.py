@@ -40,7 +40,6 @@ overall and among calls within 0.1 of the threshold. Exits 1 when a mean |dlogit
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -61,6 +60,7 @@ from train import manifests  # noqa: E402
 
 import robodetect  # noqa: E402
 from robodetect.core import analyze  # noqa: E402
+from robodetect.jsonio import dumps  # noqa: E402
 from robodetect.scoring import logit, sigmoid  # noqa: E402
 from robodetect.simulate import (  # noqa: E402
     SimConfig,
@@ -368,22 +368,12 @@ def summarise_rows(rows_out: dict[str, list[tuple]], bases: list[float], thr: fl
 
 def write_json(path: Path, doc: dict) -> None:
     """``doc`` to ``path`` through a temporary file beside it, so a full disk or Ctrl-C leaves no
-    half-written file (NaN, as an undefined slope, is written as null)."""
-
-    def clean(v):
-        if isinstance(v, float) and not np.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [clean(x) for x in v]
-        return v
-
+    half-written file (robodetect's strict JSON: NaN, as an undefined slope, is written as null)."""
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=".rows-", suffix=".tmp")
     tmp = Path(name)
     try:
         with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(clean(doc), indent=1, allow_nan=False) + "\n")
+            f.write(dumps(doc, indent=1) + "\n")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
