@@ -5,18 +5,31 @@ from __future__ import annotations
 import numpy as np
 
 
-def eer(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+def eer(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> tuple[float, float]:
     """Equal error rate and the threshold where it occurs.
 
-    scores: higher = more robotic; labels: 1 robot, 0 human. Returns (eer in 0..1, threshold).
+    scores: higher = more robotic; labels: 1 robot, 0 human; weights: optional non-negative weight
+    per score (each class's rates are weighted shares; None: every score counts once). Returns (eer
+    in 0..1, threshold).
     """
     scores, labels = np.asarray(scores, float), np.asarray(labels, int)
-    pos, neg = scores[labels == 1], scores[labels == 0]
-    if len(pos) == 0 or len(neg) == 0:
+    w = np.ones(len(scores)) if weights is None else np.asarray(weights, float)
+    pos, neg = labels == 1, labels == 0
+    if not pos.any() or not neg.any():
         raise ValueError("EER needs both robot and human scores")
+    if w.shape != scores.shape or not np.isfinite(w).all() or (w < 0).any() or not (w[pos].sum() > 0 < w[neg].sum()):
+        raise ValueError("EER weights must be finite, non-negative, one per score, positive in each class")
     thresholds = np.unique(np.concatenate([scores, [np.inf]]))
-    frr = np.array([(pos < t).mean() for t in thresholds])  # robots missed
-    far = np.array([(neg >= t).mean() for t in thresholds])  # humans flagged
+
+    def below(cls: np.ndarray) -> tuple[np.ndarray, float]:  # class weight scoring < each threshold, total
+        order = np.argsort(scores[cls], kind="stable")
+        cum = np.concatenate([[0.0], np.cumsum(w[cls][order])])
+        return cum[np.searchsorted(scores[cls][order], thresholds, side="left")], cum[-1]
+
+    missed, n_pos = below(pos)
+    passed, n_neg = below(neg)
+    frr = missed / n_pos  # robots missed
+    far = (n_neg - passed) / n_neg  # humans flagged
     i = int(np.argmin(np.abs(frr - far)))
     return float((frr[i] + far[i]) / 2), float(thresholds[i])
 

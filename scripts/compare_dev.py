@@ -88,33 +88,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--calls-dir", default=str(REPO / "data" / "calls"))
     ap.add_argument("--seed", type=int, default=None, help="the dev plan's seed (default: A's training seed)")
+    ap.add_argument(
+        "--by-group",
+        action="store_true",
+        help="also the paired difference per robot family (against every human) and per human source "
+        "(against every robot): where a difference comes from",
+    )
     args = ap.parse_args(argv)
-    sides = split_sides(args.models)
-    if sides is None:
-        print("compare_dev: --models takes A B, or A1 A2 ... vs B1 B2 ...", file=sys.stderr)
+    try:
+        sides, models, path, note, data, scored, pick = common_dev(args.models, Path(args.calls_dir), args.seed)
+    except LookupError as exc:
+        print(f"compare_dev: {exc}", file=sys.stderr)
         return 1
     names = sides[0] + sides[1]
-    try:
-        models = [load(m).model for m in names]
-    except (ModelError, OSError, ValueError) as exc:
-        print(f"compare_dev: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 1
-    other = next((n for n, m in zip(names, models) if asdict(m.config.vad) != asdict(models[0].config.vad)), None)
-    if other is not None:
-        print(
-            f"compare_dev: {other} cuts windows with another VAD than {names[0]}: no common dev calls", file=sys.stderr
-        )
-        return 1
-    path, note = eval_sets(models[0], Path(args.calls_dir), args.seed, ("dev",))["dev"]
-    if path is None:
-        print(f"compare_dev: no dev calls in {args.calls_dir} (scripts/train.py builds them)", file=sys.stderr)
-        return 1
-    data = CallData.load(path)
-    scored = [Scored(m, data) for m in models]
-    pick, dropped = align([[c["call_id"] for c in sc.rows] for sc in scored])
-    for name, n in zip(names, dropped):
-        if n:
-            print(f"compare_dev: {n} dev calls {name} scored, another model could not: left out", file=sys.stderr)
     y, cl = scored[0].y[pick[0]], scored[0].cluster[pick[0]]
     if len(np.unique(y)) < 2:
         print("compare_dev: the models share no dev calls of both labels: nothing to compare", file=sys.stderr)
@@ -156,7 +142,54 @@ def main(argv: list[str] | None = None) -> int:
                     lambda s_, y_: eer(s_[:, 0], y_)[0] - eer(s_[:, 1], y_)[0], cols[:, [k, na + k]], y, cl
                 )
                 print(f"| {names[k]} - {names[na + k]} | {pct(d, '+')} |")
+    if args.by_group:
+        groups = np.array([str(scored[0].rows[i].get("group")) for i in pick[0]])
+        print(
+            "\n| group (robot family vs every human; human source vs every robot) | calls | first | second |"
+            " difference (first - second) |\n|---|---|---|---|---|"
+        )
+        for label, group, g in by_group(cols, y, cl, groups, na):
+            print(f"| {label} {group} | {int(g['n'])} | {pct(g['a'])} | {pct(g['b'])} | {pct(g['a_minus_b'], '+')} |")
     return 0
+
+
+def by_group(cols: np.ndarray, y: np.ndarray, cl: np.ndarray, groups: np.ndarray, na: int):
+    """Per robot family (its robots against every human) and per human source (its humans against
+    every robot): (label, group, paired_means(...) plus the group's call count), robots first."""
+    for label, cls in (("robot", 1), ("human", 0)):
+        for group in sorted(set(groups[y == cls])):
+            keep = (y != cls) | (groups == group)
+            g = paired_means(cols[keep, :na], cols[keep, na:], y[keep], cl[keep])
+            g["n"] = int(((groups == group) & (y == cls)).sum())
+            yield label, group, g
+
+
+def common_dev(model_args: list[str], calls_dir: Path, seed: int | None):
+    """The dev calls every model of ``A B`` / ``A1 ... vs B1 ...`` scores: (sides, models, path of the
+    calls, note on which, CallData, Scored per model, row picks from :func:`align`). Calls one model
+    could not score are left out for all (said on stderr). LookupError (one line) for anything that
+    leaves nothing to compare: bad sides, an unloadable model, another VAD or window hop, no calls."""
+    sides = split_sides(model_args)
+    if sides is None:
+        raise LookupError("--models takes A B, or A1 A2 ... vs B1 B2 ...")
+    names = sides[0] + sides[1]
+    try:
+        models = [load(m).model for m in names]
+    except (ModelError, OSError, ValueError) as exc:
+        raise LookupError(" ".join(str(exc).split())) from None
+    other = next((n for n, m in zip(names, models) if asdict(m.config.vad) != asdict(models[0].config.vad)), None)
+    if other is not None:
+        raise LookupError(f"{other} cuts windows with another VAD than {names[0]}: no common dev calls")
+    path, note = eval_sets(models[0], calls_dir, seed, ("dev",))["dev"]
+    if path is None:
+        raise LookupError(f"no dev calls in {calls_dir} (scripts/train.py builds them)")
+    data = CallData.load(path)
+    scored = [Scored(m, data) for m in models]
+    pick, dropped = align([[c["call_id"] for c in sc.rows] for sc in scored])
+    for name, n in zip(names, dropped):
+        if n:
+            print(f"{n} dev calls {name} scored, another model could not: left out", file=sys.stderr)
+    return sides, models, path, note, data, scored, pick
 
 
 def align(ids: list[list]) -> tuple[list[np.ndarray], list[int]]:

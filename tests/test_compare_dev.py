@@ -83,3 +83,19 @@ def test_sides_are_two_models_or_split_at_vs(capsys):
     assert compare_dev.main(["--models", "a", "b", "c"]) == 1
     err = capsys.readouterr().err
     assert "A1 A2 ... vs B1 B2" in err and len(err.splitlines()) == 1
+
+
+def test_by_group_finds_the_family_a_difference_comes_from():
+    rng = np.random.default_rng(4)
+    y = np.r_[np.ones(300, int), np.zeros(300, int)]
+    cl = np.r_[np.arange(300) // 5, 1000 + np.arange(300) // 5]
+    groups = np.r_[np.repeat(["famA", "famB", "famC"], 100), np.repeat(["src1", "src2"], 150)]
+    base = rng.standard_normal(600) + 2.0 * y
+    worse = base.copy()
+    worse[groups == "famB"] -= 2.0  # the second model misses family B only
+    rows = {(label, g): r for label, g, r in compare_dev.by_group(np.c_[base, worse], y, cl, groups, 1)}
+    assert [k[0] for k in rows] == ["robot"] * 3 + ["human"] * 2
+    assert rows[("robot", "famB")]["a_minus_b"][2] < 0  # the first is better on B, the interval says so
+    assert rows[("robot", "famA")]["a_minus_b"] == (0.0, 0.0, 0.0)  # identical scores elsewhere
+    assert rows[("robot", "famB")]["n"] == 100 and rows[("human", "src1")]["n"] == 150
+    assert rows[("human", "src1")]["a_minus_b"][0] < 0  # every robot is in a human source's row
