@@ -164,10 +164,10 @@ def by_group(cols: np.ndarray, y: np.ndarray, cl: np.ndarray, groups: np.ndarray
             yield label, group, g
 
 
-def common_dev(model_args: list[str], calls_dir: Path, seed: int | None):
+def common_dev(model_args: list[str], calls_dir: Path, seed: int | None, tool: str = "compare_dev"):
     """The dev calls every model of ``A B`` / ``A1 ... vs B1 ...`` scores: (sides, models, path of the
     calls, note on which, CallData, Scored per model, row picks from :func:`align`). Calls one model
-    could not score are left out for all (said on stderr). LookupError (one line) for anything that
+    could not score are left out for all (said on stderr, after ``tool``). LookupError (one line) for anything that
     leaves nothing to compare: bad sides, an unloadable model, another VAD or window hop, no calls."""
     sides = split_sides(model_args)
     if sides is None:
@@ -188,7 +188,7 @@ def common_dev(model_args: list[str], calls_dir: Path, seed: int | None):
     pick, dropped = align([[c["call_id"] for c in sc.rows] for sc in scored])
     for name, n in zip(names, dropped):
         if n:
-            print(f"{n} dev calls {name} scored, another model could not: left out", file=sys.stderr)
+            print(f"{tool}: {n} dev calls {name} scored, another model could not: left out", file=sys.stderr)
     return sides, models, path, note, data, scored, pick
 
 

@@ -152,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=None, metavar="PATH", help="also write the figures as JSON")
     args = ap.parse_args(argv)
     try:
-        sides, models, path, note, data, scored, pick = common_dev(args.models, Path(args.calls_dir), args.seed)
+        sides, models, path, note, data, scored, pick = common_dev(
+            args.models, Path(args.calls_dir), args.seed, "floor_cue"
+        )
     except LookupError as exc:
         print(f"floor_cue: {exc}", file=sys.stderr)
         return 1
