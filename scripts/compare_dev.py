@@ -33,9 +33,37 @@ from evaluate import Scored, eval_sets  # noqa: E402
 
 from robodetect.config import ModelError  # noqa: E402
 from robodetect.detector import load  # noqa: E402
-from robodetect.metrics import eer  # noqa: E402
+from robodetect.metrics import eer, threshold_for_false_alarm  # noqa: E402
 from robodetect.protocol import bootstrap_ci  # noqa: E402
 from robodetect.train import CallData  # noqa: E402
+
+
+def eer_of(s: np.ndarray, y: np.ndarray) -> float:
+    return eer(s, y)[0]
+
+
+def caught_at(false_alarm: float):
+    """The measure "robots caught at the score that flags <= ``false_alarm`` of these humans": a
+    ranking measure of the low-false-alarm end of the ROC (the threshold is read on the same calls,
+    so it is not an operating point a user gets; the calibrated threshold's figures are
+    scripts/evaluate.py's)."""
+
+    def measure(s: np.ndarray, y: np.ndarray) -> float:
+        t = threshold_for_false_alarm(s[y == 0], false_alarm)
+        return float(np.mean(s[y == 1] >= t))
+
+    return measure
+
+
+def parse_measure(text: str):
+    """``eer`` or ``caught@F`` (0 < F < 1) as (callable, label); ValueError otherwise."""
+    if text == "eer":
+        return eer_of, "EER"
+    if text.startswith("caught@"):
+        f = float(text.split("@", 1)[1])
+        if 0 < f < 1:
+            return caught_at(f), f"robots caught at {100 * f:g} % humans flagged (threshold read on these calls)"
+    raise ValueError(f"--measure takes eer or caught@F with 0 < F < 1, not {text!r}")
 
 
 def paired_eer(scores_a: np.ndarray, scores_b: np.ndarray, labels: np.ndarray, clusters: np.ndarray) -> dict:
@@ -44,7 +72,9 @@ def paired_eer(scores_a: np.ndarray, scores_b: np.ndarray, labels: np.ndarray, c
     return paired_means(np.c_[scores_a], np.c_[scores_b], labels, clusters)
 
 
-def paired_means(scores_a: np.ndarray, scores_b: np.ndarray, labels: np.ndarray, clusters: np.ndarray) -> dict:
+def paired_means(
+    scores_a: np.ndarray, scores_b: np.ndarray, labels: np.ndarray, clusters: np.ndarray, measure=eer_of
+) -> dict:
     """The mean EER over the models of each side (columns: one per model, rows: the same calls) and
     the difference of those means (A - B), each (value, low, high) over one paired cluster bootstrap:
     every replicate scores every model on the same resampled calls, so what the calls share cancels.
@@ -55,7 +85,7 @@ def paired_means(scores_a: np.ndarray, scores_b: np.ndarray, labels: np.ndarray,
     both = np.c_[scores_a, scores_b]
 
     def mean_eer(s: np.ndarray, y: np.ndarray, cols: range) -> float:
-        return float(np.mean([eer(s[:, k], y)[0] for k in cols]))
+        return float(np.mean([measure(s[:, k], y) for k in cols]))
 
     a_cols, b_cols = range(na), range(na, both.shape[1])
     out = {}
@@ -94,7 +124,18 @@ def main(argv: list[str] | None = None) -> int:
         help="also the paired difference per robot family (against every human) and per human source "
         "(against every robot): where a difference comes from",
     )
+    ap.add_argument(
+        "--measure",
+        default="eer",
+        help="eer (default), or caught@F: robots caught at the score that flags <= F of the dev humans "
+        "(e.g. caught@0.01; a ranking measure of the ROC's low-false-alarm end, threshold read on these calls)",
+    )
     args = ap.parse_args(argv)
+    try:
+        measure, measure_name = parse_measure(args.measure)
+    except ValueError as exc:
+        print(f"compare_dev: {exc}", file=sys.stderr)
+        return 1
     try:
         sides, models, path, note, data, scored, pick = common_dev(args.models, Path(args.calls_dir), args.seed)
     except LookupError as exc:
@@ -107,18 +148,22 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     cols = np.stack([sc.mean[k] for sc, k in zip(scored, pick)], axis=1)
     na = len(sides[0])
-    r = paired_means(cols[:, :na], cols[:, na:], y, cl)
+    r = paired_means(cols[:, :na], cols[:, na:], y, cl, measure)
 
     def pct(v: tuple[float, float, float], sign: str = "") -> str:
         return f"{100 * v[0]:{sign}.2f} [{100 * v[1]:{sign}.2f}, {100 * v[2]:{sign}.2f}]"
 
     print(
         f"dev calls: {path.name}{note}, the channel recipe of {names[0]} (the first model's); {len(y)} calls "
-        f"({int(y.sum())} robot), {len(np.unique(cl))} voices/speakers\n"
+        f"({int(y.sum())} robot), {len(np.unique(cl))} voices/speakers"
     )
+    if args.measure != "eer":
+        print(f"measure: {measure_name}")
+    print()
     a_name, b_name = (f"mean({', '.join(side)})" if len(side) > 1 else side[0] for side in sides)
     what = "mean " if len(names) > 2 else ""
-    print(f"| dev call {what}EER, % [95 % CI] | {a_name} | {b_name} | difference (first - second) |")
+    short = "EER" if args.measure == "eer" else args.measure
+    print(f"| dev call {what}{short}, % [95 % CI] | {a_name} | {b_name} | difference (first - second) |")
     print("|---|---|---|---|")
     print(f"| paired cluster bootstrap | {pct(r['a'])} | {pct(r['b'])} | {pct(r['a_minus_b'], '+')} |")
     if len(names) > 2:
@@ -126,10 +171,10 @@ def main(argv: list[str] | None = None) -> int:
             "\nThe interval resamples dev voices and speakers; the models are fixed, so run-to-run (seed) spread"
             " is not in it: read it with the spread below."
         )
-        print("\n| model | side | dev call EER, % [95 % CI] |\n|---|---|---|")
+        print(f"\n| model | side | dev call {short}, % [95 % CI] |\n|---|---|---|")
         single = []
         for k, name in enumerate(names):
-            single.append(bootstrap_ci(lambda s_, y_: eer(s_, y_)[0], cols[:, k], y, cl))
+            single.append(bootstrap_ci(measure, cols[:, k], y, cl))
             print(f"| {name} | {'first' if k < na else 'second'} | {pct(single[k])} |")
         for side, ks in (("first", range(na)), ("second", range(na, len(names)))):
             if len(ks) > 1:
@@ -139,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\n| pair (by position) | difference, % [95 % CI] |\n|---|---|")
             for k in range(na):
                 d = bootstrap_ci(
-                    lambda s_, y_: eer(s_[:, 0], y_)[0] - eer(s_[:, 1], y_)[0], cols[:, [k, na + k]], y, cl
+                    lambda s_, y_: measure(s_[:, 0], y_) - measure(s_[:, 1], y_), cols[:, [k, na + k]], y, cl
                 )
                 print(f"| {names[k]} - {names[na + k]} | {pct(d, '+')} |")
     if args.by_group:
@@ -148,18 +193,18 @@ def main(argv: list[str] | None = None) -> int:
             "\n| group (robot family vs every human; human source vs every robot) | calls | first | second |"
             " difference (first - second) |\n|---|---|---|---|---|"
         )
-        for label, group, g in by_group(cols, y, cl, groups, na):
+        for label, group, g in by_group(cols, y, cl, groups, na, measure):
             print(f"| {label} {group} | {int(g['n'])} | {pct(g['a'])} | {pct(g['b'])} | {pct(g['a_minus_b'], '+')} |")
     return 0
 
 
-def by_group(cols: np.ndarray, y: np.ndarray, cl: np.ndarray, groups: np.ndarray, na: int):
+def by_group(cols: np.ndarray, y: np.ndarray, cl: np.ndarray, groups: np.ndarray, na: int, measure=eer_of):
     """Per robot family (its robots against every human) and per human source (its humans against
     every robot): (label, group, paired_means(...) plus the group's call count), robots first."""
     for label, cls in (("robot", 1), ("human", 0)):
         for group in sorted(set(groups[y == cls])):
             keep = (y != cls) | (groups == group)
-            g = paired_means(cols[keep, :na], cols[keep, na:], y[keep], cl[keep])
+            g = paired_means(cols[keep, :na], cols[keep, na:], y[keep], cl[keep], measure)
             g["n"] = int(((groups == group) & (y == cls)).sum())
             yield label, group, g
 

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 import compare_dev  # noqa: E402
@@ -99,3 +100,27 @@ def test_by_group_finds_the_family_a_difference_comes_from():
     assert rows[("robot", "famA")]["a_minus_b"] == (0.0, 0.0, 0.0)  # identical scores elsewhere
     assert rows[("robot", "famB")]["n"] == 100 and rows[("human", "src1")]["n"] == 150
     assert rows[("human", "src1")]["a_minus_b"][0] < 0  # every robot is in a human source's row
+
+
+def test_caught_at_a_false_alarm_reads_the_low_end_of_the_roc():
+    y = np.r_[np.ones(100, int), np.zeros(100, int)]
+    humans = np.arange(100.0)  # 0 .. 99
+    robots = np.r_[np.full(60, 99.5), np.full(40, 50.0)]  # 60 above every human, 40 in their middle
+    s = np.r_[robots, humans]
+    measure, label = compare_dev.parse_measure("caught@0.01")
+    assert measure(s, y) == 0.6 and "1 % humans flagged" in label
+    assert compare_dev.parse_measure("caught@0.5")[0](s, y) == 1.0  # half the humans flagged: all robots
+    assert compare_dev.parse_measure("eer")[0](s, y) == compare_dev.eer(s, y)[0]
+    for bad in ("caught@0", "caught@1.5", "auc"):
+        with pytest.raises(ValueError):
+            compare_dev.parse_measure(bad)
+    # the paired machinery takes it: a model that separates only at the top beats one that does not
+    worse = np.r_[np.full(100, 50.0), humans]
+    r = compare_dev.paired_means(np.c_[s], np.c_[worse], y, np.arange(200), measure)
+    assert r["a"][0] == 0.6 and r["b"][0] == 0.0 and r["a_minus_b"][1] > 0
+
+
+def test_a_bad_measure_is_one_line(capsys):
+    assert compare_dev.main(["--models", "a", "b", "--measure", "caught@2"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("compare_dev: --measure") and len(err.splitlines()) == 1
