@@ -66,6 +66,19 @@ def parse_measure(text: str):
     raise ValueError(f"--measure takes eer or caught@F with 0 < F < 1, not {text!r}")
 
 
+def parse_keep(text: str):
+    """``CLASS:STAGE=yes|no`` as a predicate on a call row: calls of another class pass; calls of
+    CLASS pass when STAGE is in their plan (yes) or is not (no). ValueError otherwise."""
+    try:
+        cls, rest = text.split(":", 1)
+        stage, want = rest.split("=", 1)
+    except ValueError:
+        raise ValueError(f"--keep takes CLASS:STAGE=yes|no, not {text!r}") from None
+    if cls not in ("robot", "human") or want not in ("yes", "no") or not stage:
+        raise ValueError(f"--keep takes robot|human:STAGE=yes|no, not {text!r}")
+    return lambda c: c.get("label") != cls or bool(c.get(stage)) == (want == "yes")
+
+
 def paired_eer(scores_a: np.ndarray, scores_b: np.ndarray, labels: np.ndarray, clusters: np.ndarray) -> dict:
     """EER of each model and of their difference (A - B), each (value, low, high) over one paired
     cluster bootstrap of the calls both scored."""
@@ -126,13 +139,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--measure",
-        default="eer",
-        help="eer (default), or caught@F: robots caught at the score that flags <= F of the dev humans "
+        nargs="+",
+        default=["eer"],
+        help="eer (default), and/or caught@F: robots caught at the score that flags <= F of the dev humans "
         "(e.g. caught@0.01; a ranking measure of the ROC's low-false-alarm end, threshold read on these calls)",
+    )
+    ap.add_argument(
+        "--keep",
+        action="append",
+        default=[],
+        metavar="CLASS:STAGE=yes|no",
+        help="keep only the CLASS (robot / human) calls that did (yes) or did not (no) get channel STAGE "
+        "(a call-plan field such as ns, mp3, resampled); repeatable, e.g. --keep human:ns=yes --keep robot:ns=no: "
+        "a channel mix in which the stage marks a class",
     )
     args = ap.parse_args(argv)
     try:
-        measure, measure_name = parse_measure(args.measure)
+        measures = [parse_measure(m) for m in args.measure]
+        keeps = [parse_keep(k) for k in args.keep]
     except ValueError as exc:
         print(f"compare_dev: {exc}", file=sys.stderr)
         return 1
@@ -142,30 +166,45 @@ def main(argv: list[str] | None = None) -> int:
         print(f"compare_dev: {exc}", file=sys.stderr)
         return 1
     names = sides[0] + sides[1]
+    rows = [scored[0].rows[i] for i in pick[0]]
+    sel = np.array([all(keep(c) for keep in keeps) for c in rows], bool)
+    pick = [k[sel] for k in pick]
     y, cl = scored[0].y[pick[0]], scored[0].cluster[pick[0]]
     if len(np.unique(y)) < 2:
         print("compare_dev: the models share no dev calls of both labels: nothing to compare", file=sys.stderr)
         return 1
     cols = np.stack([sc.mean[k] for sc, k in zip(scored, pick)], axis=1)
-    na = len(sides[0])
-    r = paired_means(cols[:, :na], cols[:, na:], y, cl, measure)
-
-    def pct(v: tuple[float, float, float], sign: str = "") -> str:
-        return f"{100 * v[0]:{sign}.2f} [{100 * v[1]:{sign}.2f}, {100 * v[2]:{sign}.2f}]"
-
     print(
         f"dev calls: {path.name}{note}, the channel recipe of {names[0]} (the first model's); {len(y)} calls "
         f"({int(y.sum())} robot), {len(np.unique(cl))} voices/speakers"
     )
-    if args.measure != "eer":
-        print(f"measure: {measure_name}")
+    if keeps:
+        print(f"calls kept: {', '.join(args.keep)} ({len(rows) - int(sel.sum())} left out)")
+    groups = np.array([str(scored[0].rows[i].get("group")) for i in pick[0]]) if args.by_group else None
+    for text, (measure, measure_name) in zip(args.measure, measures):
+        print_measure(sides, cols, y, cl, text, measure, measure_name, groups)
+    return 0
+
+
+def _pct(v: tuple[float, float, float], sign: str = "") -> str:
+    return f"{100 * v[0]:{sign}.2f} [{100 * v[1]:{sign}.2f}, {100 * v[2]:{sign}.2f}]"
+
+
+def print_measure(sides, cols, y, cl, short, measure, measure_name, groups=None) -> None:
+    """The tables of one measure: the sides' means and their paired difference; with more than two
+    models each model, each side's spread and each pair by position; with ``groups``, per group."""
+    names = sides[0] + sides[1]
+    na = len(sides[0])
+    r = paired_means(cols[:, :na], cols[:, na:], y, cl, measure)
+    if short != "eer":
+        print(f"\nmeasure: {measure_name}")
     print()
     a_name, b_name = (f"mean({', '.join(side)})" if len(side) > 1 else side[0] for side in sides)
     what = "mean " if len(names) > 2 else ""
-    short = "EER" if args.measure == "eer" else args.measure
+    short = "EER" if short == "eer" else short
     print(f"| dev call {what}{short}, % [95 % CI] | {a_name} | {b_name} | difference (first - second) |")
     print("|---|---|---|---|")
-    print(f"| paired cluster bootstrap | {pct(r['a'])} | {pct(r['b'])} | {pct(r['a_minus_b'], '+')} |")
+    print(f"| paired cluster bootstrap | {_pct(r['a'])} | {_pct(r['b'])} | {_pct(r['a_minus_b'], '+')} |")
     if len(names) > 2:
         print(
             "\nThe interval resamples dev voices and speakers; the models are fixed, so run-to-run (seed) spread"
@@ -175,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         single = []
         for k, name in enumerate(names):
             single.append(bootstrap_ci(measure, cols[:, k], y, cl))
-            print(f"| {name} | {'first' if k < na else 'second'} | {pct(single[k])} |")
+            print(f"| {name} | {'first' if k < na else 'second'} | {_pct(single[k])} |")
         for side, ks in (("first", range(na)), ("second", range(na, len(names)))):
             if len(ks) > 1:
                 v = 100 * np.array([single[k][0] for k in ks])
@@ -186,16 +225,16 @@ def main(argv: list[str] | None = None) -> int:
                 d = bootstrap_ci(
                     lambda s_, y_: measure(s_[:, 0], y_) - measure(s_[:, 1], y_), cols[:, [k, na + k]], y, cl
                 )
-                print(f"| {names[k]} - {names[na + k]} | {pct(d, '+')} |")
-    if args.by_group:
-        groups = np.array([str(scored[0].rows[i].get("group")) for i in pick[0]])
+                print(f"| {names[k]} - {names[na + k]} | {_pct(d, '+')} |")
+    if groups is not None:
         print(
             "\n| group (robot family vs every human; human source vs every robot) | calls | first | second |"
             " difference (first - second) |\n|---|---|---|---|---|"
         )
         for label, group, g in by_group(cols, y, cl, groups, na, measure):
-            print(f"| {label} {group} | {int(g['n'])} | {pct(g['a'])} | {pct(g['b'])} | {pct(g['a_minus_b'], '+')} |")
-    return 0
+            print(
+                f"| {label} {group} | {int(g['n'])} | {_pct(g['a'])} | {_pct(g['b'])} | {_pct(g['a_minus_b'], '+')} |"
+            )
 
 
 def by_group(cols: np.ndarray, y: np.ndarray, cl: np.ndarray, groups: np.ndarray, na: int, measure=eer_of):

@@ -124,3 +124,18 @@ def test_a_bad_measure_is_one_line(capsys):
     assert compare_dev.main(["--models", "a", "b", "--measure", "caught@2"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("compare_dev: --measure") and len(err.splitlines()) == 1
+
+
+def test_keep_selects_a_channel_mix_per_class():
+    rows = [
+        {"label": "human", "ns": [-30.0, 2.0]},
+        {"label": "human"},
+        {"label": "robot", "ns": [-40.0, 1.5]},
+        {"label": "robot", "mp3": 0.5},
+    ]
+    keeps = [compare_dev.parse_keep("human:ns=yes"), compare_dev.parse_keep("robot:ns=no")]
+    assert [all(k(c) for k in keeps) for c in rows] == [True, False, False, True]
+    assert [compare_dev.parse_keep("robot:mp3=yes")(c) for c in rows] == [True, True, False, True]
+    for bad in ("human", "human:ns", "caller:ns=yes", "human:ns=maybe", "human:=yes"):
+        with pytest.raises(ValueError):
+            compare_dev.parse_keep(bad)
