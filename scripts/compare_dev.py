@@ -14,6 +14,17 @@ model's EER on the same calls, each side's spread over its models and, with as m
 side, the paired difference of each pair by position (seed k against seed k). One run of a recipe
 differs from the next by 1-2.5 dev points (session 26), and the interval resamples calls, not
 training runs: it does not hold that spread, which the per-model rows show.
+
+    python scripts/compare_dev.py --models A B --calls-dir DIR --measure eer caught@0.01 \
+        --keep human:ns=yes --keep robot:ns=no [--by-group]
+
+``--measure`` takes several measures, each printed from the same scores: ``eer`` and ``caught@F``
+(robots caught at the score that flags F of these humans: the low-false-alarm end of the ROC, where
+the product's target lies; a ranking measure, since the threshold is read on the same calls).
+``--keep CLASS:STAGE=yes|no`` keeps only that class's calls with (without) a channel stage of the
+call plan (``ns`` handset suppression, ``mp3``, ``resampled``): a channel mix in which the stage marks
+a class, which shows whether a model's figures depend on which class a channel favours.
+``--by-group`` adds the paired difference per robot family and per human source.
 """
 
 from __future__ import annotations
