@@ -368,10 +368,14 @@ def summarise_rows(rows_out: dict[str, list[tuple]], bases: list[float], thr: fl
 
 def write_json(path: Path, doc: dict) -> None:
     """``doc`` to ``path`` through a temporary file beside it, so a full disk or Ctrl-C leaves no
-    half-written file (robodetect's strict JSON: NaN, as an undefined slope, is written as null)."""
+    half-written file (robodetect's strict JSON: NaN, as an undefined slope, is written as null). The
+    file gets the permissions a plain ``open`` would give it (mkstemp's are owner-only)."""
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=".rows-", suffix=".tmp")
     tmp = Path(name)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "w") as f:
             f.write(dumps(doc, indent=1) + "\n")
         os.replace(tmp, path)

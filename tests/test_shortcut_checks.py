@@ -1,5 +1,7 @@
 """scripts/shortcut_checks.py must catch a model that keys on the channel, not the voice."""
 
+import os
+import stat
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -187,6 +189,12 @@ def test_json_rows_hold_the_measured_figures_and_are_written_whole(speech_8k, tm
     doc = json.loads(path.read_text())
     assert doc["slope"] is None and doc["rows"][0]["variation"] == rows[0]["variation"]
     assert [p.name for p in tmp_path.iterdir()] == ["rows.json"]  # no temporary file left
+    umask = os.umask(0o022)  # a plain open() under this umask gives 0644, not mkstemp's owner-only 0600
+    try:
+        shortcut_checks.write_json(path, {"rows": []})
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
     # a target the file cannot replace (a folder of that name): OSError out, no temporary file left
     (tmp_path / "taken.json").mkdir()
     try:
