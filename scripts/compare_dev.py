@@ -71,7 +71,10 @@ def parse_measure(text: str):
     if text == "eer":
         return eer_of, "EER"
     if text.startswith("caught@"):
-        f = float(text.split("@", 1)[1])
+        try:
+            f = float(text.split("@", 1)[1])
+        except ValueError:
+            f = float("nan")
         if 0 < f < 1:
             return caught_at(f), f"robots caught at {100 * f:g} % humans flagged (threshold read on these calls)"
     raise ValueError(f"--measure takes eer or caught@F with 0 < F < 1, not {text!r}")
@@ -79,7 +82,9 @@ def parse_measure(text: str):
 
 def parse_keep(text: str):
     """``CLASS:STAGE=yes|no`` as a predicate on a call row: calls of another class pass; calls of
-    CLASS pass when STAGE is in their plan (yes) or is not (no). ValueError otherwise."""
+    CLASS pass when STAGE is in their plan (yes) or is not (no): the simulator records a stage only
+    where it applied it, so presence is the test (an MP3 quality of 0.0 is an MP3 round trip, as in
+    scripts/evaluate.py's channel stages). ValueError otherwise."""
     try:
         cls, rest = text.split(":", 1)
         stage, want = rest.split("=", 1)
@@ -87,7 +92,7 @@ def parse_keep(text: str):
         raise ValueError(f"--keep takes CLASS:STAGE=yes|no, not {text!r}") from None
     if cls not in ("robot", "human") or want not in ("yes", "no") or not stage:
         raise ValueError(f"--keep takes robot|human:STAGE=yes|no, not {text!r}")
-    return lambda c: c.get("label") != cls or bool(c.get(stage)) == (want == "yes")
+    return lambda c: c.get("label") != cls or (stage in c) == (want == "yes")
 
 
 def paired_eer(scores_a: np.ndarray, scores_b: np.ndarray, labels: np.ndarray, clusters: np.ndarray) -> dict:
@@ -178,12 +183,25 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     names = sides[0] + sides[1]
     rows = [scored[0].rows[i] for i in pick[0]]
+    absent = [k for k in args.keep if not any(k.split(":", 1)[1].split("=", 1)[0] in c for c in rows)]
+    if absent:
+        print(f"compare_dev: --keep {absent[0]}: no dev call has that stage (a typo?)", file=sys.stderr)
+        return 1
     sel = np.array([all(keep(c) for keep in keeps) for c in rows], bool)
     pick = [k[sel] for k in pick]
     y, cl = scored[0].y[pick[0]], scored[0].cluster[pick[0]]
     if len(np.unique(y)) < 2:
-        print("compare_dev: the models share no dev calls of both labels: nothing to compare", file=sys.stderr)
+        after = f" after --keep {' '.join(args.keep)}" if keeps else ""
+        print(f"compare_dev: the models share no dev calls of both labels{after}: nothing to compare", file=sys.stderr)
         return 1
+    n_humans = int((y == 0).sum())
+    for text in args.measure:
+        if text.startswith("caught@") and int(np.floor(float(text.split("@", 1)[1]) * n_humans)) < 1:
+            print(
+                f"compare_dev: {text} with {n_humans} dev humans lets none of them be flagged: it reads the "
+                "robots scored above every human",
+                file=sys.stderr,
+            )
     cols = np.stack([sc.mean[k] for sc, k in zip(scored, pick)], axis=1)
     print(
         f"dev calls: {path.name}{note}, the channel recipe of {names[0]} (the first model's); {len(y)} calls "
@@ -263,7 +281,7 @@ def common_dev(model_args: list[str], calls_dir: Path, seed: int | None, tool: s
     """The dev calls every model of ``A B`` / ``A1 ... vs B1 ...`` scores: (sides, models, path of the
     calls, note on which, CallData, Scored per model, row picks from :func:`align`). Calls one model
     could not score are left out for all (said on stderr, after ``tool``). LookupError (one line) for anything that
-    leaves nothing to compare: bad sides, an unloadable model, another VAD or window hop, no calls."""
+    leaves nothing to compare: bad sides, an unloadable model, another VAD, no calls."""
     sides = split_sides(model_args)
     if sides is None:
         raise LookupError("--models takes A B, or A1 A2 ... vs B1 B2 ...")

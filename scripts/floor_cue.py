@@ -36,6 +36,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import rankdata
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -96,7 +97,8 @@ def match_weights(stat: np.ndarray, labels: np.ndarray, n_bins: int = N_BINS) ->
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    ra, rb = (np.argsort(np.argsort(v, kind="stable"), kind="stable").astype(float) for v in (a, b))
+    """Spearman's rank correlation (tied values share their mean rank); NaN when either is constant."""
+    ra, rb = (rankdata(v) for v in (a, b))
     if ra.std() == 0 or rb.std() == 0:
         return float("nan")
     return float(np.corrcoef(ra, rb)[0, 1])

@@ -18,13 +18,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+import zipfile
+import zlib
 from dataclasses import asdict
 from pathlib import Path
+
+from safetensors import SafetensorError
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from robodetect.config import ModelError  # noqa: E402
+from robodetect.config import ModelError, find_model  # noqa: E402
 from robodetect.detector import load  # noqa: E402
 from robodetect.model import save_model  # noqa: E402
 from robodetect.train import CallData, calibrate  # noqa: E402
@@ -40,10 +44,13 @@ def recalibrate(model, cal: CallData, source: str) -> dict:
         raise ValueError(f"{source} is not a calibration split (splits: {', '.join(sorted(map(str, splits)))})")
     if cal.vad is not None and cal.vad != asdict(model.config.vad):
         raise ValueError(f"{source} was cut with another VAD than the model's")
+    fitted = [c for c in cal.calls if c.get("view") is None and c.get("mode", "call") == "call"]  # as calibrate()
+    if {c.get("label") for c in fitted} < {"robot", "human"}:
+        raise ValueError(f"{source} holds no one-party calls of both labels: nothing to calibrate on")
     old = {k: getattr(model.config, k) for k in KEYS}
     info = calibrate(model, cal.replan(model.config.frontend.hop_samples))
     new = {k: getattr(model.config, k) for k in KEYS}
-    suppressed = sum(1 for c in cal.calls if c.get("ns"))
+    suppressed = sum(1 for c in fitted if c.get("ns"))
     record = {
         "calls": Path(source).name,
         "cal_calls": info["cal_calls"],
@@ -68,14 +75,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="stem of the recalibrated model (.json + .safetensors)")
     ap.add_argument("--version", default=None, help="its version string (default: the model's + '-recal')")
     args = ap.parse_args(argv)
+    out = Path(args.out)
+    if out.suffix in (".json", ".safetensors"):
+        out = out.with_suffix("")
+    if out.suffix:  # save_model writes <stem>.json: "a.b" would become "a.json", another model's file
+        print(f"recalibrate: --out {args.out}: give a stem without a dot in its name", file=sys.stderr)
+        return 1
     try:
+        source_json = find_model(args.model)[0]
+        if isinstance(source_json, Path) and source_json.resolve() == out.with_suffix(".json").resolve():
+            print(f"recalibrate: --out {args.out} is the model itself: write the refit beside it", file=sys.stderr)
+            return 1
         model = load(args.model).model
     except (ModelError, OSError, ValueError) as exc:
         print(f"recalibrate: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     try:
         cal = CallData.load(Path(args.cal_calls))
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, AttributeError, zipfile.BadZipFile, zlib.error) as exc:
+        # a missing, truncated or non-npz file (a .npy loads as an array: AttributeError)
         print(f"recalibrate: cannot read {args.cal_calls}: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     try:
@@ -85,12 +103,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     model.config.version = args.version or f"{model.config.version}-recal"
     try:
-        save_model(model, args.out)
-    except OSError as exc:
-        print(f"recalibrate: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        save_model(model, out)
+    except (OSError, SafetensorError) as exc:  # safetensors raises its own error for an unwritable file
+        print(f"recalibrate: cannot write {args.out}: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
         return 2
     print(f"{args.model} recalibrated on {r['calls']}: {r['cal_calls']} calls ({r['suppressed_calls']} suppressed),")
-    print(f"calibration EER {100 * r['cal_call_eer']:.2f} %; written {args.out}.json / .safetensors\n")
+    print(f"calibration EER {100 * r['cal_call_eer']:.2f} %; written {out}.json / .safetensors\n")
     print("| | before | after |\n|---|---|---|")
     for k in KEYS:
         print(f"| {k} | {_fmt(r['old'][k])} | {_fmt(r['new'][k])} |")

@@ -375,8 +375,8 @@ def write_json(path: Path, doc: dict) -> None:
     umask = os.umask(0)
     os.umask(umask)
     try:
-        os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "w") as f:  # owns fd from here: closed whatever fails below
+            os.fchmod(f.fileno(), 0o666 & ~umask)
             f.write(dumps(doc, indent=1) + "\n")
         os.replace(tmp, path)
     finally:

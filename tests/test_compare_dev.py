@@ -121,9 +121,10 @@ def test_caught_at_a_false_alarm_reads_the_low_end_of_the_roc():
 
 
 def test_a_bad_measure_is_one_line(capsys):
-    assert compare_dev.main(["--models", "a", "b", "--measure", "caught@2"]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("compare_dev: --measure") and len(err.splitlines()) == 1
+    for bad in ("caught@2", "caught@x"):
+        assert compare_dev.main(["--models", "a", "b", "--measure", bad]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("compare_dev: --measure") and len(err.splitlines()) == 1
 
 
 def test_keep_selects_a_channel_mix_per_class():
@@ -136,6 +137,8 @@ def test_keep_selects_a_channel_mix_per_class():
     keeps = [compare_dev.parse_keep("human:ns=yes"), compare_dev.parse_keep("robot:ns=no")]
     assert [all(k(c) for k in keeps) for c in rows] == [True, False, False, True]
     assert [compare_dev.parse_keep("robot:mp3=yes")(c) for c in rows] == [True, True, False, True]
+    # the simulator records a stage only where it applied it: an MP3 quality rounded to 0.0 is an MP3 call
+    assert compare_dev.parse_keep("robot:mp3=yes")({"label": "robot", "mp3": 0.0})
     for bad in ("human", "human:ns", "caller:ns=yes", "human:ns=maybe", "human:=yes"):
         with pytest.raises(ValueError):
             compare_dev.parse_keep(bad)

@@ -19,9 +19,10 @@ def _cal_calls(path: Path, split: str = "cal", n_calls: int = 60, vad: dict | No
     calls, windows, owner = [], [], []
     for cid in range(n_calls):
         robot = cid % 2 == 1
-        calls.append(
-            {"call_id": cid, "label": "robot" if robot else "human", "split": split, "group": "g", "ns": cid % 4 < 2}
-        )
+        call = {"call_id": cid, "label": "robot" if robot else "human", "split": split, "group": "g"}
+        if cid % 4 < 2:  # the simulator records the suppressor only where it ran
+            call["ns"] = [-40.0, 2.0]
+        calls.append(call)
         for _ in range(2):
             f0 = 120 + 40 * robot + rng.uniform(-30, 30)
             x = 0.3 * np.sin(2 * np.pi * f0 * t) + rng.normal(0, 0.02 + 0.03 * rng.random(), 16000)
@@ -71,3 +72,40 @@ def test_refuses_dev_calls_another_vad_and_a_missing_file(model_stem, tmp_path, 
     err = capsys.readouterr().err
     assert err.startswith("recalibrate: cannot read") and len(err.splitlines()) == 1
     assert not (tmp_path / "o.json").exists()
+
+
+def test_a_broken_calls_file_or_an_unwritable_out_is_one_line(model_stem, tmp_path, capsys):
+    good = _cal_calls(tmp_path / "cal-good.npz", n_calls=8)
+    (tmp_path / "text.npz").write_text("not an npz\n")
+    (tmp_path / "empty.npz").write_bytes(b"")
+    (tmp_path / "cut.npz").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    np.save(tmp_path / "arr.npy", np.zeros(3))
+    argv = ["--model", str(model_stem), "--out", str(tmp_path / "o")]
+    for name in ("text.npz", "empty.npz", "cut.npz", "arr.npy"):
+        assert recalibrate.main([*argv, "--cal-calls", str(tmp_path / name)]) == 1, name
+        err = capsys.readouterr().err
+        assert err.startswith(f"recalibrate: cannot read {tmp_path / name}") and len(err.splitlines()) == 1
+    robots = _cal_calls(tmp_path / "cal-robots.npz", n_calls=8)
+    with np.load(robots) as z:
+        calls = [c for c in json.loads(str(z["calls"])) if c["label"] == "robot"]
+        keep = np.isin(z["call_of_window"], [c["call_id"] for c in calls])
+        np.savez(robots, windows=z["windows"][keep], call_of_window=z["call_of_window"][keep], calls=json.dumps(calls))
+    assert recalibrate.main([*argv, "--cal-calls", str(robots)]) == 1
+    err = capsys.readouterr().err
+    assert "both labels" in err and len(err.splitlines()) == 1
+    (tmp_path / "taken.safetensors").mkdir()  # the weights file cannot be written
+    taken = ["--model", str(model_stem), "--out", str(tmp_path / "taken"), "--cal-calls", str(good)]
+    assert recalibrate.main(taken) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("recalibrate: cannot write") and len(err.splitlines()) == 1
+
+
+def test_out_must_be_a_new_stem_without_a_dot(model_stem, tmp_path, capsys):
+    cal = _cal_calls(tmp_path / "cal-test.npz", n_calls=8)
+    argv = ["--model", str(model_stem), "--cal-calls", str(cal)]
+    assert recalibrate.main([*argv, "--out", str(tmp_path / "m.ns")]) == 1  # would write m.json
+    assert "without a dot" in capsys.readouterr().err and not (tmp_path / "m.json").exists()
+    before = model_stem.with_suffix(".json").read_bytes()
+    assert recalibrate.main([*argv, "--out", str(model_stem.with_suffix(".json"))]) == 1
+    assert "the model itself" in capsys.readouterr().err
+    assert model_stem.with_suffix(".json").read_bytes() == before
