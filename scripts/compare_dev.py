@@ -169,10 +169,21 @@ def main(argv: list[str] | None = None) -> int:
         "(a call-plan field such as ns, mp3, resampled); repeatable, e.g. --keep human:ns=yes --keep robot:ns=no: "
         "a channel mix in which the stage marks a class",
     )
+    ap.add_argument(
+        "--mixes",
+        default=None,
+        metavar="STAGE",
+        help="print every table three times from one scoring: every call, humans with STAGE and robots without "
+        "it, and the reverse (e.g. --mixes ns: where the handset suppressor marks one class); not with --keep",
+    )
     args = ap.parse_args(argv)
+    if args.mixes is not None and args.keep:
+        print("compare_dev: --mixes and --keep do not go together", file=sys.stderr)
+        return 1
     try:
         measures = [parse_measure(m) for m in args.measure]
-        keeps = [parse_keep(k) for k in args.keep]
+        for k in args.keep or ([f"human:{args.mixes}=yes"] if args.mixes is not None else []):
+            parse_keep(k)
     except ValueError as exc:
         print(f"compare_dev: {exc}", file=sys.stderr)
         return 1
@@ -181,17 +192,43 @@ def main(argv: list[str] | None = None) -> int:
     except LookupError as exc:
         print(f"compare_dev: {exc}", file=sys.stderr)
         return 1
-    names = sides[0] + sides[1]
     rows = [scored[0].rows[i] for i in pick[0]]
-    absent = [k for k in args.keep if not any(k.split(":", 1)[1].split("=", 1)[0] in c for c in rows)]
+    selections = mix_selections(args.mixes, args.keep)
+    stages = {k.split(":", 1)[1].split("=", 1)[0] for _, texts in selections for k in texts}
+    absent = sorted(x for x in stages if not any(x in c for c in rows))
     if absent:
-        print(f"compare_dev: --keep {absent[0]}: no dev call has that stage (a typo?)", file=sys.stderr)
+        print(f"compare_dev: no dev call has the stage {absent[0]!r} (a typo?)", file=sys.stderr)
         return 1
+    rc = 0
+    for n, (title, texts) in enumerate(selections):
+        if title is not None:
+            print(f"{'' if n == 0 else chr(10)}## {title}\n")
+        rc = max(rc, report(sides, scored, pick, rows, path, note, texts, args, measures))
+    return rc
+
+
+def mix_selections(stage: str | None, keep: list[str]) -> list[tuple[str | None, list[str]]]:
+    """(title, --keep specs) per block to print: with ``stage``, every call and the two mixes in which
+    the stage marks one class; without, one untitled block of ``keep``."""
+    if stage is None:
+        return [(None, keep)]
+    return [
+        ("every call", []),
+        (f"humans with {stage}, robots without", [f"human:{stage}=yes", f"robot:{stage}=no"]),
+        (f"humans without {stage}, robots with", [f"human:{stage}=no", f"robot:{stage}=yes"]),
+    ]
+
+
+def report(sides, scored, pick, rows, path, note, keep_texts, args, measures) -> int:
+    """Every measure's tables on the calls ``keep_texts`` (``--keep`` specs) keep; 1 when they hold
+    no calls of both labels (said on stderr), else 0."""
+    names = sides[0] + sides[1]
+    keeps = [parse_keep(k) for k in keep_texts]
     sel = np.array([all(keep(c) for keep in keeps) for c in rows], bool)
     pick = [k[sel] for k in pick]
     y, cl = scored[0].y[pick[0]], scored[0].cluster[pick[0]]
     if len(np.unique(y)) < 2:
-        after = f" after --keep {' '.join(args.keep)}" if keeps else ""
+        after = f" after --keep {' '.join(keep_texts)}" if keeps else ""
         print(f"compare_dev: the models share no dev calls of both labels{after}: nothing to compare", file=sys.stderr)
         return 1
     n_humans = int((y == 0).sum())
@@ -208,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({int(y.sum())} robot), {len(np.unique(cl))} voices/speakers"
     )
     if keeps:
-        print(f"calls kept: {', '.join(args.keep)} ({len(rows) - int(sel.sum())} left out)")
+        print(f"calls kept: {', '.join(keep_texts)} ({len(rows) - int(sel.sum())} left out)")
     groups = np.array([str(scored[0].rows[i].get("group")) for i in pick[0]]) if args.by_group else None
     for text, (measure, measure_name) in zip(args.measure, measures):
         print_measure(sides, cols, y, cl, text, measure, measure_name, groups)

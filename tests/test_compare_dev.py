@@ -142,3 +142,47 @@ def test_keep_selects_a_channel_mix_per_class():
     for bad in ("human", "human:ns", "caller:ns=yes", "human:ns=maybe", "human:=yes"):
         with pytest.raises(ValueError):
             compare_dev.parse_keep(bad)
+
+
+def test_mixes_print_every_call_and_both_one_class_mixes(capsys):
+    """A model that reads the suppressor as "robot" looks fine on every call, fails where the stage
+    marks the humans and shines where it marks the robots; a model blind to it does not move."""
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(5)
+    n = 200
+    rows = []
+    for i in range(2 * n):
+        row = {"call_id": i, "label": "robot" if i < n else "human", "group": "g"}
+        if i % 2:
+            row["ns"] = [-40.0, 2.0]
+        rows.append(row)
+    y = np.array([r["label"] == "robot" for r in rows], int)
+    ns = np.array(["ns" in r for r in rows])
+    blind = 1.5 * y + rng.standard_normal(2 * n)
+    reader = blind + 3.0 * ns  # suppression pushes toward robot
+    scored = [SimpleNamespace(rows=rows, y=y, cluster=np.arange(2 * n) // 4, mean=m) for m in (reader, blind)]
+    pick = [np.arange(2 * n)] * 2
+    args = SimpleNamespace(measure=["eer"], by_group=False)
+    measures = [compare_dev.parse_measure("eer")]
+    eers = []
+    for _title, texts in compare_dev.mix_selections("ns", []):
+        assert (
+            compare_dev.report([["reader"], ["blind"]], scored, pick, rows, Path("dev.npz"), "", texts, args, measures)
+            == 0
+        )
+        out = capsys.readouterr().out
+        line = next(x for x in out.splitlines() if x.startswith("| paired cluster bootstrap"))
+        eers.append([float(c.split("[")[0]) for c in line.split("|")[2:4]])
+        if texts:
+            assert f"calls kept: {', '.join(texts)} (200 left out)" in out
+    (r_all, b_all), (r_h, b_h), (r_r, b_r) = eers
+    assert r_h > 45 and r_r < 3  # the reader: chance or worse where the stage marks humans, near perfect where robots
+    assert max(b_all, b_h, b_r) - min(b_all, b_h, b_r) < 8  # the blind model keeps its EER in every mix
+    assert compare_dev.mix_selections(None, ["robot:mp3=yes"]) == [(None, ["robot:mp3=yes"])]
+
+
+def test_mixes_and_keep_together_is_one_line(capsys):
+    assert compare_dev.main(["--models", "a", "b", "--mixes", "ns", "--keep", "human:ns=yes"]) == 1
+    err = capsys.readouterr().err
+    assert "--mixes and --keep" in err and len(err.splitlines()) == 1
