@@ -947,6 +947,11 @@ def fit_calibration(scores: np.ndarray, labels: np.ndarray) -> tuple[float, floa
     return scale, bias
 
 
+def one_party_call(c: dict) -> bool:
+    """A one-party call (not a two-party view, not a clip): what calibration is fitted on."""
+    return c.get("view") is None and c.get("mode", "call") == "call"
+
+
 def calibrate(
     model: RobotNet,
     cal: CallData,
@@ -959,7 +964,7 @@ def calibrate(
     The band runs from the probability that flags ``band_false_alarms[0]`` of calibration humans
     (below: ``human``) to the one that flags ``band_false_alarms[1]`` (at or above: ``robot``);
     the threshold lies inside it (the forced robot/human choice of a screening app)."""
-    cal = cal.subset(lambda c: c.get("view") is None and c.get("mode", "call") == "call")
+    cal = cal.subset(one_party_call)
     s, y, rows = score_table(call_scores(model, cal)[0], cal)
     model.config.calib_scale, model.config.calib_bias = fit_calibration(s, y.astype(float))
     p = model.config.probability(s)

@@ -63,6 +63,7 @@ def caught_at(false_alarm: float):
         t = threshold_for_false_alarm(s[y == 0], false_alarm)
         return float(np.mean(s[y == 1] >= t))
 
+    measure.false_alarm = false_alarm
     return measure
 
 
@@ -84,7 +85,7 @@ def parse_keep(text: str):
     """``CLASS:STAGE=yes|no`` as a predicate on a call row: calls of another class pass; calls of
     CLASS pass when STAGE is in their plan (yes) or is not (no): the simulator records a stage only
     where it applied it, so presence is the test (an MP3 quality of 0.0 is an MP3 round trip, as in
-    scripts/evaluate.py's channel stages). ValueError otherwise."""
+    scripts/evaluate.py's channel stages). The predicate's ``stage`` is STAGE. ValueError otherwise."""
     try:
         cls, rest = text.split(":", 1)
         stage, want = rest.split("=", 1)
@@ -92,7 +93,12 @@ def parse_keep(text: str):
         raise ValueError(f"--keep takes CLASS:STAGE=yes|no, not {text!r}") from None
     if cls not in ("robot", "human") or want not in ("yes", "no") or not stage:
         raise ValueError(f"--keep takes robot|human:STAGE=yes|no, not {text!r}")
-    return lambda c: c.get("label") != cls or (stage in c) == (want == "yes")
+
+    def keep(c: dict) -> bool:
+        return c.get("label") != cls or (stage in c) == (want == "yes")
+
+    keep.stage = stage
+    return keep
 
 
 def paired_eer(scores_a: np.ndarray, scores_b: np.ndarray, labels: np.ndarray, clusters: np.ndarray) -> dict:
@@ -180,10 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.mixes is not None and args.keep:
         print("compare_dev: --mixes and --keep do not go together", file=sys.stderr)
         return 1
+    selections = mix_selections(args.mixes, args.keep)
     try:
         measures = [parse_measure(m) for m in args.measure]
-        for k in args.keep or ([f"human:{args.mixes}=yes"] if args.mixes is not None else []):
-            parse_keep(k)
+        keeps = [parse_keep(k) for _, texts in selections for k in texts]
     except ValueError as exc:
         print(f"compare_dev: {exc}", file=sys.stderr)
         return 1
@@ -193,9 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"compare_dev: {exc}", file=sys.stderr)
         return 1
     rows = [scored[0].rows[i] for i in pick[0]]
-    selections = mix_selections(args.mixes, args.keep)
-    stages = {k.split(":", 1)[1].split("=", 1)[0] for _, texts in selections for k in texts}
-    absent = sorted(x for x in stages if not any(x in c for c in rows))
+    absent = sorted({k.stage for k in keeps if not any(k.stage in c for c in rows)})
     if absent:
         print(f"compare_dev: no dev call has the stage {absent[0]!r} (a typo?)", file=sys.stderr)
         return 1
@@ -232,8 +236,8 @@ def report(sides, scored, pick, rows, path, note, keep_texts, args, measures) ->
         print(f"compare_dev: the models share no dev calls of both labels{after}: nothing to compare", file=sys.stderr)
         return 1
     n_humans = int((y == 0).sum())
-    for text in args.measure:
-        if text.startswith("caught@") and int(np.floor(float(text.split("@", 1)[1]) * n_humans)) < 1:
+    for text, (measure, _) in zip(args.measure, measures):
+        if getattr(measure, "false_alarm", 1.0) * n_humans < 1:
             print(
                 f"compare_dev: {text} with {n_humans} dev humans lets none of them be flagged: it reads the "
                 "robots scored above every human",
@@ -252,7 +256,7 @@ def report(sides, scored, pick, rows, path, note, keep_texts, args, measures) ->
     return 0
 
 
-def _pct(v: tuple[float, float, float], sign: str = "") -> str:
+def pct(v: tuple[float, float, float], sign: str = "") -> str:
     return f"{100 * v[0]:{sign}.2f} [{100 * v[1]:{sign}.2f}, {100 * v[2]:{sign}.2f}]"
 
 
@@ -270,7 +274,7 @@ def print_measure(sides, cols, y, cl, short, measure, measure_name, groups=None)
     short = "EER" if short == "eer" else short
     print(f"| dev call {what}{short}, % [95 % CI] | {a_name} | {b_name} | difference (first - second) |")
     print("|---|---|---|---|")
-    print(f"| paired cluster bootstrap | {_pct(r['a'])} | {_pct(r['b'])} | {_pct(r['a_minus_b'], '+')} |")
+    print(f"| paired cluster bootstrap | {pct(r['a'])} | {pct(r['b'])} | {pct(r['a_minus_b'], '+')} |")
     if len(names) > 2:
         print(
             "\nThe interval resamples dev voices and speakers; the models are fixed, so run-to-run (seed) spread"
@@ -280,7 +284,7 @@ def print_measure(sides, cols, y, cl, short, measure, measure_name, groups=None)
         single = []
         for k, name in enumerate(names):
             single.append(bootstrap_ci(measure, cols[:, k], y, cl))
-            print(f"| {name} | {'first' if k < na else 'second'} | {_pct(single[k])} |")
+            print(f"| {name} | {'first' if k < na else 'second'} | {pct(single[k])} |")
         for side, ks in (("first", range(na)), ("second", range(na, len(names)))):
             if len(ks) > 1:
                 v = 100 * np.array([single[k][0] for k in ks])
@@ -291,16 +295,14 @@ def print_measure(sides, cols, y, cl, short, measure, measure_name, groups=None)
                 d = bootstrap_ci(
                     lambda s_, y_: measure(s_[:, 0], y_) - measure(s_[:, 1], y_), cols[:, [k, na + k]], y, cl
                 )
-                print(f"| {names[k]} - {names[na + k]} | {_pct(d, '+')} |")
+                print(f"| {names[k]} - {names[na + k]} | {pct(d, '+')} |")
     if groups is not None:
         print(
             "\n| group (robot family vs every human; human source vs every robot) | calls | first | second |"
             " difference (first - second) |\n|---|---|---|---|---|"
         )
         for label, group, g in by_group(cols, y, cl, groups, na, measure):
-            print(
-                f"| {label} {group} | {int(g['n'])} | {_pct(g['a'])} | {_pct(g['b'])} | {_pct(g['a_minus_b'], '+')} |"
-            )
+            print(f"| {label} {group} | {int(g['n'])} | {pct(g['a'])} | {pct(g['b'])} | {pct(g['a_minus_b'], '+')} |")
 
 
 def by_group(cols: np.ndarray, y: np.ndarray, cl: np.ndarray, groups: np.ndarray, na: int, measure=eer_of):

@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from compare_dev import common_dev  # noqa: E402
+from compare_dev import common_dev, pct  # noqa: E402
 
 from robodetect import jsonio  # noqa: E402
 from robodetect.metrics import eer  # noqa: E402
@@ -166,20 +166,17 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     rows = [scored[0].rows[i] for i in pick[0]]
     y, cl = scored[0].y[pick[0]], scored[0].cluster[pick[0]]
-    planned = data.replan(models[0].config.frontend.hop_samples)
-    depth = call_floor_depth(planned.windows, planned.call_of_window, [c["call_id"] for c in rows])
-    scores = np.stack([sc.mean[k] for sc, k in zip(scored, pick)], axis=1)
     if len(np.unique(y)) < 2:
         print("floor_cue: no dev calls of both labels scored by every model", file=sys.stderr)
         return 1
+    planned = data.replan(models[0].config.frontend.hop_samples)
+    depth = call_floor_depth(planned.windows, planned.call_of_window, [c["call_id"] for c in rows])
+    scores = np.stack([sc.mean[k] for sc, k in zip(scored, pick)], axis=1)
     try:
         r = analyse(scores, depth, y, cl, len(sides[0]))
     except ValueError as exc:
         print(f"floor_cue: {exc}", file=sys.stderr)
         return 1
-
-    def pct(v, sign=""):
-        return f"{100 * v[0]:{sign}.2f} [{100 * v[1]:{sign}.2f}, {100 * v[2]:{sign}.2f}]"
 
     print(
         f"dev calls: {path.name}{note}; {len(y)} calls ({int(y.sum())} robot), {len(np.unique(cl))} voices/speakers\n"

@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 from robodetect.config import ModelError, find_model  # noqa: E402
 from robodetect.detector import load  # noqa: E402
 from robodetect.model import save_model  # noqa: E402
-from robodetect.train import CallData, calibrate  # noqa: E402
+from robodetect.train import CallData, calibrate, one_party_call  # noqa: E402
 
 KEYS = ("calib_scale", "calib_bias", "threshold", "uncertain_low", "uncertain_high")
 
@@ -44,13 +44,13 @@ def recalibrate(model, cal: CallData, source: str) -> dict:
         raise ValueError(f"{source} is not a calibration split (splits: {', '.join(sorted(map(str, splits)))})")
     if cal.vad is not None and cal.vad != asdict(model.config.vad):
         raise ValueError(f"{source} was cut with another VAD than the model's")
-    fitted = [c for c in cal.calls if c.get("view") is None and c.get("mode", "call") == "call"]  # as calibrate()
+    fitted = [c for c in cal.calls if one_party_call(c)]  # the calls calibrate() fits on
     if {c.get("label") for c in fitted} < {"robot", "human"}:
         raise ValueError(f"{source} holds no one-party calls of both labels: nothing to calibrate on")
     old = {k: getattr(model.config, k) for k in KEYS}
     info = calibrate(model, cal.replan(model.config.frontend.hop_samples))
     new = {k: getattr(model.config, k) for k in KEYS}
-    suppressed = sum(1 for c in fitted if c.get("ns"))
+    suppressed = sum(1 for c in fitted if "ns" in c)  # the simulator records the stage only where it ran
     record = {
         "calls": Path(source).name,
         "cal_calls": info["cal_calls"],
