@@ -28,6 +28,7 @@ from safetensors import SafetensorError
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from robodetect.audio import AudioError, check_regular_file, display_path  # noqa: E402
 from robodetect.config import ModelError, find_model  # noqa: E402
 from robodetect.detector import load  # noqa: E402
 from robodetect.model import save_model  # noqa: E402
@@ -90,11 +91,16 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelError, OSError, ValueError) as exc:
         print(f"recalibrate: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
+    where = display_path(args.cal_calls)
     try:
+        check_regular_file(args.cal_calls, where=where)  # a FIFO would block np.load forever
         cal = CallData.load(Path(args.cal_calls))
+    except AudioError as exc:  # its message starts with the path
+        print(f"recalibrate: cannot read {exc}", file=sys.stderr)
+        return 1
     except (OSError, ValueError, KeyError, EOFError, AttributeError, zipfile.BadZipFile, zlib.error) as exc:
-        # a missing, truncated or non-npz file (a .npy loads as an array: AttributeError)
-        print(f"recalibrate: cannot read {args.cal_calls}: {' '.join(str(exc).split())}", file=sys.stderr)
+        # a truncated or non-npz file (a .npy loads as an array: AttributeError)
+        print(f"recalibrate: cannot read {where}: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     try:
         r = recalibrate(model, cal, args.cal_calls)

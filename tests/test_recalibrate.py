@@ -1,6 +1,7 @@
 """scripts/recalibrate.py: a model's calibration refitted on other calibration calls, weights untouched."""
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -109,3 +110,12 @@ def test_out_must_be_a_new_stem_without_a_dot(model_stem, tmp_path, capsys):
     assert recalibrate.main([*argv, "--out", str(model_stem.with_suffix(".json"))]) == 1
     assert "the model itself" in capsys.readouterr().err
     assert model_stem.with_suffix(".json").read_bytes() == before
+
+
+def test_a_fifo_is_refused_in_one_line_not_waited_on(model_stem, tmp_path, capsys):
+    fifo = tmp_path / "cal.npz"
+    os.mkfifo(fifo)
+    argv = ["--model", str(model_stem), "--cal-calls", str(fifo), "--out", str(tmp_path / "o")]
+    assert recalibrate.main(argv) == 1  # without the check np.load blocks here for ever
+    err = capsys.readouterr().err
+    assert err.startswith("recalibrate: ") and "not a regular file (a FIFO)" in err and len(err.splitlines()) == 1
