@@ -5,7 +5,7 @@ that a model cannot learn corpus artefacts: every utterance's own leading/traili
 stripped, utterances are joined with pauses drawn from one shared distribution, then background
 noise, gain changes, clipping, telephone band-limiting, a telephone codec (G.711 mu-law / A-law,
 GSM 06.10, AMR-NB) and packet-loss dropouts are applied at random (optionally also resampler and
-MP3 round trips and a handset noise suppressor). Seeded through the ``rng``.
+MP3 round trips, a room, a handset noise suppressor and an AGC). Seeded through the ``rng``.
 """
 
 from __future__ import annotations
@@ -60,6 +60,14 @@ class SimConfig:
     # MP3 (LibriVox audiobooks, Common Voice) and robot prompts stored as MP3 both exist, so MP3
     # coding artefacts must not mark a class; drawn from its own generator like the clean floor
     p_mp3: float = 0.0
+    # a room between the talker and the microphone for a share of legs (both classes, before
+    # everything else in the channel; training only, session 29's X): every synthesised robot is dry,
+    # the human corpora were recorded in rooms, so a room must not read as "a human's recording
+    # chain"; a speakerphone or car kit puts any caller in one. RT60 drawn log-uniform, the
+    # direct-to-reverberant ratio uniform; its own generator (seeded by the signal)
+    p_room: float = 0.0
+    room_rt60_seconds: tuple[float, float] = (0.15, 1.0)
+    room_drr_db: tuple[float, float] = (-3.0, 12.0)
     # handset noise suppression of a share of legs (both classes, after the background noise, before
     # gain and codec): phones and VoIP clients run a Wiener-type suppressor on the uplink, whose
     # gating and "musical noise" a spectral model could otherwise take for synthesis (v6 scores
@@ -232,6 +240,35 @@ def mp3_round_trip(x: np.ndarray, quality: float) -> np.ndarray:
 
 NS_FFT, NS_HOP = 256, 128  # 32 ms frames, 50 % overlap (sqrt-Hann analysis and synthesis)
 NS_MIN_BIAS = 3.0  # measured on white and pink noise (2.96, 2.98; tests/test_simulate.py re-measures it)
+
+
+def room_response(rt60: float, drr_db: float, rng: np.random.Generator) -> np.ndarray:
+    """A synthetic room impulse response at 8 kHz: a unit direct path, then a diffuse tail of
+    Gaussian noise decaying by 60 dB in ``rt60`` seconds (starting 2.5 ms after the direct path,
+    cut where it is 80 dB down), scaled so that the direct path's energy over the tail's is
+    ``drr_db``."""
+    if not (rt60 > 0 and np.isfinite(rt60) and np.isfinite(drr_db)):
+        raise ValueError(f"room_response: rt60 must be > 0 and both finite, not {rt60!r}, {drr_db!r}")
+    onset = int(0.0025 * SAMPLE_RATE)
+    n = max(int(rt60 * 80 / 60 * SAMPLE_RATE), 1)
+    t = np.arange(n) / SAMPLE_RATE
+    tail = rng.standard_normal(n) * 10 ** (-3.0 * t / rt60)  # amplitude: -60 dB at t = rt60
+    tail *= 10 ** (-drr_db / 20) / np.sqrt(np.sum(tail**2))
+    h = np.zeros(onset + n)
+    h[0] = 1.0
+    h[onset:] = tail
+    return h
+
+
+def room_reverb(x: np.ndarray, rt60: float, drr_db: float, rng: np.random.Generator) -> np.ndarray:
+    """``x`` heard through :func:`room_response` (same length: the tail past the end is cut), at the
+    RMS it had, so the channel's speech level and SNR draws mean what they meant."""
+    x = np.asarray(x, dtype=np.float64)
+    if not len(x):
+        return x
+    y = signal.fftconvolve(x, room_response(rt60, drr_db, rng))[: len(x)]
+    before, after = _rms(x), _rms(y)
+    return y * (before / after) if after > 0 else y
 
 
 def track_noise(power: np.ndarray, tracking_seconds: float = 1.5) -> np.ndarray:
@@ -589,7 +626,7 @@ def simulate_two_party(
 def telephone_channel(
     x: np.ndarray, rng: np.random.Generator, c: SimConfig, speech: np.ndarray | None = None
 ) -> tuple[np.ndarray, dict]:
-    """A resampler and an MP3 round trip (where the config asks), dither, background noise, a noise
+    """A room, a resampler and an MP3 round trip (where the config asks), dither, background noise, a noise
     suppressor and an AGC (where asked), gain, clipping, band-limiting, a codec and packet loss,
     drawn at random (speech in ``x`` at RMS :data:`SPEECH_RMS`; ``speech``: True on the samples of
     the source utterances, which ``pause_noise_from="gaps"`` needs)."""
@@ -599,6 +636,13 @@ def telephone_channel(
         raise ValueError(f"pause_noise_from: 'signal' or 'gaps', not {c.pause_noise_from!r}")
     x = np.asarray(x, dtype=np.float64)
     meta: dict = {}
+    if c.p_room > 0:  # its own generator (seeded by the signal): every other draw is unchanged
+        sub = np.random.default_rng(zlib.crc32(x.tobytes()) ^ 0x524F4F4D)
+        if sub.random() < c.p_room:
+            rt60 = float(np.exp(sub.uniform(*np.log(c.room_rt60_seconds))))
+            drr = float(sub.uniform(*c.room_drr_db))
+            x = room_reverb(x, rt60, drr, sub)
+            meta["room"] = [round(rt60, 3), round(drr, 1)]
     if c.p_resample > 0 and rng.random() < c.p_resample:
         x, meta["resampled"] = resample_round_trip(x, rng, c.resample_rates)
     if c.p_mp3 > 0:  # its own generator (seeded by the signal): every other draw is unchanged

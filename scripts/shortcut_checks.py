@@ -21,6 +21,8 @@ then scores each call and variants of it through the public API:
     run on the uplink: it gates the floor between and inside words and leaves "musical noise"),
   * automatic gain control / a compressor (3:1 over 300 ms toward the active speech level), as
     handsets and lines run: a human's level range compressed as a TTS engine's often is,
+  * room reverberation: the call through a synthetic room (decaying noise, RT60 0.5 s, as much
+    energy in the tail as in the direct path), as a speakerphone or a car kit hears a caller,
   * the pauses between utterances three times as long (the same utterances, the same draws; a pause
     stays within the simulator's 3 s cap, which about 9 % of them reach),
   * the call cut at its quietest 10 ms near every 0.5 s into digit-length pieces, a pause (the
@@ -69,6 +71,7 @@ from robodetect.simulate import (  # noqa: E402
     agc_compress,
     mp3_round_trip,
     noise_suppress,
+    room_reverb,
     simulate_call,
     split_pieces,
     with_pauses,
@@ -110,6 +113,10 @@ def variants(x: np.ndarray, rng: np.random.Generator) -> dict[str, tuple[np.ndar
         "MP3 round trip (16 kHz, ~30 kbit/s)": (mp3_round_trip(x, 0.5).astype(np.float32), 8000),
         "handset noise suppression (Wiener, -40 dB floor)": (noise_suppress(x, -40.0, 2.0).astype(np.float32), 8000),
         "AGC / compressor (3:1, 300 ms)": (np.clip(agc_compress(x), -1, 1).astype(np.float32), 8000),
+        "room reverberation (RT60 0.5 s, DRR 0 dB)": (
+            np.clip(room_reverb(x, 0.5, 0.0, rng), -1, 1).astype(np.float32),
+            8000,
+        ),
     }
 
 

@@ -104,6 +104,7 @@ def dataset_path(args, rows: list[dict], name: str) -> tuple[Path, SimConfig, in
         p_resample=args.resample_augment,
         p_speed=args.speed_perturb if split == "train" else 0.0,
         p_mp3=args.mp3_augment,
+        p_room=args.room_augment if split == "train" else 0.0,
         p_ns=args.ns_augment,
         p_agc=args.agc_augment if split == "train" else 0.0,
         agc_noise_gate_db=args.agc_noise_gate,
@@ -114,6 +115,7 @@ def dataset_path(args, rows: list[dict], name: str) -> tuple[Path, SimConfig, in
     )
     # settings added after a dataset was built stay out of its key while off (no needless rebuild)
     off = {"p_mp3"} if sim.p_mp3 == 0.0 else set()
+    off |= {"p_room", "room_rt60_seconds", "room_drr_db"} if sim.p_room == 0.0 else set()
     off |= {"p_ns", "ns_floor_db", "ns_over"} if sim.p_ns == 0.0 else set()
     off |= {"p_agc", "agc_ratio", "agc_window_seconds", "agc_noise_gate_db"} if sim.p_agc == 0.0 else set()
     off |= {"agc_noise_gate_db"} if sim.agc_noise_gate_db is None else set()
@@ -318,6 +320,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "measures it)",
     )
     ap.add_argument(
+        "--room-augment",
+        type=float,
+        default=0.0,
+        help="share of training call legs heard through a synthetic room (RT60 0.15-1 s, both classes; "
+        "training only, as --agc-augment; the shortcut checks' room row measures it)",
+    )
+    ap.add_argument(
         "--agc-noise-gate",
         type=float,
         default=None,
@@ -460,6 +469,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error("--distill: leave-outs need --loo-teachers (a teacher that heard the held-out group would leak it)")
     if args.distill and args.ablations:
         ap.error("--distill: not with --ablations (no teacher per ablation)")
+    if not 0 <= args.room_augment <= 1:
+        ap.error(f"--room-augment {args.room_augment}: a share in [0, 1]")
     if not 0 <= args.freq_mixstyle <= 1:
         ap.error(f"--freq-mixstyle {args.freq_mixstyle}: a share in [0, 1]")
     if args.band_norm and (args.eq_augment or args.freq_mixstyle):
@@ -602,6 +613,7 @@ def main() -> None:
                 "mp3_augment": args.mp3_augment,
                 "ns_augment": args.ns_augment,
                 "agc_augment": args.agc_augment,
+                "room_augment": args.room_augment,
                 "agc_noise_gate": args.agc_noise_gate,
                 "pause_noise_augment": args.pause_noise_augment,
                 "pause_noise_from": args.pause_noise_from,

@@ -110,6 +110,17 @@ def test_the_agc_stage_changes_only_the_training_sets_keys(corpus):
         _train_path(corpus, "train", *agc),
     )
     assert _train_path(corpus, "train", "--pause-noise-augment", "0") == _train_path(corpus, "train")
+    room = ("--room-augment", "0.3")  # and for the room stage
+    for name in ("cal", "dev", "dev_2party"):
+        assert _train_path(corpus, name, *room) == _train_path(corpus, name)
+    assert _train_path(corpus, "train", *room) not in (
+        _train_path(corpus, "train"),
+        _train_path(corpus, "train", *agc),
+        _train_path(corpus, "train", *pause),
+    )
+    assert _train_path(corpus, "train", "--room-augment", "0") == _train_path(corpus, "train")
+    with pytest.raises(SystemExit):
+        train.parse_args(["--room-augment", "1.5"])
 
 
 def test_sam_is_refused_with_the_other_loss_terms_and_below_zero():

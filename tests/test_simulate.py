@@ -1,4 +1,5 @@
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -159,14 +160,57 @@ def test_mp3_round_trip_keeps_alignment_and_leaves_other_draws_alone(speech_8k):
     y = mp3_round_trip(x, 0.5)
     assert len(y) == len(x) and np.corrcoef(x, y)[0, 1] > 0.9  # same speech, aligned (no encoder delay)
     assert 1e-4 < np.sqrt(np.mean((y - x) ** 2)) / np.sqrt(np.mean(x**2))  # but coded, not a copy
-    # (a clean call's floor is seeded by the signal, which the MP3 changes: noisy calls here)
+    for quality in _stage_draws(speech_8k, "mp3", p_mp3=1.0):
+        assert 0.0 <= quality <= 0.95
+
+
+def _stage_draws(speech_8k, key: str, **stage) -> list:
+    """Calls simulated with and without a channel stage (``stage``: its SimConfig share at 1) from
+    the same seeds: the same length, not the same samples, and every other draw as without it.
+    Returns the stage's own draws (its ``key`` in the call's meta), one per seed. (A clean call's
+    floor is seeded by the signal, which the stage changes: noisy calls here.)"""
     base = SimConfig(codec="none", p_packet_loss=0.0, p_clean=0.0)
-    with_mp3 = SimConfig(codec="none", p_packet_loss=0.0, p_clean=0.0, p_mp3=1.0)
+    drawn = []
     for seed in range(4):
         a, meta_a = simulate_call([speech_8k[:16000]], np.random.default_rng(seed), base)
-        b, meta_b = simulate_call([speech_8k[:16000]], np.random.default_rng(seed), with_mp3)
-        assert 0.0 <= meta_b.pop("mp3") <= 0.95 and meta_a == meta_b  # every other draw as without it
+        b, meta_b = simulate_call([speech_8k[:16000]], np.random.default_rng(seed), replace(base, **stage))
+        drawn.append(meta_b.pop(key))
+        assert meta_a == meta_b  # every other draw as without it
         assert len(a) == len(b) and not np.array_equal(a, b)
+    return drawn
+
+
+def _schroeder_rt60(h: np.ndarray) -> float:
+    """RT60 from the -5 to -25 dB span of the backward-integrated energy decay (T20 x 3)."""
+    energy = np.cumsum(h[::-1] ** 2)[::-1]
+    level = 10 * np.log10(energy / energy[0])
+    return 3.0 * (np.argmax(level < -25.0) - np.argmax(level < -5.0)) / 8000
+
+
+@pytest.mark.parametrize("rt60", [0.15, 0.5, 1.0])
+def test_room_response_has_the_asked_reverberation_time_and_direct_to_reverberant_ratio(rt60):
+    from robodetect.simulate import room_response
+
+    for drr in (-3.0, 0.0, 12.0):
+        h = room_response(rt60, drr, np.random.default_rng(3))
+        assert h[0] == 1.0 and np.all(h[1:20] == 0.0)  # the direct path, then the tail's onset delay
+        assert 10 * np.log10(1.0 / np.sum(h[1:] ** 2)) == pytest.approx(drr, abs=1e-6)
+    assert _schroeder_rt60(room_response(rt60, 0.0, np.random.default_rng(3))) == pytest.approx(rt60, rel=0.15)
+    with pytest.raises(ValueError):
+        room_response(0.0, 0.0, np.random.default_rng(3))
+
+
+def test_room_stage_reverberates_at_the_same_level_and_leaves_other_draws_alone(speech_8k):
+    from robodetect.simulate import room_reverb
+
+    x = speech_8k[:24000].astype(np.float64) * 0.3
+    y = room_reverb(x, 0.6, 0.0, np.random.default_rng(0))
+    assert len(y) == len(x) and np.sqrt(np.mean(y**2)) == pytest.approx(np.sqrt(np.mean(x**2)), rel=1e-6)
+    # half the energy moved into a tail: the signal's own envelope is smeared (its later lags correlate)
+    assert 0.3 < np.corrcoef(x, y)[0, 1] < 0.95
+    assert len(room_reverb(np.zeros(0), 0.5, 0.0, np.random.default_rng(0))) == 0
+    for rt60, drr in _stage_draws(speech_8k, "room", p_room=1.0):
+        assert 0.15 <= rt60 <= 1.0 and -3.0 <= drr <= 12.0
 
 
 def test_noise_suppressor_removes_stationary_noise_and_keeps_speech(speech_8k):
