@@ -17,6 +17,8 @@ def eer(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = Non
     pos, neg = labels == 1, labels == 0
     if not pos.any() or not neg.any():
         raise ValueError("EER needs both robot and human scores")
+    if np.isnan(scores).any():  # a NaN sorts last and compares False: the curve would be meaningless
+        raise ValueError(f"EER: {int(np.isnan(scores).sum())} of {len(scores)} scores are NaN")
     if w.shape != scores.shape or not np.isfinite(w).all() or (w < 0).any() or not (w[pos].sum() > 0 < w[neg].sum()):
         raise ValueError("EER weights must be finite, non-negative, one per score, positive in each class")
     thresholds = np.unique(np.concatenate([scores, [np.inf]]))

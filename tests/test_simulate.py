@@ -62,6 +62,9 @@ def test_eer_and_rates():
     labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
     assert eer(np.array([0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8, 0.9]), labels)[0] == 0.0
     assert eer(np.array([0.1, 0.2, 0.3, 0.7, 0.6, 0.7, 0.8, 0.9]), labels)[0] == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="NaN"):  # not a number read off a curve NaNs scrambled
+        eer(np.array([0.1, 0.2, 0.3, np.nan, 0.6, 0.7, 0.8, 0.9]), labels)
+    assert eer(np.array([0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8, np.inf]), labels)[0] == 0.0  # inf is a score
     r = rates_at(np.array([0.1, 0.2, 0.3, 0.7, 0.6, 0.7, 0.8, 0.9]), labels, 0.65)
     assert r == {"accuracy": 0.75, "human_false_alarm": 0.25, "robot_detection": 0.75}
     humans = np.arange(100) / 100.0
