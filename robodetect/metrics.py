@@ -10,7 +10,7 @@ def eer(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = Non
 
     scores: higher = more robotic; labels: 1 robot, 0 human; weights: optional non-negative weight
     per score (each class's rates are weighted shares; None: every score counts once). Returns (eer
-    in 0..1, threshold).
+    in 0..1, threshold). A NaN score is a ValueError (it has no place on the curve).
     """
     scores, labels = np.asarray(scores, float), np.asarray(labels, int)
     w = np.ones(len(scores)) if weights is None else np.asarray(weights, float)

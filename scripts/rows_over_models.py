@@ -35,6 +35,7 @@ SHORT = {
     "noisy pauses": "noisy pauses",
     "AGC /": "AGC / compressor",
     "VAD frame phase": "VAD frame phase",
+    "room reverberation": "room reverberation",
 }
 
 

@@ -98,8 +98,8 @@ def dataset_path(args, rows: list[dict], name: str) -> tuple[Path, SimConfig, in
     )
     # the resampler augmentation is a channel property (real calls pass through many resamplers):
     # every split gets it; speed perturbation makes new voices, so only the training split; the AGC
-    # (a channel property too) only in training, so that cal/dev stay the calls every earlier model
-    # was measured on and the shortcut checks' AGC row measures what it changed
+    # and the room (channel properties too) only in training, so that cal/dev stay the calls every
+    # earlier model was measured on and the shortcut checks' AGC and room rows measure what they changed
     sim = SimConfig(
         p_resample=args.resample_augment,
         p_speed=args.speed_perturb if split == "train" else 0.0,

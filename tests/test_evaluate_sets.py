@@ -119,6 +119,8 @@ def test_the_agc_stage_changes_only_the_training_sets_keys(corpus):
         _train_path(corpus, "train", *pause),
     )
     assert _train_path(corpus, "train", "--room-augment", "0") == _train_path(corpus, "train")
+    model = _model({"room_augment": 0.3})  # evaluate.py finds the plain dev calls for such a model
+    assert evaluate.planned(model, corpus, seed=0)["dev"] == evaluate.planned(_model({}), corpus, seed=0)["dev"]
     with pytest.raises(SystemExit):
         train.parse_args(["--room-augment", "1.5"])
 
