@@ -92,7 +92,16 @@ def _digital_silence(x: np.ndarray, below_db: float = 45.0) -> np.ndarray:
     return y
 
 
-def variants(x: np.ndarray, rng: np.random.Generator) -> dict[str, tuple[np.ndarray, int]]:
+ROOMS = ((0.5, 0.0),)  # the room row(s): (RT60 in s, direct-to-reverberant ratio in dB)
+
+
+def room_row(rt60: float, drr_db: float) -> str:
+    return f"room reverberation (RT60 {rt60:g} s, DRR {drr_db:g} dB)"
+
+
+def variants(
+    x: np.ndarray, rng: np.random.Generator, rooms: tuple[tuple[float, float], ...] = ROOMS
+) -> dict[str, tuple[np.ndarray, int]]:
     sil = np.zeros(67 * FRAME_SAMPLES, np.float32)  # 2.01 s: whole VAD frames, the grid stays aligned
     rms = float(np.sqrt(np.mean(x[np.abs(x) > 1e-4] ** 2))) if np.any(np.abs(x) > 1e-4) else 0.01
     noise = _colored_noise(len(x), "pink", rng)
@@ -113,10 +122,8 @@ def variants(x: np.ndarray, rng: np.random.Generator) -> dict[str, tuple[np.ndar
         "MP3 round trip (16 kHz, ~30 kbit/s)": (mp3_round_trip(x, 0.5).astype(np.float32), 8000),
         "handset noise suppression (Wiener, -40 dB floor)": (noise_suppress(x, -40.0, 2.0).astype(np.float32), 8000),
         "AGC / compressor (3:1, 300 ms)": (np.clip(agc_compress(x), -1, 1).astype(np.float32), 8000),
-        "room reverberation (RT60 0.5 s, DRR 0 dB)": (
-            np.clip(room_reverb(x, 0.5, 0.0, rng), -1, 1).astype(np.float32),
-            8000,
-        ),
+        # last, so that every other row's draws are what they were before the room rows existed
+        **{room_row(*r): (np.clip(room_reverb(x, *r, rng), -1, 1).astype(np.float32), 8000) for r in rooms},
     }
 
 
@@ -134,12 +141,18 @@ def insert_pauses(x: np.ndarray, rng: np.random.Generator, floor: float, config:
     return np.concatenate(with_pauses(split_pieces(x, PIECE_SECONDS), pause))
 
 
-def measure(det, calls: list[tuple], thr: float, bases: list[float] | None = None) -> dict[str, list[tuple]]:
+def measure(
+    det,
+    calls: list[tuple],
+    thr: float,
+    bases: list[float] | None = None,
+    rooms: tuple[tuple[float, float], ...] = ROOMS,
+) -> dict[str, list[tuple]]:
     """Score each (8 kHz call, seed[, label[, extra variants]]) and its variants with ``det``; per
     variation a list of (dlogit, dp, verdict flipped, base within 0.1 of the threshold, label or
     None, the unvaried calibrated logit). Extra variants ({name: (signal, rate)}) are those only the call's builder can make (its
     utterances re-assembled). ``bases``, if given, receives each call's unvaried calibrated logit
-    (for :func:`relative`)."""
+    (for :func:`relative`); ``rooms``: the room rows' (RT60, DRR)."""
     out: dict[str, list[tuple]] = {}
     for call, seed, *rest in calls:
         label, extra = rest[:1], (rest[1] if len(rest) > 1 else {})
@@ -152,7 +165,7 @@ def measure(det, calls: list[tuple], thr: float, bases: list[float] | None = Non
         if bases is not None:
             bases.append(float(logit(base)))
         near = abs(base - thr) <= 0.1
-        for name, (y, sr) in {**variants(call, rng), **extra}.items():
+        for name, (y, sr) in {**variants(call, rng, rooms), **extra}.items():
             p = det.score(y, sr).robot_probability
             p = 0.5 if p is None else p
             flip = (p >= thr) != (base >= thr)
@@ -238,12 +251,27 @@ def main() -> None:
         help="experiment: segment every same-length 8 kHz variant with the unvaried call's VAD segments",
     )
     ap.add_argument(
+        "--room",
+        nargs=2,
+        type=float,
+        action="append",
+        default=[],
+        metavar=("RT60", "DRR"),
+        help="experiment: one more room row, a room of this RT60 (seconds, > 0) and direct-to-reverberant "
+        "ratio (dB); repeatable (the RT60 0.5 s, DRR 0 dB row is always there)",
+    )
+    ap.add_argument(
         "--json",
         type=Path,
         default=None,
         help="also write the rows as JSON here (what scripts/rows_over_models.py reads before the Markdown)",
     )
     args = ap.parse_args()
+    rooms = ROOMS + tuple((rt60, drr) for rt60, drr in args.room)
+    if not all(rt60 > 0 and np.isfinite(rt60) and np.isfinite(drr) for rt60, drr in rooms):
+        ap.error("--room: RT60 must be > 0 seconds and both values finite")
+    if len({room_row(*r) for r in rooms}) < len(rooms):
+        ap.error("--room: each room once (RT60 0.5 s, DRR 0 dB is always measured)")
     if args.json is not None and (args.json.is_dir() or not os.access(args.json.parent, os.W_OK)):
         raise SystemExit(f"shortcut_checks: {args.json}: cannot write the rows there (a folder, or not writable)")
     det = robodetect.load(args.model)
@@ -294,7 +322,7 @@ def main() -> None:
         if args.phases > 1:
             raise SystemExit("shortcut_checks: --phases and --reference-segments are separate experiments")
         scorer = ReferenceSegments(det)
-    rows_out = measure(scorer, calls, thr, bases)
+    rows_out = measure(scorer, calls, thr, bases, rooms)
     experiment = f", call logit averaged over {args.phases} VAD frame phases" if args.phases > 1 else ""
     if args.reference_segments:
         experiment = ", variants of the same length segmented with the unvaried call's VAD segments"

@@ -67,6 +67,20 @@ def test_digital_silence_cue_is_caught(speech_8k):
     assert mean_abs_dlogit(table, "+12 dB gain") < 0.1  # gain alone makes no zero frames
 
 
+def test_room_rows_catch_a_model_that_reads_the_floor_between_words(speech_8k):
+    """A room fills the quiet between words with its tail: the floor 'model' follows it, more for a
+    longer, wetter room; an extra room row is measured beside the fixed one."""
+    rooms = shortcut_checks.ROOMS + ((0.2, 12.0),)
+    table = shortcut_checks.measure(BandEdgeDetector("floor"), calls(speech_8k), thr=0.5, rooms=rooms)
+    wet, dry = (mean_abs_dlogit(table, shortcut_checks.room_row(*r)) for r in rooms)
+    assert wet > 0.1 and wet > dry
+    assert mean_abs_dlogit(table, "+12 dB gain") < 0.1
+    plain = shortcut_checks.measure(BandEdgeDetector("floor"), calls(speech_8k), thr=0.5)
+    assert set(table) - set(plain) == {shortcut_checks.room_row(0.2, 12.0)}
+    for name in plain:  # the extra room's draws come after every other row's: those rows are unchanged
+        assert table[name] == plain[name]
+
+
 class FramePhaseDetector:
     """A 'model' whose score follows the phase of the 30 ms frame grid (the call length mod 240)."""
 
