@@ -624,6 +624,12 @@ def simulate_two_party(
     return np.stack(out), {"caller": metas[0], "callee": metas[1], "speech_seconds": speech}
 
 
+def _signal_rng(x: np.ndarray, salt: int = 0) -> np.random.Generator:
+    """A channel stage's own generator, seeded by the signal it acts on and the stage's ``salt``:
+    its draws leave the call's ``rng`` sequence, and so every other draw of the call, unchanged."""
+    return np.random.default_rng(zlib.crc32(x.tobytes()) ^ salt)
+
+
 def telephone_channel(
     x: np.ndarray, rng: np.random.Generator, c: SimConfig, speech: np.ndarray | None = None
 ) -> tuple[np.ndarray, dict]:
@@ -638,7 +644,7 @@ def telephone_channel(
     x = np.asarray(x, dtype=np.float64)
     meta: dict = {}
     if c.p_room > 0:  # its own generator (seeded by the signal): every other draw is unchanged
-        sub = np.random.default_rng(zlib.crc32(x.tobytes()) ^ 0x524F4F4D)
+        sub = _signal_rng(x, 0x524F4F4D)
         if sub.random() < c.p_room:
             rt60 = float(np.exp(sub.uniform(*np.log(c.room_rt60_seconds))))
             drr = float(sub.uniform(*c.room_drr_db))
@@ -647,7 +653,7 @@ def telephone_channel(
     if c.p_resample > 0 and rng.random() < c.p_resample:
         x, meta["resampled"] = resample_round_trip(x, rng, c.resample_rates)
     if c.p_mp3 > 0:  # its own generator (seeded by the signal): every other draw is unchanged
-        sub = np.random.default_rng(zlib.crc32(x.tobytes()) ^ 0x6D7033)
+        sub = _signal_rng(x, 0x6D7033)
         if sub.random() < c.p_mp3:
             quality = float(sub.uniform(0.0, 0.95))
             x = mp3_round_trip(x, quality)
@@ -661,7 +667,7 @@ def telephone_channel(
         meta.update(noise=kind, snr_db=round(snr, 1))
     else:  # the floor draws from its own generator (seeded by the signal): ``rng``'s sequence, and
         # so every other draw of the call, is what it was before the floor existed
-        sub = np.random.default_rng(zlib.crc32(x.tobytes()))
+        sub = _signal_rng(x)
         kind = str(sub.choice(NOISE_TYPES))
         snr = -float(sub.uniform(*c.clean_floor_db))
         noise = _colored_noise(len(x), kind, sub)
@@ -669,20 +675,20 @@ def telephone_channel(
     noise = noise / _rms(noise) * speech_rms * 10 ** (-snr / 20)
     if c.p_pause_noise > 0:  # its own generator (seeded by the signal): ``rng``'s draws are unchanged
         # (the suppressor's and AGC's generators, seeded by the noisy signal, draw anew where it acts)
-        sub = np.random.default_rng(zlib.crc32(x.tobytes()) ^ 0x504E)
+        sub = _signal_rng(x, 0x504E)
         if sub.random() < c.p_pause_noise:
             boost = float(sub.uniform(*c.pause_noise_db))
             noise = noise * (gap_gain(speech, boost) if c.pause_noise_from == "gaps" else pause_gain(x, boost))
             meta["pause_noise_db"] = round(boost, 1)
     x = x + noise
     if c.p_ns > 0:  # its own generator (seeded by the signal): every other draw is unchanged
-        sub = np.random.default_rng(zlib.crc32(x.tobytes()) ^ 0x4E53)
+        sub = _signal_rng(x, 0x4E53)
         if sub.random() < c.p_ns:
             floor_db, over = float(sub.uniform(*c.ns_floor_db)), float(sub.uniform(*c.ns_over))
             x = noise_suppress(x, floor_db, over)
             meta["ns"] = [round(floor_db, 1), round(over, 2)]
     if c.p_agc > 0:  # its own generator (seeded by the signal): every other draw is unchanged
-        sub = np.random.default_rng(zlib.crc32(x.tobytes()) ^ 0x414743)
+        sub = _signal_rng(x, 0x414743)
         if sub.random() < c.p_agc:
             ratio = float(sub.uniform(*c.agc_ratio))
             window = float(np.exp(sub.uniform(*np.log(c.agc_window_seconds))))
